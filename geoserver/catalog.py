@@ -1,0 +1,134 @@
+"""Layer declarations: the one place a layer's shape is stated. Collections, tiles, styles derive from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from geoserver.errors import BadInput, NotFound
+
+PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date"]
+GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString", "MultiPoint"]
+StyleKind = Literal["fill", "line", "circle", "fill-extrusion"]
+
+TOWNSHIP_KEY = "township_code"
+GRID_KEY = "grid_code"
+
+
+@dataclass(frozen=True)
+class Property:
+    """One typed attribute of a layer."""
+
+    name: str
+    type: PropertyType
+    title: str = ""
+    required: bool = False
+    enum: tuple[str, ...] | None = None
+    # Below this zoom the property is trimmed from vector tiles (the style does not need it there).
+    tile_min_zoom: int | None = None
+    # Shown in tiles at all? Long free text never is.
+    in_tiles: bool = True
+
+
+@dataclass(frozen=True)
+class Style:
+    """The default look of a layer, from which the MapLibre style is derived."""
+
+    kind: StyleKind
+    color: str
+    outline: str | None = None
+    width: float = 1.0
+    radius: float = 4.0
+    opacity: float = 0.8
+    # For "fill-extrusion": which property holds the height in metres.
+    height_property: str | None = None
+    # Optional per-value colours: (property, {value: colour}).
+    match: tuple[str, tuple[tuple[str, str], ...]] | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One declared layer: what it is, what it holds, how it is keyed, drawn and guarded."""
+
+    id: str
+    title: str
+    geometry_type: GeometryType
+    properties: tuple[Property, ...]
+    description: str = ""
+    # The permission key: every feature carries township_code; grid_code where has_grid is set.
+    has_grid: bool = True
+    # Set township/grid from the geometry by spatial join on load and create (False for the admin areas
+    # themselves, which carry their own codes).
+    locate_on_write: bool = True
+    time_field: str | None = None
+    time_end_field: str | None = None
+    min_zoom: int = 0
+    max_zoom: int = 22
+    style: Style | None = None
+    public: bool = False
+    editable: bool = False
+    # Departments whose thematic layer this is (they read it in the townships they serve).
+    departments: tuple[str, ...] = ()
+    # Live layers change often: short cache lifetimes, tile invalidation on write.
+    live: bool = False
+    keywords: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def property_names(self) -> tuple[str, ...]:
+        """All attribute names, key columns included, in declaration order."""
+        return tuple(p.name for p in self.properties)
+
+    def prop(self, name: str) -> Property:
+        """The declared property `name`, or BadInput naming it."""
+        for p in self.properties:
+            if p.name == name:
+                return p
+        raise BadInput(
+            f"unknown property {name!r} of layer {self.id!r}; known: {', '.join(self.property_names)}",
+            parameter=name,
+        )
+
+    def has_prop(self, name: str) -> bool:
+        """True if `name` is a declared property."""
+        return any(p.name == name for p in self.properties)
+
+
+class Catalog:
+    """The set of declared layers, by id, in declaration order."""
+
+    def __init__(self, layers: Iterable[Layer]) -> None:
+        self._layers: dict[str, Layer] = {}
+        for layer in layers:
+            if layer.id in self._layers:
+                raise ValueError(f"layer {layer.id!r} declared twice")
+            names = layer.property_names
+            if TOWNSHIP_KEY not in names:
+                raise ValueError(f"layer {layer.id!r} lacks the permission key {TOWNSHIP_KEY!r}")
+            if layer.has_grid and GRID_KEY not in names:
+                raise ValueError(f"layer {layer.id!r} has_grid but no {GRID_KEY!r} property")
+            for f in (layer.time_field, layer.time_end_field):
+                if f and f not in names:
+                    raise ValueError(f"layer {layer.id!r}: time field {f!r} is not a property")
+            self._layers[layer.id] = layer
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers.values())
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __contains__(self, layer_id: object) -> bool:
+        return layer_id in self._layers
+
+    def get(self, layer_id: str) -> Layer:
+        """The layer `layer_id`, or NotFound naming it."""
+        try:
+            return self._layers[layer_id]
+        except KeyError:
+            raise NotFound(f"no collection {layer_id!r}", parameter="collectionId") from None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Layer ids in declaration order."""
+        return tuple(self._layers)

@@ -1,0 +1,51 @@
+"""Domain errors. The core raises these; api/errors.py maps each class to one HTTP status."""
+
+from __future__ import annotations
+
+
+class OneMapError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter
+
+
+class BadInput(OneMapError):
+    """The caller sent something malformed; `parameter` names what, the message says what was expected."""
+
+
+class NotFound(OneMapError):
+    """No such layer, feature or resource -- or one the caller may not see (existence must not leak)."""
+
+
+class Unauthorized(OneMapError):
+    """The caller did not prove who they are (missing, expired or bad credentials)."""
+
+
+class Forbidden(OneMapError):
+    """The caller is known and may see the resource but may not do this action on it."""
+
+
+class Conflict(OneMapError):
+    """The request clashes with the current state (duplicate id, illegal workflow step)."""
+
+
+class PreconditionFailed(OneMapError):
+    """An If-Match precondition did not hold: someone else changed the feature first."""
+
+
+class LoadError(BadInput):
+    """A file being loaded is invalid; names the file, the row and the field."""
+
+    def __init__(self, message: str, *, file: str, row: int | None = None, field: str | None = None) -> None:
+        where = file + (f", row {row}" if row is not None else "") + (f", field {field!r}" if field else "")
+        super().__init__(f"{where}: {message}", parameter=field)
+        self.file = file
+        self.row = row
+        self.field = field
+
+
+class StoreUnavailable(OneMapError):
+    """The store cannot be reached or is not set up (no schema, no file)."""

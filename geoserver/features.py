@@ -1,0 +1,198 @@
+"""Features, the query a store executes, and the checks every written feature goes through."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geoserver.catalog import Layer, Property
+from geoserver.errors import BadInput
+
+MAX_LIMIT = 10_000
+
+
+@dataclass
+class Feature:
+    """One feature: integer id (None before insert), a lon/lat shapely geometry and typed properties."""
+
+    id: int | None
+    geometry: BaseGeometry | None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def etag(self) -> str:
+        """A strong validator of the feature's content (geometry and properties)."""
+        h = hashlib.sha1()
+        h.update(str(self.id).encode())
+        if self.geometry is not None:
+            h.update(shapely.to_wkb(self.geometry, output_dimension=2, byte_order=1))
+        h.update(json.dumps(self.properties, sort_keys=True, default=_json_default).encode())
+        return '"' + h.hexdigest() + '"'
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """What to read from one layer. Coordinates are lon/lat (EPSG:4326 axis order lon, lat).
+
+    `filter` is CQL2-JSON (a dict) already parsed; the store compiles it against the layer's declared
+    properties, so no raw text reaches the database.
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    datetime: tuple[datetime | None, datetime | None] | None = None
+    filter: dict[str, Any] | None = None
+    properties: tuple[str, ...] | None = None
+    sortby: tuple[tuple[str, bool], ...] = ()  # (property, ascending)
+    limit: int = 10
+    offset: int = 0
+    ids: tuple[int, ...] | None = None
+    with_geometry: bool = True
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.limit <= MAX_LIMIT):
+            raise BadInput(f"limit must be between 0 and {MAX_LIMIT}", parameter="limit")
+        if self.offset < 0:
+            raise BadInput("offset must not be negative", parameter="offset")
+        if self.bbox is not None:
+            minx, miny, maxx, maxy = self.bbox
+            if minx > maxx or miny > maxy:
+                raise BadInput("bbox must be minx,miny,maxx,maxy with min <= max", parameter="bbox")
+
+
+@dataclass
+class FeaturePage:
+    """A page of features and the exact number that matched the query (within the caller's scope)."""
+
+    features: list[Feature]
+    number_matched: int
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware UTC datetime (naive input is taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def coerce_value(prop: Property, value: Any) -> Any:
+    """The value as the property's type, or BadInput naming the property and the expected type."""
+    if value is None:
+        return None
+    t = prop.type
+    try:
+        if t == "string":
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise TypeError
+            out: Any = str(value)
+        elif t == "integer":
+            if isinstance(value, bool):
+                raise TypeError
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            out = int(value)
+        elif t == "number":
+            if isinstance(value, bool):
+                raise TypeError
+            out = float(value)
+            if out != out or out in (float("inf"), float("-inf")):
+                raise ValueError
+        elif t == "boolean":
+            if isinstance(value, bool):
+                out = value
+            elif value in (0, 1, "0", "1", "true", "false", "True", "False"):
+                out = str(value).lower() in ("1", "true")
+            else:
+                raise TypeError
+        elif t == "datetime":
+            if isinstance(value, datetime):
+                out = to_utc(value)
+            elif isinstance(value, str):
+                out = to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+            else:
+                raise TypeError
+        elif t == "date":
+            if isinstance(value, datetime):
+                out = value.date()
+            elif isinstance(value, date):
+                out = value
+            elif isinstance(value, str):
+                out = date.fromisoformat(value)
+            else:
+                raise TypeError
+        else:  # pragma: no cover - the catalog only declares the types above
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
+        raise BadInput(
+            f"property {prop.name!r} must be of type {t}, got {value!r}", parameter=prop.name
+        ) from None
+    if prop.enum is not None and out not in prop.enum:
+        raise BadInput(
+            f"property {prop.name!r} must be one of {', '.join(prop.enum)}; got {out!r}", parameter=prop.name
+        )
+    return out
+
+
+_GEOM_FAMILY = {
+    "Point": ("Point",),
+    "MultiPoint": ("Point", "MultiPoint"),
+    "LineString": ("LineString",),
+    "MultiLineString": ("LineString", "MultiLineString"),
+    "Polygon": ("Polygon",),
+    "MultiPolygon": ("Polygon", "MultiPolygon"),
+}
+
+
+def check_geometry(layer: Layer, geometry: BaseGeometry | None) -> BaseGeometry:
+    """The geometry, promoted to the layer's declared type, or BadInput saying what is wrong with it."""
+    if geometry is None or geometry.is_empty:
+        raise BadInput(f"a {layer.geometry_type} geometry is required", parameter="geometry")
+    gtype = geometry.geom_type
+    if gtype not in _GEOM_FAMILY[layer.geometry_type]:
+        raise BadInput(
+            f"layer {layer.id!r} holds {layer.geometry_type} geometries, got {gtype}", parameter="geometry"
+        )
+    if geometry.has_z:
+        geometry = shapely.force_2d(geometry)
+    coords = shapely.get_coordinates(geometry)
+    if not ((coords[:, 0] >= -180) & (coords[:, 0] <= 180) & (coords[:, 1] >= -90) & (coords[:, 1] <= 90)).all():
+        raise BadInput(
+            "coordinates must be longitude/latitude within [-180,180] x [-90,90] (EPSG:4326)",
+            parameter="geometry",
+        )
+    if not geometry.is_valid:
+        reason = shapely.is_valid_reason(geometry)
+        raise BadInput(f"invalid geometry: {reason}", parameter="geometry")
+    if layer.geometry_type.startswith("Multi") and not gtype.startswith("Multi"):
+        geometry = {"MultiPolygon": shapely.MultiPolygon, "MultiLineString": shapely.MultiLineString,
+                    "MultiPoint": shapely.MultiPoint}[layer.geometry_type]([geometry])
+    return geometry
+
+
+def check_feature(layer: Layer, feature: Feature, *, partial: bool = False) -> Feature:
+    """A copy of the feature with a checked geometry and typed properties; BadInput on the first problem.
+
+    Unknown properties are refused (they would be silently dropped otherwise). With `partial`, only the
+    given properties are checked (a PATCH); otherwise required properties must be present.
+    """
+    props: dict[str, Any] = {}
+    for name, value in feature.properties.items():
+        props[name] = coerce_value(layer.prop(name), value)
+    if not partial:
+        for p in layer.properties:
+            if p.required and props.get(p.name) is None:
+                raise BadInput(f"property {p.name!r} is required", parameter=p.name)
+    geometry = feature.geometry
+    if geometry is not None or not partial:
+        geometry = check_geometry(layer, geometry)
+    return Feature(feature.id, geometry, props)

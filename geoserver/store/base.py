@@ -1,0 +1,169 @@
+"""The Store interface: the one door to persisted features. Two implementations pass one contract suite."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from geoserver.access import Scope
+from geoserver.catalog import Catalog
+from geoserver.features import Feature, FeaturePage, FeatureQuery
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a point falls: its township and grid (None outside every one)."""
+
+    township_code: str | None
+    grid_code: str | None
+
+
+@dataclass(frozen=True)
+class Extent:
+    """The spatial (lon/lat) and temporal extent of the features a scope sees in a layer."""
+
+    bbox: tuple[float, float, float, float] | None
+    interval: tuple[datetime | None, datetime | None] | None
+    count: int
+
+
+@dataclass
+class UserRecord:
+    """A person or machine account (not a map feature): role, townships, grids, department."""
+
+    username: str
+    role: str
+    password_hash: str
+    display_name: str = ""
+    townships: tuple[str, ...] = ()
+    grids: tuple[str, ...] = ()
+    department: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApiKeyRecord:
+    """An API key, stored only as its hash, bound to a user."""
+
+    key_hash: str
+    username: str
+    label: str = ""
+
+
+class Store(abc.ABC):
+    """Persisted features of the layers of one catalog.
+
+    Every read takes a Scope and applies it in the query. Every write is one transaction: it all lands or
+    nothing does. Geometries are lon/lat (EPSG:4326); layers with `locate_on_write` get `township_code`
+    and `grid_code` from the geometry by spatial join against the `townships` and `grids` layers.
+    """
+
+    kind: str = "abstract"
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # -- life cycle -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect (pool, file handle). Raises StoreUnavailable with the reason if it cannot."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def initialize(self) -> None:
+        """Create or upgrade the schema for every catalog layer (idempotent)."""
+
+    @abc.abstractmethod
+    def health(self) -> dict[str, Any]:
+        """A small report that proves the store answers (raises StoreUnavailable if not)."""
+
+    def __enter__(self) -> Store:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads ------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
+        """Features of a layer matching the query within the scope, and the exact number matched.
+
+        Args:
+            layer_id: a catalog layer id.
+            query: bbox / datetime / CQL2-JSON filter / properties / sortby / limit+offset.
+            scope: the townships the caller may see; applied inside the query.
+
+        Returns:
+            The page, ordered by `sortby` then by id, and `number_matched` counted in the same scope.
+        """
+
+    @abc.abstractmethod
+    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
+        """One feature; NotFound if it does not exist *or* lies outside the scope."""
+
+    @abc.abstractmethod
+    def extent(self, layer_id: str, scope: Scope) -> Extent:
+        """The extent and count of what the scope sees of a layer."""
+
+    @abc.abstractmethod
+    def locate(self, lon: float, lat: float) -> Location:
+        """The township and grid containing a lon/lat point."""
+
+    # -- writes -----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def insert(self, layer_id: str, features: list[Feature], scope: Scope) -> list[Feature]:
+        """Insert features in one transaction; returns them as stored (ids, township/grid filled).
+
+        Raises BadInput for an invalid feature (nothing written) and NotFound/Forbidden if a feature falls
+        outside the scope.
+        """
+
+    @abc.abstractmethod
+    def update(
+        self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
+        partial: bool = False, if_match: str | None = None,
+    ) -> Feature:
+        """Replace (or with `partial`, patch) one feature atomically.
+
+        Raises NotFound outside the scope, PreconditionFailed if `if_match` is not the current ETag.
+        """
+
+    @abc.abstractmethod
+    def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
+        """Delete one feature; NotFound outside the scope; PreconditionFailed on an ETag mismatch."""
+
+    @abc.abstractmethod
+    def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
+        """Load many features fast in one transaction (ids kept when given); returns the count.
+
+        Features are checked like inserts; township/grid are filled by spatial join where the layer wants
+        it and the feature does not carry them. With `replace`, the layer is emptied first.
+        """
+
+    @abc.abstractmethod
+    def iter_features(self, layer_id: str, scope: Scope, batch_size: int = 5000) -> Iterator[Feature]:
+        """Every feature of a layer within the scope, in id order, streamed (for exports)."""
+
+    # -- accounts ---------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_users(self, users: Iterable[UserRecord]) -> None:
+        """Insert or replace user accounts."""
+
+    @abc.abstractmethod
+    def get_user(self, username: str) -> UserRecord | None:
+        """One account by name, or None."""
+
+    @abc.abstractmethod
+    def put_api_key(self, key: ApiKeyRecord) -> None:
+        """Store an API key (by hash)."""
+
+    @abc.abstractmethod
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """An API key record by hash, or None."""

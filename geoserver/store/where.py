@@ -1,0 +1,303 @@
+"""WHERE clauses for both stores from one compiler: scope, bbox, datetime, ids and CQL2-JSON filters.
+
+Every property is checked against the layer's declarations and every literal becomes a bound parameter,
+so no text from a request reaches the database. The caller's scope is ANDed outside the filter, so no
+filter can widen it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from geoserver.access import Scope
+from geoserver.catalog import TOWNSHIP_KEY, Layer, Property
+from geoserver.errors import BadInput
+from geoserver.features import FeatureQuery, coerce_value
+
+ID_COLUMN = "fid"
+COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+SPATIAL_OPS = ("s_intersects", "s_disjoint", "s_equals", "s_touches", "s_within", "s_overlaps",
+               "s_crosses", "s_contains")
+TEMPORAL_OPS = ("t_after", "t_before", "t_contains", "t_disjoint", "t_during", "t_equals", "t_finishedby",
+                "t_finishes", "t_intersects", "t_meets", "t_metby", "t_overlappedby", "t_overlaps",
+                "t_startedby", "t_starts")
+
+
+class Dialect:
+    """How one database spells what the compiler needs."""
+
+    name = "abstract"
+    placeholder = "?"
+
+    def quote(self, identifier: str) -> str:
+        """A quoted identifier (names come from the catalog, never from a request)."""
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def param(self, prop: Property | None, value: Any) -> Any:
+        """A Python value as this database binds it."""
+        return value
+
+    def bbox(self, layer: Layer, bbox: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
+        """A clause true for features whose geometry intersects the lon/lat box."""
+        raise NotImplementedError
+
+    def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
+        """A clause applying a CQL2 spatial operator between the feature geometry and a literal."""
+        raise NotImplementedError
+
+    def sort_key(self, prop: Property) -> str:
+        """The expression to order by for a property (bytewise order for text in both stores)."""
+        return self.quote(prop.name)
+
+
+@dataclass
+class Where:
+    """Accumulates `AND`ed clauses with their parameters."""
+
+    dialect: Dialect
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, params: list[Any] | tuple[Any, ...] = ()) -> None:
+        """Add one clause and its parameters."""
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        """`WHERE …` or an empty string."""
+        return ("WHERE " + " AND ".join(f"({c})" for c in self.clauses)) if self.clauses else ""
+
+
+def scope_clause(dialect: Dialect, scope: Scope) -> tuple[str, list[Any]] | None:
+    """The clause that keeps a read inside the scope (None when unrestricted)."""
+    if scope.townships is None:
+        return None
+    if not scope.townships:
+        return "1 = 0", []
+    codes = sorted(scope.townships)
+    marks = ", ".join([dialect.placeholder] * len(codes))
+    return f"{dialect.quote(TOWNSHIP_KEY)} IN ({marks})", list(codes)
+
+
+def build_where(dialect: Dialect, layer: Layer, query: FeatureQuery, scope: Scope) -> Where:
+    """The full WHERE for a query: scope first, then ids, bbox, datetime and the CQL2 filter."""
+    where = Where(dialect)
+    sc = scope_clause(dialect, scope)
+    if sc:
+        where.add(*sc)
+    if query.ids is not None:
+        if not query.ids:
+            where.add("1 = 0")
+        else:
+            where.add(f"{ID_COLUMN} IN ({', '.join([dialect.placeholder] * len(query.ids))})", list(query.ids))
+    if query.bbox is not None:
+        where.add(*dialect.bbox(layer, query.bbox))
+    if query.datetime is not None:
+        clause = datetime_clause(dialect, layer, query.datetime)
+        if clause:
+            where.add(*clause)
+    if query.filter is not None:
+        sql, params = FilterCompiler(dialect, layer).compile(query.filter)
+        where.add(sql, params)
+    return where
+
+
+def datetime_clause(
+    dialect: Dialect, layer: Layer, interval: tuple[datetime | None, datetime | None]
+) -> tuple[str, list[Any]] | None:
+    """Features whose time (instant or [start, end]) intersects the closed interval; open ends allowed."""
+    if layer.time_field is None:
+        raise BadInput(f"collection {layer.id!r} has no time dimension", parameter="datetime")
+    start, end = interval
+    p_start = layer.prop(layer.time_field)
+    p_end = layer.prop(layer.time_end_field) if layer.time_end_field else p_start
+    q = dialect.quote
+    ph = dialect.placeholder
+    clauses, params = [], []
+    if end is not None:
+        clauses.append(f"{q(p_start.name)} <= {ph}")
+        params.append(dialect.param(p_start, end))
+    if start is not None:
+        if p_end is p_start:
+            clauses.append(f"{q(p_start.name)} >= {ph}")
+        else:  # an open (running) end counts as still going
+            clauses.append(f"({q(p_end.name)} >= {ph} OR {q(p_end.name)} IS NULL)")
+        params.append(dialect.param(p_end, start))
+    if not clauses:
+        return None
+    return " AND ".join(clauses), params
+
+
+class FilterCompiler:
+    """Compiles CQL2-JSON into a parameterised clause for one layer and dialect."""
+
+    def __init__(self, dialect: Dialect, layer: Layer) -> None:
+        self.d = dialect
+        self.layer = layer
+
+    def compile(self, node: Any) -> tuple[str, list[Any]]:
+        """The SQL and parameters of a boolean CQL2-JSON expression."""
+        if isinstance(node, bool):
+            return ("1 = 1" if node else "1 = 0"), []
+        if not isinstance(node, dict) or "op" not in node:
+            raise BadInput("filter must be a CQL2 boolean expression", parameter="filter")
+        op = str(node["op"]).lower()
+        args = node.get("args", [])
+        if not isinstance(args, list):
+            raise BadInput(f"CQL2 operator {op!r} needs an args list", parameter="filter")
+        if op in ("and", "or"):
+            if len(args) < 2:
+                raise BadInput(f"{op} needs at least two operands", parameter="filter")
+            parts = [self.compile(a) for a in args]
+            return (f" {op.upper()} ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps])
+        if op == "not":
+            self._arity(op, args, 1)
+            s, p = self.compile(args[0])
+            return f"NOT ({s})", p
+        if op in COMPARISONS:
+            self._arity(op, args, 2)
+            return self._comparison(COMPARISONS[op], args[0], args[1])
+        if op == "like":
+            self._arity(op, args, 2)
+            return self._comparison("LIKE", args[0], args[1], text_only=True)
+        if op == "between":
+            self._arity(op, args, 3)
+            prop = self._property(args[0])
+            lo, hi = self._literal(prop, args[1]), self._literal(prop, args[2])
+            ph = self.d.placeholder
+            return f"{self.d.quote(prop.name)} BETWEEN {ph} AND {ph}", [lo, hi]
+        if op == "in":
+            self._arity(op, args, 2)
+            prop = self._property(args[0])
+            values = args[1]
+            if not isinstance(values, list) or not values:
+                raise BadInput("IN needs a non-empty list of values", parameter="filter")
+            params = [self._literal(prop, v) for v in values]
+            return f"{self.d.quote(prop.name)} IN ({', '.join([self.d.placeholder] * len(params))})", params
+        if op == "isnull":
+            self._arity(op, args, 1)
+            prop = self._property(args[0])
+            return f"{self.d.quote(prop.name)} IS NULL", []
+        if op in SPATIAL_OPS:
+            self._arity(op, args, 2)
+            return self._spatial(op, args)
+        if op in TEMPORAL_OPS:
+            self._arity(op, args, 2)
+            return self._temporal(op, args)
+        raise BadInput(f"unsupported CQL2 operator {node['op']!r}", parameter="filter")
+
+    # -- pieces -----------------------------------------------------------------------------------------
+    def _arity(self, op: str, args: list[Any], n: int) -> None:
+        if len(args) != n:
+            raise BadInput(f"CQL2 operator {op!r} takes {n} argument(s), got {len(args)}", parameter="filter")
+
+    def _property(self, node: Any) -> Property:
+        if not (isinstance(node, dict) and "property" in node):
+            raise BadInput("expected a property reference {'property': name}", parameter="filter")
+        name = node["property"]
+        if name == "id":
+            return Property(ID_COLUMN, "integer")
+        return self.layer.prop(name)
+
+    def _literal(self, prop: Property, node: Any) -> Any:
+        if isinstance(node, dict):
+            if "timestamp" in node:
+                node = node["timestamp"]
+            elif "date" in node:
+                node = node["date"]
+            else:
+                raise BadInput(f"expected a literal value for {prop.name!r}", parameter="filter")
+        if isinstance(node, list):
+            raise BadInput(f"expected a single value for {prop.name!r}", parameter="filter")
+        enum_free = Property(prop.name, prop.type)  # a filter may ask for values outside the enum
+        try:
+            value = coerce_value(enum_free, node)
+        except BadInput as exc:
+            raise BadInput(exc.message, parameter="filter") from None
+        return self.d.param(prop, value)
+
+    def _comparison(self, sql_op: str, left: Any, right: Any, *, text_only: bool = False) -> tuple[str, list[Any]]:
+        if isinstance(right, dict) and "property" in right and not (isinstance(left, dict) and "property" in left):
+            left, right = right, left
+            sql_op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(sql_op, sql_op)
+        prop = self._property(left)
+        if text_only and prop.type != "string":
+            raise BadInput(f"LIKE applies to text properties; {prop.name!r} is {prop.type}", parameter="filter")
+        if isinstance(right, dict) and "property" in right:
+            other = self._property(right)
+            return f"{self.d.quote(prop.name)} {sql_op} {self.d.quote(other.name)}", []
+        return f"{self.d.quote(prop.name)} {sql_op} {self.d.placeholder}", [self._literal(prop, right)]
+
+    def _spatial(self, op: str, args: list[Any]) -> tuple[str, list[Any]]:
+        a, b = args
+        if isinstance(b, dict) and b.get("property") == "geometry":
+            a, b = b, a
+            op = {"s_within": "s_contains", "s_contains": "s_within"}.get(op, op)
+        if not (isinstance(a, dict) and a.get("property") in ("geometry", "geom")):
+            raise BadInput(f"{op} compares the 'geometry' property with a geometry literal", parameter="filter")
+        return self.d.spatial(op, geometry_literal(b))
+
+    def _temporal(self, op: str, args: list[Any]) -> tuple[str, list[Any]]:
+        a, b = args
+        prop = self._property(a)
+        if prop.type not in ("datetime", "date"):
+            raise BadInput(f"{op} needs a temporal property; {prop.name!r} is {prop.type}", parameter="filter")
+        lo, hi = self._interval(prop, b)
+        q, ph = self.d.quote(prop.name), self.d.placeholder
+        # A property is an instant t; the literal is [lo, hi] (lo == hi for an instant literal).
+        if op == "t_intersects":
+            return f"{q} >= {ph} AND {q} <= {ph}", [lo, hi]
+        if op == "t_during":
+            return f"{q} > {ph} AND {q} < {ph}", [lo, hi]
+        if op == "t_equals":
+            return f"{q} = {ph} AND {q} = {ph}", [lo, hi]
+        if op == "t_before":
+            return f"{q} < {ph}", [lo]
+        if op == "t_after":
+            return f"{q} > {ph}", [hi]
+        if op == "t_disjoint":
+            return f"{q} < {ph} OR {q} > {ph}", [lo, hi]
+        if op in ("t_starts", "t_meets"):
+            return f"{q} = {ph}", [lo]
+        if op in ("t_finishes", "t_metby"):
+            return f"{q} = {ph}", [hi]
+        raise BadInput(f"{op} does not apply to an instant property such as {prop.name!r}", parameter="filter")
+
+    def _interval(self, prop: Property, node: Any) -> tuple[Any, Any]:
+        if isinstance(node, dict) and "interval" in node:
+            bounds = node["interval"]
+            if not (isinstance(bounds, list) and len(bounds) == 2):
+                raise BadInput("an interval has two bounds", parameter="filter")
+            lo = None if bounds[0] in ("..", None) else self._literal(prop, bounds[0])
+            hi = None if bounds[1] in ("..", None) else self._literal(prop, bounds[1])
+            lo = lo if lo is not None else self.d.param(prop, _MIN[prop.type])
+            hi = hi if hi is not None else self.d.param(prop, _MAX[prop.type])
+            return lo, hi
+        v = self._literal(prop, node)
+        return v, v
+
+
+_MIN: dict[str, Any] = {"datetime": datetime(1, 1, 2, tzinfo=UTC), "date": date(1, 1, 1)}
+_MAX: dict[str, Any] = {"datetime": datetime(9999, 12, 30, tzinfo=UTC), "date": date(9999, 12, 31)}
+
+
+def geometry_literal(node: Any) -> BaseGeometry:
+    """A shapely geometry from a CQL2-JSON geometry literal (GeoJSON geometry or {'bbox': [...]})."""
+    try:
+        if isinstance(node, dict) and "bbox" in node:
+            minx, miny, maxx, maxy = (float(v) for v in node["bbox"][:4])
+            return box(minx, miny, maxx, maxy)
+        if isinstance(node, dict) and "type" in node:
+            geom = shape(node)
+            if geom.is_empty or not geom.is_valid:
+                raise ValueError(shapely.is_valid_reason(geom))
+            return geom
+    except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise BadInput(f"invalid geometry literal in filter: {exc}", parameter="filter") from None
+    raise BadInput("expected a GeoJSON geometry or a bbox literal", parameter="filter")

@@ -1,0 +1,19 @@
+"""The county's layer catalog: every declared layer, in the order the layer tree shows them."""
+
+from geoserver.catalog import Catalog
+from layers.admin import GRIDS, TOWNSHIPS, VILLAGES
+from layers.alarms import ALARMS
+from layers.buildings import BUILDINGS
+from layers.events import EVENTS
+from layers.patrols import PATROLS, TRACK_POINTS
+from layers.pois import POIS
+from layers.sites import MONITORING_SITES, READINGS
+from layers.temples import TEMPLES
+
+ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, POIS, EVENTS, PATROLS,
+              TRACK_POINTS, READINGS, ALARMS)
+
+
+def build_catalog() -> Catalog:
+    """The catalog of every layer of the county."""
+    return Catalog(ALL_LAYERS)

@@ -1,0 +1,41 @@
+"""Events (事件): reported, dispatched, handled, closed -- each a point with a type, a status and a history."""
+
+from geoserver.catalog import Layer, Property, Style
+from layers.common import GRID, TOWNSHIP
+
+EVENT_TYPES = ("road_damage", "garbage", "illegal_building", "dispute", "fire_hazard", "water_pollution",
+               "grassland_damage", "wildlife", "public_security", "livestock", "infrastructure", "other")
+EVENT_SOURCES = ("grid_worker", "citizen", "sensor", "hotline", "inspection")
+EVENT_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified", "closed",
+                  "rejected")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+EVENTS = Layer(
+    id="events",
+    title="Events",
+    description="Events reported by grid workers, citizens, sensors and hotlines, and their dispatch status.",
+    geometry_type="Point",
+    properties=(
+        Property("event_code", "string", "Event code"),
+        Property("title", "string", "Title", required=True),
+        Property("type", "string", "Type", required=True, enum=EVENT_TYPES),
+        Property("source", "string", "Source", enum=EVENT_SOURCES),
+        Property("status", "string", "Status", enum=EVENT_STATUSES),
+        Property("priority", "string", "Priority", enum=PRIORITIES),
+        Property("reported_at", "datetime", "Reported at", required=True),
+        Property("deadline", "datetime", "Deadline", tile_min_zoom=14),
+        Property("closed_at", "datetime", "Closed at", tile_min_zoom=14),
+        Property("reporter", "string", "Reported by", tile_min_zoom=16),
+        Property("assignee", "string", "Assigned to", tile_min_zoom=16),
+        Property("description", "string", "Description", in_tiles=False),
+        TOWNSHIP,
+        GRID,
+    ),
+    time_field="reported_at",
+    min_zoom=6,
+    style=Style("circle", "#e67e22", radius=5,
+                match=("status", (("closed", "#7f8c8d"), ("reported", "#e74c3c"), ("dispatched", "#f1c40f")))),
+    editable=True,
+    live=True,
+    keywords=("events", "dispatch"),
+)

@@ -1,0 +1,53 @@
+"""Patrols (巡查) of grid workers and the GPS track points that make them up."""
+
+from geoserver.catalog import Layer, Property, Style
+from layers.common import GRID, TOWNSHIP
+
+PATROL_STATUSES = ("active", "finished")
+TRAVEL_MODES = ("walking", "riding", "driving")
+
+PATROLS = Layer(
+    id="patrols",
+    title="Patrols",
+    description="One patrol of one grid worker: its track as a line, times, distance and duration.",
+    geometry_type="LineString",
+    properties=(
+        Property("worker", "string", "Grid worker", required=True),
+        Property("started_at", "datetime", "Started at", required=True),
+        Property("ended_at", "datetime", "Ended at"),
+        Property("status", "string", "Status", enum=PATROL_STATUSES),
+        Property("mode", "string", "Travel mode", enum=TRAVEL_MODES),
+        Property("distance_m", "number", "Distance (m)"),
+        Property("duration_s", "integer", "Duration (s)"),
+        Property("point_count", "integer", "GPS fixes"),
+        TOWNSHIP,
+        GRID,
+    ),
+    time_field="started_at",
+    time_end_field="ended_at",
+    min_zoom=10,
+    style=Style("line", "#2980b9", width=2.0),
+    live=True,
+    keywords=("patrols", "tracks"),
+)
+
+TRACK_POINTS = Layer(
+    id="track_points",
+    title="Track points",
+    description="GPS fixes of patrols (every 10-30 s), as uploaded from the phones.",
+    geometry_type="Point",
+    properties=(
+        Property("patrol_id", "integer", "Patrol id", required=True),
+        Property("worker", "string", "Grid worker", required=True),
+        Property("recorded_at", "datetime", "Recorded at", required=True),
+        Property("speed", "number", "Speed (m/s)"),
+        Property("accuracy", "number", "Accuracy (m)"),
+        TOWNSHIP,
+        GRID,
+    ),
+    time_field="recorded_at",
+    min_zoom=14,
+    style=Style("circle", "#3498db", radius=2),
+    live=True,
+    keywords=("patrols", "tracks"),
+)
