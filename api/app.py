@@ -1,0 +1,42 @@
+"""The FastAPI app factory: settings in, an app out; the lifespan opens the store and keeps it on app.state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import add_exception_handlers
+from api.routers import health
+from api.settings import Settings
+from geoserver.store import open_store
+from layers.catalog import build_catalog
+
+log = logging.getLogger("onemap")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A new app serving the catalog from the store named in `settings`."""
+    catalog = build_catalog()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings.database, catalog)
+        store.open()  # a broken store is reported at start, clearly, not on every request
+        if settings.migrate_on_start:
+            store.initialize()
+        app.state.store = store
+        log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
+    app.state.settings = settings
+    app.state.catalog = catalog
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    return app

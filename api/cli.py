@@ -1,0 +1,132 @@
+"""The `onemap` command: serve, sample, db upgrade, load, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from api.settings import Settings
+from geoserver.access import Scope
+from geoserver.errors import OneMapError
+from geoserver.store import open_store
+from layers.catalog import build_catalog
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `onemap` command."""
+    parser = argparse.ArgumentParser(prog="onemap", description="The one-map server for county governance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the map server over HTTP")
+    p.add_argument("--database", help="postgresql:// URL or a .gpkg path (default: ONEMAP_DATABASE or the sample)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+
+    p = sub.add_parser("sample", help="generate the deterministic sample county")
+    p.add_argument("--out", type=Path, default=Path("data/sample"))
+    p.add_argument("--scale", choices=("small", "default", "large"), default="default")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--load", help="also load it into this postgresql:// database")
+    p.add_argument("--if-missing", action="store_true", help="do nothing when it was already generated")
+
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("action", choices=("upgrade",))
+    p.add_argument("--database", required=False)
+
+    p = sub.add_parser("load", help="load a GeoJSON / GeoPackage / Shapefile / CSV file into a layer")
+    p.add_argument("file", type=Path)
+    p.add_argument("--layer", required=True)
+    p.add_argument("--database")
+    p.add_argument("--crs", help="the file's CRS when it declares none (CSV: default EPSG:4326)")
+    p.add_argument("--replace", action="store_true", help="empty the layer first")
+
+    p = sub.add_parser("export", help="export a layer to a file")
+    p.add_argument("--layer", required=True)
+    p.add_argument("--format", choices=("gpkg", "geojson", "csv"), default="gpkg")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--database")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except OneMapError as exc:
+        print(f"onemap {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(database=getattr(args, "database", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run uvicorn with the app factory."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(args)
+    if args.workers > 1:
+        print("onemap serve: several workers need a process manager; run one per port behind a balancer",
+              file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Generate the sample county (skipped with --if-missing when already there)."""
+    from sample_data.generate import generate, is_generated
+
+    if args.if_missing and is_generated(args.out, args.scale, args.seed, load=args.load):
+        print(f"sample county already in {args.out}")
+        return 0
+    manifest = generate(args.out, scale=args.scale, seed=args.seed, load=args.load)
+    print(json.dumps(manifest, indent=2, default=str))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Apply the schema migrations."""
+    settings = _settings(args)
+    with open_store(settings.database, build_catalog()) as store:
+        store.initialize()
+        print(json.dumps(store.health(), default=str))
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load a file into a layer, all or nothing."""
+    from geoserver.fileio import load_file
+
+    settings = _settings(args)
+    catalog = build_catalog()
+    layer = catalog.get(args.layer)
+    with open_store(settings.database, catalog) as store:
+        count, ignored = load_file(store, layer, args.file, crs=args.crs, replace=args.replace)
+    print(f"loaded {count} features into {layer.id}")
+    if ignored:
+        print(f"ignored columns not declared by {layer.id}: {', '.join(ignored)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a layer to a file."""
+    from geoserver.fileio import export_layer
+
+    settings = _settings(args)
+    catalog = build_catalog()
+    layer = catalog.get(args.layer)
+    out = args.out or Path(f"{layer.id}.{args.format}")
+    with open_store(settings.database, catalog) as store:
+        count = export_layer(store, layer, out, args.format, Scope.everything())
+    print(f"exported {count} features of {layer.id} to {out}")
+    return 0
+
+
+COMMANDS = {"serve": cmd_serve, "sample": cmd_sample, "db": cmd_db, "load": cmd_load, "export": cmd_export}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The one error map: each core exception class becomes one HTTP status with an RFC 9457 problem body."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geoserver import errors
+
+log = logging.getLogger("onemap.api")
+
+STATUS_CODES: dict[type[errors.OneMapError], int] = {
+    errors.BadInput: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.StoreUnavailable: 503,
+}
+TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+          409: "Conflict", 412: "Precondition failed", 415: "Unsupported media type", 422: "Bad request",
+          500: "Internal server error", 503: "Service unavailable"}
+
+
+def problem(status: int, detail: str, *, parameter: str | None = None, headers: dict | None = None) -> JSONResponse:
+    """An application/problem+json response."""
+    body: dict[str, object] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
+                               "detail": detail}
+    if parameter:
+        body["parameter"] = parameter
+    h = dict(headers or {})
+    if status == 401:
+        h.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=h)
+
+
+def status_for(exc: errors.OneMapError) -> int:
+    """The HTTP status of a core exception (most specific class wins)."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Install the error map on an app."""
+
+    @app.exception_handler(errors.OneMapError)
+    async def _core(request: Request, exc: errors.OneMapError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
+        return problem(status, exc.message, parameter=exc.parameter)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        name = ".".join(loc) or None
+        return problem(400, f"{name or 'request'}: {first.get('msg', 'invalid value')}", parameter=name)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return problem(500, "internal error; the server log has the details")

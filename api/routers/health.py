@@ -1,0 +1,14 @@
+"""GET /healthz: proves the store answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> dict:
+    """The store's own health report; 503 problem+json when it does not answer."""
+    report = request.app.state.store.health()
+    return {"status": "ok", **report}

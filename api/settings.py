@@ -1,0 +1,60 @@
+"""Settings, read from the environment once by the caller and passed into create_app (never at import)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SAMPLE_DIR = Path("data/sample")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to start."""
+
+    database: str = str(DEFAULT_SAMPLE_DIR / "county.gpkg")
+    sample_dir: Path = DEFAULT_SAMPLE_DIR
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    token_minutes: int = 12 * 60
+    public_url: str = "http://127.0.0.1:8000"
+    mqtt_url: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    tile_cache_mb: int = 256
+    tile_cache_dir: Path | None = None
+    rasters: tuple[Path, ...] = ()
+    migrate_on_start: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ONEMAP_* environment variables, then explicit overrides."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        if "ONEMAP_DATABASE" in env:
+            values["database"] = env["ONEMAP_DATABASE"]
+        if "ONEMAP_SAMPLE_DIR" in env:
+            values["sample_dir"] = Path(env["ONEMAP_SAMPLE_DIR"])
+            values.setdefault("database", str(Path(env["ONEMAP_SAMPLE_DIR"]) / "county.gpkg"))
+        if "ONEMAP_SECRET" in env:
+            values["secret"] = env["ONEMAP_SECRET"]
+        if "ONEMAP_PUBLIC_URL" in env:
+            values["public_url"] = env["ONEMAP_PUBLIC_URL"].rstrip("/")
+        if "ONEMAP_MQTT_URL" in env:
+            values["mqtt_url"] = env["ONEMAP_MQTT_URL"]
+        for key, name in (("ONEMAP_OIDC_JWKS_URL", "oidc_jwks_url"), ("ONEMAP_OIDC_ISSUER", "oidc_issuer"),
+                          ("ONEMAP_OIDC_AUDIENCE", "oidc_audience")):
+            if key in env:
+                values[name] = env[key]
+        if "ONEMAP_TILE_CACHE_MB" in env:
+            values["tile_cache_mb"] = int(env["ONEMAP_TILE_CACHE_MB"])
+        if "ONEMAP_TILE_CACHE_DIR" in env:
+            values["tile_cache_dir"] = Path(env["ONEMAP_TILE_CACHE_DIR"])
+        if "ONEMAP_RASTERS" in env:
+            values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
+        if env.get("ONEMAP_MIGRATE_ON_START", "").lower() in ("1", "true", "yes"):
+            values["migrate_on_start"] = True
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Raster imagery and terrain from Cloud-Optimized GeoTIFFs; WMTS for legacy clients."""

@@ -1,0 +1,1 @@
+"""The one-map web page and the standalone HTML map exports."""
