@@ -27,6 +27,11 @@ def postgis_url() -> str:
     return os.environ.get("ONEMAP_TEST_POSTGIS", DEFAULT_PG)
 
 
+def sample_dir() -> Path:
+    """Where `make test` generated the sample county (ONEMAP_SAMPLE_DIR, default data/sample)."""
+    return Path(os.environ.get("ONEMAP_SAMPLE_DIR", "data/sample"))
+
+
 def _server_url(url: str, dbname: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + dbname
 
@@ -81,3 +86,23 @@ def empty_store(request, catalog, tmp_path, fresh_postgis_url) -> Iterator[Store
     store = make_empty_store(request.param, catalog, tmp_path, fresh_postgis_url)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def sample_stores(catalog) -> Iterator[dict[str, Store]]:
+    """The generated sample county in both stores: the GeoPackage and the PostGIS database `make test` loads."""
+    gpkg = sample_dir() / "county.gpkg"
+    if not gpkg.exists():
+        pytest.fail(f"no sample county at {gpkg}; run `make test` (it generates and loads it)")
+    stores = {"embedded": open_store(str(gpkg), catalog), "postgis": open_store(postgis_url(), catalog)}
+    for store in stores.values():
+        store.open()
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def sample_store(request, sample_stores) -> Store:
+    """The sample county in each store (read-only: tests that write use `empty_store`)."""
+    return sample_stores[request.param]
