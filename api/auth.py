@@ -10,7 +10,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from api.settings import Settings
-from geoserver.access import ROLES, Principal
+from geoserver.access import ROLES, Grant, Principal
 from geoserver.apikeys import hash_api_key
 from geoserver.errors import Unauthorized
 from geoserver.store import Store, UserRecord
@@ -21,7 +21,7 @@ ISSUER = "onemap"
 
 def principal_of(user: UserRecord) -> Principal:
     """The Principal of a stored account."""
-    grants = frozenset((str(g[0]), str(g[1])) for g in user.extra.get("grants", ()))
+    grants = frozenset(Grant.parse(g) for g in user.extra.get("grants", ()))
     return Principal(user.username, user.role, frozenset(user.townships), frozenset(user.grids),
                      user.department, grants)
 
@@ -33,7 +33,7 @@ def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
     claims: dict[str, Any] = {
         "iss": ISSUER, "sub": principal.username, "role": principal.role, "iat": now, "exp": now + lifetime,
         "townships": sorted(principal.townships), "grids": sorted(principal.grids),
-        "department": principal.department, "grants": sorted([list(g) for g in principal.grants]),
+        "department": principal.department, "grants": [g.to_json() for g in principal.grants],
     }
     return jwt.encode(claims, settings.secret, algorithm=ALGORITHM), lifetime
 
@@ -46,7 +46,7 @@ def _own_token(settings: Settings, token: str) -> Principal:
     return Principal(
         str(claims["sub"]), claims["role"], frozenset(claims.get("townships") or ()),
         frozenset(claims.get("grids") or ()), claims.get("department"),
-        frozenset((str(a), str(b)) for a, b in claims.get("grants") or ()),
+        frozenset(Grant.parse(g) for g in claims.get("grants") or ()),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,49 @@ class Scope:
 
 ROLES = ("admin", "operator", "leader", "worker", "department", "external", "anonymous")
 ACTIONS = ("read", "create", "update", "delete", "dispatch", "export")
+ALL = "*"  # every township
+OWN = "own"  # the principal's own townships
+WRITES = ("create", "update", "delete")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Permission to do `action` on `layer` in some townships: all (`*`), the holder's own, or listed codes.
+
+    `layer` and `action` may be `*`. Role grants live in ROLE_GRANTS; per-user grants ride on the Principal
+    (from the account, e.g. an external platform's key allowed to read one protected layer).
+    """
+
+    layer: str
+    action: str
+    townships: str | frozenset[str] = OWN
+
+    @classmethod
+    def parse(cls, value: Any) -> Grant:
+        """A grant from stored form: `[layer, action]`, `[layer, action, townships]` or a dict of those."""
+        if isinstance(value, Grant):
+            return value
+        if isinstance(value, dict):
+            layer, action, towns = value["layer"], value["action"], value.get("townships", OWN)
+        else:
+            layer, action, *rest = value
+            towns = rest[0] if rest else OWN
+        if action != ALL and action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r} in grant")
+        if not isinstance(towns, str):
+            towns = frozenset(str(t) for t in towns)
+        elif towns not in (ALL, OWN):
+            raise ValueError(f"grant townships must be '*', 'own' or a list, got {towns!r}")
+        return cls(str(layer), str(action), towns)
+
+    def to_json(self) -> list[Any]:
+        """The stored/claim form of the grant."""
+        t = self.townships
+        return [self.layer, self.action, t if isinstance(t, str) else sorted(t)]
+
+    def matches(self, layer_id: str, action: str) -> bool:
+        """True if the grant covers this layer and action."""
+        return self.layer in (ALL, layer_id) and self.action in (ALL, action)
 
 
 @dataclass(frozen=True)
@@ -57,28 +101,41 @@ class Principal:
     townships: frozenset[str] = frozenset()
     grids: frozenset[str] = frozenset()
     department: str | None = None
-    # Extra per-user grants: (layer id, action) pairs beyond the role's (e.g. an external platform's key).
-    grants: frozenset[tuple[str, str]] = frozenset()
+    # Extra per-user grants beyond the role's (e.g. an external platform's key).
+    grants: frozenset[Grant] = frozenset()
 
     @classmethod
     def anonymous(cls) -> Principal:
         """Nobody logged in: public layers only."""
         return cls("anonymous", "anonymous")
 
+    @property
+    def is_anonymous(self) -> bool:
+        """True when nobody is logged in."""
+        return self.role == "anonymous"
 
-# What each role may do, per action: "all" townships, "own" townships, or (absent) nothing.
-# Layer-specific exceptions are in scope_for below. This table and that function are the whole policy.
-_ROLE_RULES: dict[str, dict[str, str]] = {
-    "admin": {a: "all" for a in ACTIONS},
-    "operator": {a: "all" for a in ACTIONS},
-    "leader": {"read": "own", "update": "own", "dispatch": "own", "export": "own", "create": "own"},
-    "worker": {"read": "own", "create": "own", "update": "own"},
-    "department": {"read": "own", "export": "own"},
-    "external": {"read": "all"},
-    "anonymous": {},
+
+# The role policy: what each role may do on which layers in which townships. Layer conditions (public,
+# editable, departments) are applied in scope_for below. This table and that function are the whole policy.
+_WORKER_WRITABLE = ("events", "patrols", "track_points")
+ROLE_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "admin": (Grant(ALL, ALL, ALL),),
+    "operator": (Grant(ALL, ALL, ALL),),
+    "leader": tuple(Grant(ALL, a, OWN) for a in ("read", "create", "update", "dispatch", "export")),
+    "worker": (Grant(ALL, "read", OWN),
+               *(Grant(layer, a, OWN) for layer in _WORKER_WRITABLE for a in ("create", "update"))),
+    "department": (Grant(ALL, "read", OWN), Grant(ALL, "export", OWN)),
+    "external": (),
+    "anonymous": (),
 }
-# Layers a grid worker may write (reports, patrol uploads); everything else is read-only for them.
-_WORKER_WRITABLE = frozenset({"events", "patrols", "track_points"})
+
+
+def _townships_of(grant: Grant, principal: Principal) -> frozenset[str] | None:
+    if grant.townships == ALL:
+        return None
+    if grant.townships == OWN:
+        return principal.townships
+    return grant.townships  # type: ignore[return-value]
 
 
 def scope_for(principal: Principal, layer, action: str) -> Scope:
@@ -94,25 +151,24 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
-    if (layer.id, action) in principal.grants:
-        return Scope.everything() if not principal.townships else Scope.of(principal.townships)
     if action == "read" and layer.public:
         return Scope.everything()
-    rule = _ROLE_RULES.get(principal.role, {}).get(action)
-    if rule is None:
-        return Scope.nothing()
-    if action in ("create", "update", "delete") and not layer.editable and principal.role not in ("admin",):
-        if not (principal.role == "worker" and layer.id in _WORKER_WRITABLE):
-            return Scope.nothing()
-    if principal.role == "worker" and action != "read" and layer.id not in _WORKER_WRITABLE:
-        return Scope.nothing()
+    role_grants = [g for g in ROLE_GRANTS.get(principal.role, ()) if g.matches(layer.id, action)]
     if principal.role == "department" and principal.department not in layer.departments:
-        return Scope.nothing()
-    if principal.role == "external" and not layer.public:
-        return Scope.nothing()
-    if rule == "all":
-        return Scope.everything()
-    return Scope.of(principal.townships)
+        role_grants = []  # a department reads only its own thematic layers (and the public ones)
+    if action in WRITES and principal.role != "admin":
+        # Only editable layers are written through the API; grid workers also upload patrols and tracks.
+        writable = layer.editable or (principal.role == "worker" and layer.id in _WORKER_WRITABLE)
+        if not writable:
+            role_grants = []
+    grants = role_grants + [g for g in principal.grants if g.matches(layer.id, action)]
+    towns: set[str] = set()
+    for grant in grants:
+        codes = _townships_of(grant, principal)
+        if codes is None:
+            return Scope.everything()
+        towns |= codes
+    return Scope.of(towns) if towns else Scope.nothing()
 
 
 def visible_layer_ids(principal: Principal, layers) -> list[str]:
