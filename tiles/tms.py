@@ -1,0 +1,133 @@
+"""The tile matrix sets we serve: WebMercatorQuad and CGCS2000Quad (EPSG:4490), both via morecantile."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import morecantile
+from pyproj import CRS, Transformer
+
+from geoserver.errors import BadInput, NotFound
+
+WEB_MERCATOR = "WebMercatorQuad"
+CGCS2000 = "CGCS2000Quad"
+MAX_ZOOM = 22
+
+
+def _cgcs2000_quad() -> morecantile.TileMatrixSet:
+    # The geographic quad of Chinese national base maps (Tianditu's "_c" grids): CGCS2000 lon/lat, the
+    # whole world as 2x1 tiles at z0 and a doubling per level -- WorldCRS84Quad's shape in EPSG:4490.
+    return morecantile.TileMatrixSet.custom(
+        [-180.0, -90.0, 180.0, 90.0], CRS.from_epsg(4490), id=CGCS2000, matrix_scale=[2, 1],
+        minzoom=0, maxzoom=MAX_ZOOM, title="CGCS2000 geographic quad (EPSG:4490)", ordered_axes=["Lat", "Lon"],
+    )
+
+
+@cache
+def _registry() -> dict[str, morecantile.TileMatrixSet]:
+    return {WEB_MERCATOR: morecantile.tms.get(WEB_MERCATOR), CGCS2000: _cgcs2000_quad()}
+
+
+def tms_ids() -> tuple[str, ...]:
+    """The ids of the tile matrix sets we serve."""
+    return tuple(_registry())
+
+
+def get_tms(tms_id: str) -> morecantile.TileMatrixSet:
+    """The morecantile TileMatrixSet `tms_id`, or NotFound naming the known ones."""
+    try:
+        return _registry()[tms_id]
+    except KeyError:
+        raise NotFound(f"unknown tile matrix set {tms_id!r}; known: {', '.join(tms_ids())}",
+                       parameter="tileMatrixSetId") from None
+
+
+def tms_document(tms_id: str) -> dict:
+    """The OGC TileMatrixSet 2.0 JSON of `tms_id`."""
+    return get_tms(tms_id).model_dump(mode="json", exclude_none=True)
+
+
+@dataclass(frozen=True)
+class TileAddress:
+    """One tile of one matrix set: the TMS id, zoom, column (x) and row (y)."""
+
+    tms: str
+    z: int
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One tile matrix set reduced to what tile arithmetic needs, with its EPSG code."""
+
+    tms_id: str
+    epsg: int
+
+    @property
+    def tms(self) -> morecantile.TileMatrixSet:
+        """The morecantile definition."""
+        return get_tms(self.tms_id)
+
+    def check(self, z: int, x: int, y: int) -> TileAddress:
+        """The address if z/row/col lie inside the matrix, else BadInput naming the parameter."""
+        if not 0 <= z <= MAX_ZOOM:
+            raise BadInput(f"tileMatrix must be between 0 and {MAX_ZOOM}, got {z}", parameter="tileMatrix")
+        m = self.tms.matrix(z)
+        if not 0 <= y < m.matrixHeight:
+            raise BadInput(f"tileRow must be between 0 and {m.matrixHeight - 1} at zoom {z}, got {y}",
+                           parameter="tileRow")
+        if not 0 <= x < m.matrixWidth:
+            raise BadInput(f"tileCol must be between 0 and {m.matrixWidth - 1} at zoom {z}, got {x}",
+                           parameter="tileCol")
+        return TileAddress(self.tms_id, z, x, y)
+
+    def bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:
+        """The tile's bounds in the TMS CRS, x (easting/longitude) first."""
+        b = self.tms.xy_bounds(morecantile.Tile(x, y, z))
+        return (b.left, b.bottom, b.right, b.top)
+
+    def lonlat_bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:
+        """The tile's bounds in lon/lat (EPSG:4326)."""
+        b = self.tms.bounds(morecantile.Tile(x, y, z))
+        return (b.left, b.bottom, b.right, b.top)
+
+    def to_crs(self, lon, lat):
+        """Lon/lat (EPSG:4326) arrays as TMS CRS x/y arrays."""
+        return _transformer(self.epsg).transform(lon, lat)
+
+    def tiles_covering(self, bbox: tuple[float, float, float, float], z: int, margin: float = 0.0):
+        """The (x, y) ranges of the tiles at zoom `z` whose bounds, grown by `margin` of a tile, meet a lon/lat bbox."""
+        m = self.tms.matrix(z)
+        span_x = m.cellSize * m.tileWidth
+        span_y = m.cellSize * m.tileHeight
+        x0, y0 = self.origin(z)
+        xs, ys = self.to_crs([bbox[0], bbox[2]], [bbox[1], bbox[3]])
+        col_lo = math.floor((min(xs) - x0) / span_x - margin)
+        col_hi = math.floor((max(xs) - x0) / span_x + margin)
+        row_lo = math.floor((y0 - max(ys)) / span_y - margin)
+        row_hi = math.floor((y0 - min(ys)) / span_y + margin)
+        cols = range(max(col_lo, 0), min(col_hi, m.matrixWidth - 1) + 1)
+        rows = range(max(row_lo, 0), min(row_hi, m.matrixHeight - 1) + 1)
+        return cols, rows
+
+    def origin(self, z: int) -> tuple[float, float]:
+        """The top-left corner of the matrix at zoom `z`, x first."""
+        b = self.tms.xy_bounds(morecantile.Tile(0, 0, z))
+        return b.left, b.top
+
+
+@cache
+def _transformer(epsg: int) -> Transformer:
+    return Transformer.from_crs(4326, epsg, always_xy=True)
+
+
+GRIDS = {WEB_MERCATOR: Grid(WEB_MERCATOR, 3857), CGCS2000: Grid(CGCS2000, 4490)}
+
+
+def get_grid(tms_id: str) -> Grid:
+    """The Grid of `tms_id`, or NotFound."""
+    get_tms(tms_id)
+    return GRIDS[tms_id]
