@@ -226,6 +226,8 @@ class FilterCompiler:
         if isinstance(right, dict) and "property" in right and not (isinstance(left, dict) and "property" in left):
             left, right = right, left
             sql_op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(sql_op, sql_op)
+        if not _is_prop(left) and not _is_prop(right):
+            return _constant(sql_op, left, right)
         prop = self._property(left)
         if text_only and prop.type != "string":
             raise BadInput(f"LIKE applies to text properties; {prop.name!r} is {prop.type}", parameter="filter")
@@ -281,6 +283,23 @@ class FilterCompiler:
             return lo, hi
         v = self._literal(prop, node)
         return v, v
+
+
+def _is_prop(node: Any) -> bool:
+    return isinstance(node, dict) and "property" in node
+
+
+def _constant(sql_op: str, left: Any, right: Any) -> tuple[str, list[Any]]:
+    """A comparison of two literals (`1 = 1`), decided here: it never reaches SQL as text."""
+    ops = {"=": lambda a, b: a == b, "<>": lambda a, b: a != b, "<": lambda a, b: a < b,
+           "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+    scalar = (str, int, float, bool)
+    if sql_op not in ops or not isinstance(left, scalar) or not isinstance(right, scalar):
+        raise BadInput("a comparison needs a property or two plain literals", parameter="filter")
+    try:
+        return ("1 = 1" if ops[sql_op](left, right) else "1 = 0"), []
+    except TypeError:
+        raise BadInput(f"cannot compare {left!r} with {right!r}", parameter="filter") from None
 
 
 _MIN: dict[str, Any] = {"datetime": datetime(1, 1, 2, tzinfo=UTC), "date": date(1, 1, 1)}
