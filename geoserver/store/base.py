@@ -10,7 +10,9 @@ from typing import Any
 
 from geoserver.access import Scope
 from geoserver.catalog import Catalog
+from geoserver.events import ChangeNotifier
 from geoserver.features import Feature, FeaturePage, FeatureQuery
+from geoserver.vectortile import TileRequest
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Store(abc.ABC):
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        # Every committed write is announced here (layer, bbox before, bbox after); tile caches subscribe.
+        self.changes = ChangeNotifier()
 
     # -- life cycle -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -111,6 +115,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def extent(self, layer_id: str, scope: Scope) -> Extent:
         """The extent and count of what the scope sees of a layer."""
+
+    @abc.abstractmethod
+    def tile(self, layer_id: str, request: TileRequest, scope: Scope) -> bytes:
+        """One layer of one Mapbox Vector Tile, built inside the store, within the scope.
+
+        Args:
+            layer_id: a catalog layer id; the MVT layer is named after it.
+            request: tile bounds, zoom, extent, buffer, properties to keep, simplification, clustering.
+            scope: the townships the caller may see; applied inside the query.
+
+        Returns:
+            The encoded tile with that one layer, or b'' when no feature falls in it.
+        """
 
     @abc.abstractmethod
     def locate(self, lon: float, lat: float) -> Location:

@@ -1,0 +1,56 @@
+"""What a store needs to build one Mapbox Vector Tile layer: TileRequest, and how values are written in MVT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from geoserver.features import to_utc
+
+DEFAULT_EXTENT = 4096
+DEFAULT_BUFFER = 64
+CLUSTER_COUNT = "point_count"
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    """One layer of one tile, as both tile engines build it.
+
+    `bounds` are in the tile matrix set's CRS (`epsg`, x first); `lonlat_bbox` is the tile grown by the
+    buffer in EPSG:4326, for the spatial index. `tolerance` (simplification) and `cluster_cell` are in tile
+    units (0..extent). With `cluster_cell`, points become one feature per cell of that size holding
+    `point_count` (only points inside the tile itself count, so a point is counted in exactly one tile).
+    """
+
+    layer_id: str
+    z: int
+    x: int
+    y: int
+    epsg: int
+    bounds: tuple[float, float, float, float]
+    lonlat_bbox: tuple[float, float, float, float]
+    properties: tuple[str, ...] = ()
+    extent: int = DEFAULT_EXTENT
+    buffer: int = DEFAULT_BUFFER
+    tolerance: float = 0.0
+    cluster_cell: int | None = None
+
+    @property
+    def web_mercator(self) -> bool:
+        """True for the EPSG:3857 grid (PostGIS builds its envelope with ST_TileEnvelope)."""
+        return self.epsg == 3857
+
+    @property
+    def units_per_pixel(self) -> float:
+        """Size of one tile unit in CRS units (metres or degrees)."""
+        return (self.bounds[2] - self.bounds[0]) / self.extent
+
+
+def mvt_value(value: Any) -> Any:
+    """A property value as written in tiles by both engines (times as ISO-8601 UTC text)."""
+    if isinstance(value, datetime):
+        return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
