@@ -54,8 +54,15 @@ class ChangeNotifier:
 
         return unsubscribe
 
+    @property
+    def listening(self) -> bool:
+        """True when anyone subscribes (writers skip the work of describing a change otherwise)."""
+        return bool(self._subscribers)
+
     def publish(self, layer_id: str, before: BaseGeometry | BBox | None, after: BaseGeometry | BBox | None) -> None:
         """Announce a committed write; a failing subscriber is logged and never fails the write."""
+        if not self._subscribers:
+            return
         change = Change(layer_id, _as_bbox(before), _as_bbox(after))
         with self._lock:
             subscribers = list(self._subscribers)

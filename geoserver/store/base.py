@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from geoserver.access import Scope
 from geoserver.catalog import Catalog
+from geoserver.errors import NotFound
 from geoserver.events import ChangeNotifier
 from geoserver.features import Feature, FeaturePage, FeatureQuery
 from geoserver.vectortile import TileRequest
@@ -64,6 +66,12 @@ class Store(abc.ABC):
     """
 
     kind: str = "abstract"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every implementation announces its committed writes on `self.changes` without having to remember
+        # to: its write methods are wrapped here, once (see announce_writes).
+        super().__init_subclass__(**kwargs)
+        announce_writes(cls)
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -184,3 +192,54 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """An API key record by hash, or None."""
+
+
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+
+
+def announce_writes(cls: type[Store]) -> None:
+    """Wrap a Store class's own write methods so each committed write publishes a Change on `self.changes`.
+
+    The wrapped method has returned -- its transaction committed -- before the Change goes out. The old
+    geometry of an update or delete is read first (only when someone listens); a bulk load announces the
+    whole layer.
+    """
+    for name, make in (("insert", _announce_insert), ("update", _announce_one), ("delete", _announce_one),
+                       ("bulk_load", _announce_layer)):
+        method = cls.__dict__.get(name)
+        if method is not None and not getattr(method, "_announces", False):
+            wrapped = functools.wraps(method)(make(method))
+            wrapped._announces = True  # type: ignore[attr-defined]
+            setattr(cls, name, wrapped)
+
+
+def _announce_insert(method):
+    def insert(self, layer_id, features, scope, *args, **kwargs):
+        stored = method(self, layer_id, features, scope, *args, **kwargs)
+        for feature in stored:
+            self.changes.publish(layer_id, None, feature.geometry)
+        return stored
+    return insert
+
+
+def _announce_one(method):
+    def write(self, layer_id, fid, *args, **kwargs):
+        before = None
+        if self.changes.listening:
+            try:
+                before = self.get(layer_id, fid, Scope.everything()).geometry
+            except NotFound:
+                pass  # the write itself answers NotFound
+        result = method(self, layer_id, fid, *args, **kwargs)
+        after = result.geometry if isinstance(result, Feature) else None
+        self.changes.publish(layer_id, before, after)
+        return result
+    return write
+
+
+def _announce_layer(method):
+    def bulk_load(self, layer_id, *args, **kwargs):
+        result = method(self, layer_id, *args, **kwargs)
+        self.changes.publish(layer_id, WORLD, None)
+        return result
+    return bulk_load
