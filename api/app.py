@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
-from api.routers import health
+from api.features import FeaturesFactory
+from api.ogc_service import OGCService
+from api.routers import auth, health
 from api.settings import Settings
 from geoserver.store import open_store
 from layers.catalog import build_catalog
@@ -28,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.migrate_on_start:
             store.initialize()
         app.state.store = store
+        app.state.ogc = OGCService(settings, catalog, store)
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
         try:
             yield
@@ -39,4 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.catalog = catalog
     add_exception_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(FeaturesFactory().router)
     return app

@@ -1,0 +1,268 @@
+"""OGC API Features (Parts 1-4): the FeaturesFactory owning an APIRouter; pygeoapi renders metadata and HTML."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request, Response
+from pygeoapi import api as pga
+from pygeoapi.api import itemtypes
+from pygeoapi.util import render_j2_template
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import get_principal
+from api.ogc_params import parse_items
+from api.ogc_service import OGCService
+from geoserver import crs as crsmod
+from geoserver.access import Principal, scope_for
+from geoserver.catalog import Layer
+from geoserver.errors import BadInput, Forbidden, NotFound
+from geoserver.features import Feature, FeaturePage
+from geoserver.geojson import from_geojson, to_geojson
+
+GEOJSON = "application/geo+json"
+OGC = "http://www.opengis.net/spec"
+CONFORMANCE = sorted([
+    f"{OGC}/ogcapi-common-1/1.0/conf/core", f"{OGC}/ogcapi-common-1/1.0/conf/landing-page",
+    f"{OGC}/ogcapi-common-1/1.0/conf/json", f"{OGC}/ogcapi-common-1/1.0/conf/html",
+    f"{OGC}/ogcapi-common-1/1.0/conf/oas30", f"{OGC}/ogcapi-common-2/1.0/conf/collections",
+    f"{OGC}/ogcapi-features-1/1.0/conf/core", f"{OGC}/ogcapi-features-1/1.0/conf/oas30",
+    f"{OGC}/ogcapi-features-1/1.0/conf/html", f"{OGC}/ogcapi-features-1/1.0/conf/geojson",
+    f"{OGC}/ogcapi-features-2/1.0/conf/crs",
+    f"{OGC}/ogcapi-features-3/1.0/conf/queryables", f"{OGC}/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    f"{OGC}/ogcapi-features-3/1.0/conf/filter", f"{OGC}/ogcapi-features-3/1.0/conf/features-filter",
+    f"{OGC}/cql2/1.0/conf/cql2-text", f"{OGC}/cql2/1.0/conf/cql2-json", f"{OGC}/cql2/1.0/conf/basic-cql2",
+    f"{OGC}/cql2/1.0/conf/advanced-comparison-operators", f"{OGC}/cql2/1.0/conf/basic-spatial-functions",
+    f"{OGC}/cql2/1.0/conf/basic-spatial-functions-plus", f"{OGC}/cql2/1.0/conf/spatial-functions",
+    f"{OGC}/cql2/1.0/conf/temporal-functions",
+    f"{OGC}/ogcapi-features-4/1.0/conf/create-replace-delete", f"{OGC}/ogcapi-features-4/1.0/conf/update",
+    f"{OGC}/ogcapi-features-4/1.0/conf/features",
+])
+
+
+def _wants_html(request: Request) -> bool:
+    f = request.query_params.get("f")
+    if f:
+        return f.lower() == "html"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "json" not in accept
+
+
+def _json(body: Any, status: int = 200, media_type: str = "application/json", **headers: str) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status_code=status,
+                    media_type=media_type, headers=headers)
+
+
+class FeaturesFactory:
+    """Registers the OGC API Features routes on `self.router`; the service is found on app.state.ogc."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter(tags=["OGC API - Features"])
+        self.register()
+
+    @staticmethod
+    def service(request: Request) -> OGCService:
+        """The app's OGC service (built in the lifespan)."""
+        return request.app.state.ogc
+
+    def register(self) -> None:
+        """Add every route."""
+        r = self.router
+        r.add_api_route("/", self.landing, methods=["GET"])
+        r.add_api_route("/conformance", self.conformance, methods=["GET"])
+        r.add_api_route("/openapi", self.openapi, methods=["GET"])
+        r.add_api_route("/api", self.openapi, methods=["GET"], include_in_schema=False)
+        r.add_api_route("/collections", self.collections, methods=["GET"])
+        r.add_api_route("/collections/{collection_id}", self.collection, methods=["GET"])
+        r.add_api_route("/collections/{collection_id}/queryables", self.queryables, methods=["GET"])
+        r.add_api_route("/collections/{collection_id}/items", self.items, methods=["GET"])
+        r.add_api_route("/collections/{collection_id}/items", self.create, methods=["POST"], status_code=201)
+        r.add_api_route("/collections/{collection_id}/items/{fid}", self.item, methods=["GET"])
+        r.add_api_route("/collections/{collection_id}/items/{fid}", self.replace, methods=["PUT"])
+        r.add_api_route("/collections/{collection_id}/items/{fid}", self.patch, methods=["PATCH"])
+        r.add_api_route("/collections/{collection_id}/items/{fid}", self.delete, methods=["DELETE"],
+                        status_code=204)
+
+    # -- metadata, through pygeoapi ---------------------------------------------------------------------
+    async def landing(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+        """Landing page."""
+        svc = self.service(request)
+        return await svc.call(request, principal, svc.view(principal), pga.landing_page)
+
+    async def conformance(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+        """Conformance classes, Part 3 and 4 included (pygeoapi 0.21 does not declare them)."""
+        body = {"conformsTo": CONFORMANCE}
+        if _wants_html(request):
+            api = self.service(request).full
+            html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
+                                           "conformance.html", body, None)
+            return Response(html, media_type="text/html")
+        return _json(body)
+
+    async def openapi(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+        """OpenAPI 3.0 document of what the caller can reach."""
+        svc = self.service(request)
+        return await svc.call(request, principal, svc.view(principal), pga.openapi_)
+
+    async def collections(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+        """The collections the caller may read, with extents of what they may see."""
+        svc = self.service(request)
+        view = await run_in_threadpool(svc.view, principal, True)
+        return await svc.call(request, principal, view, pga.describe_collections)
+
+    async def collection(self, collection_id: str, request: Request,
+                         principal: Principal = Depends(get_principal)) -> Response:
+        """One collection (404 when the caller may not read it)."""
+        svc = self.service(request)
+        svc.layer(principal, collection_id)
+        view = await run_in_threadpool(svc.view, principal, True)
+        return await svc.call(request, principal, view, pga.describe_collections, collection_id)
+
+    async def queryables(self, collection_id: str, request: Request,
+                         principal: Principal = Depends(get_principal)) -> Response:
+        """Queryable properties of a collection."""
+        svc = self.service(request)
+        svc.layer(principal, collection_id)
+        return await svc.call(request, principal, svc.view(principal), itemtypes.get_collection_queryables,
+                              collection_id)
+
+    # -- reads ------------------------------------------------------------------------------------------
+    async def items(self, collection_id: str, request: Request,
+                    principal: Principal = Depends(get_principal)) -> Response:
+        """Features of a collection: bbox, datetime, CQL2 filter, property filters, paging, CRS."""
+        svc = self.service(request)
+        layer = svc.layer(principal, collection_id)
+        params = {k: v for k, v in request.query_params.items()}
+        html = _wants_html(request)
+        parsed = parse_items(layer, params)
+        out_crs = crsmod.CRS84 if html else parsed.crs
+        scope = scope_for(principal, layer, "read")
+        page: FeaturePage = await run_in_threadpool(svc.store.query, layer.id, parsed.query, scope)
+        q = parsed.query
+        feats = [to_geojson(f, out_crs) for f in page.features]
+        base = f"{svc.settings.public_url}/collections/{layer.id}/items"
+        links = [{"rel": "self", "type": GEOJSON, "href": _href(base, request, q.offset)},
+                 {"rel": "alternate", "type": "text/html", "href": _href(base, request, q.offset, f="html")},
+                 {"rel": "collection", "type": "application/json",
+                  "href": f"{svc.settings.public_url}/collections/{layer.id}"}]
+        if q.offset + len(feats) < page.number_matched:
+            links.append({"rel": "next", "type": GEOJSON, "href": _href(base, request, q.offset + q.limit)})
+        if q.offset > 0:
+            links.append({"rel": "prev", "type": GEOJSON,
+                          "href": _href(base, request, max(0, q.offset - q.limit))})
+        body = {"type": "FeatureCollection", "features": feats, "numberMatched": page.number_matched,
+                "numberReturned": len(feats), "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "links": links}
+        if html:
+            return await self._render_items(request, layer, body, q.offset, base)
+        return _json(body, media_type=GEOJSON, **{"Content-Crs": f"<{out_crs}>"})
+
+    async def _render_items(self, request: Request, layer: Layer, body: dict, offset: int, base: str) -> Response:
+        api = self.service(request).full
+        body.update({"title": layer.title, "id_field": "id", "items_path": base,
+                     "dataset_path": base.rsplit("/", 1)[0],
+                     "collections_path": f"{self.service(request).settings.public_url}/collections",
+                     "offset": offset})
+        html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
+                                       "collections/items/index.html", body, None)
+        return Response(html, media_type="text/html")
+
+    async def item(self, collection_id: str, fid: str, request: Request,
+                   principal: Principal = Depends(get_principal)) -> Response:
+        """One feature with its ETag (404 outside the caller's scope, as if it did not exist)."""
+        svc = self.service(request)
+        layer = svc.layer(principal, collection_id)
+        out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
+        feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
+        if _wants_html(request):
+            return await svc.call(request, principal, svc.view(principal), itemtypes.get_collection_item,
+                                  collection_id, fid)
+        body = to_geojson(feature, out_crs)
+        body["links"] = [
+            {"rel": "self", "type": GEOJSON, "href": f"{svc.settings.public_url}/collections/{layer.id}/items/{fid}"},
+            {"rel": "collection", "type": "application/json",
+             "href": f"{svc.settings.public_url}/collections/{layer.id}"}]
+        return _json(body, media_type=GEOJSON, ETag=feature.etag(), **{"Content-Crs": f"<{out_crs}>"})
+
+    # -- writes (Part 4) --------------------------------------------------------------------------------
+    async def _body(self, request: Request) -> Any:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (GEOJSON, "application/json", "application/merge-patch+json"):
+            raise BadInput(f"Content-Type must be {GEOJSON}; got {ctype or 'none'!r}", parameter="Content-Type")
+        try:
+            return json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadInput(f"the body is not valid JSON: {exc}", parameter="body") from None
+
+    def _write_layer(self, request: Request, principal: Principal, collection_id: str, action: str) -> Layer:
+        layer = self.service(request).layer(principal, collection_id)
+        if scope_for(principal, layer, action).townships == frozenset():
+            raise Forbidden(f"you may not {action} features of {collection_id!r}", parameter="collectionId")
+        return layer
+
+    def _written(self, request: Request, layer: Layer, feature: Feature, status: int) -> Response:
+        url = f"{self.service(request).settings.public_url}/collections/{layer.id}/items/{feature.id}"
+        return _json(to_geojson(feature), status, GEOJSON, ETag=feature.etag(), Location=url)
+
+    async def create(self, collection_id: str, request: Request,
+                     principal: Principal = Depends(get_principal)) -> Response:
+        """Create a feature (township/grid filled by spatial join); 201 with Location and ETag."""
+        layer = self._write_layer(request, principal, collection_id, "create")
+        in_crs = crsmod.parse_crs(request.headers.get("content-crs", "").strip("<> ") or None, "Content-Crs")
+        feature = from_geojson(layer, await self._body(request), in_crs)
+        store = self.service(request).store
+        [stored] = await run_in_threadpool(store.insert, layer.id, [feature], scope_for(principal, layer, "create"))
+        return self._written(request, layer, stored, 201)
+
+    async def _update(self, request: Request, principal: Principal, collection_id: str, fid: str,
+                      partial: bool) -> Response:
+        layer = self._write_layer(request, principal, collection_id, "update")
+        in_crs = crsmod.parse_crs(request.headers.get("content-crs", "").strip("<> ") or None, "Content-Crs")
+        body = await self._body(request)
+        if partial and isinstance(body, dict) and body.get("type") != "Feature":
+            body = {"type": "Feature", "geometry": body.get("geometry"), "properties": body.get("properties", {})}
+        feature = from_geojson(layer, body, in_crs, partial=partial)
+        store = self.service(request).store
+        stored = await run_in_threadpool(
+            lambda: store.update(layer.id, _fid(fid), feature, scope_for(principal, layer, "update"),
+                                 partial=partial, if_match=request.headers.get("if-match")))
+        return self._written(request, layer, stored, 200)
+
+    async def replace(self, collection_id: str, fid: str, request: Request,
+                      principal: Principal = Depends(get_principal)) -> Response:
+        """Replace a feature (If-Match honoured: 412 when someone changed it first)."""
+        return await self._update(request, principal, collection_id, fid, partial=False)
+
+    async def patch(self, collection_id: str, fid: str, request: Request,
+                    principal: Principal = Depends(get_principal)) -> Response:
+        """Update some properties (and/or the geometry) of a feature."""
+        return await self._update(request, principal, collection_id, fid, partial=True)
+
+    async def delete(self, collection_id: str, fid: str, request: Request,
+                     principal: Principal = Depends(get_principal)) -> Response:
+        """Delete a feature; 204 with no body."""
+        layer = self._write_layer(request, principal, collection_id, "delete")
+        store = self.service(request).store
+        await run_in_threadpool(
+            lambda: store.delete(layer.id, _fid(fid), scope_for(principal, layer, "delete"),
+                                 if_match=request.headers.get("if-match")))
+        return Response(status_code=204)
+
+
+def _fid(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise NotFound(f"no feature {value!r}", parameter="featureId") from None
+
+
+def _href(base: str, request: Request, offset: int, **override: str) -> str:
+    """A link to the same query (every parameter kept, filter included) at another offset."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", *override)]
+    if offset:
+        items.append(("offset", str(offset)))
+    items.extend(override.items())
+    return base + ("?" + urlencode(items) if items else "")

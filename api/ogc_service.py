@@ -1,0 +1,110 @@
+"""pygeoapi inside our app: one pygeoapi API per set of visible collections, per-caller extents, and the call."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request, Response
+from pygeoapi.api import API, APIRequest
+from pygeoapi.openapi import get_oas
+from starlette.concurrency import run_in_threadpool
+
+from api.ogc_config import WORLD, build_config
+from api.pygeoapi_provider import REQUEST, RequestContext
+from api.settings import Settings
+from geoserver.access import Principal, scope_for, visible_layer_ids
+from geoserver.catalog import Catalog, Layer
+from geoserver.crs import CRS84
+from geoserver.errors import NotFound
+from geoserver.store import Extent, Store
+
+EXTENT_TTL_S = 15.0
+SYSTEM = Principal("system", "admin")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class OGCService:
+    """Builds and caches pygeoapi API objects and answers with the caller's view of the collections."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: Store) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self._apis: dict[tuple[str, ...], API] = {}
+        self._extents: dict[tuple[str, str], tuple[float, Extent]] = {}
+        self._lock = threading.Lock()
+        self.full = self._api_for(catalog.ids)  # fail at start, clearly, if the config is broken
+
+    def _api_for(self, ids: tuple[str, ...]) -> API:
+        with self._lock:
+            api = self._apis.get(ids)
+            if api is None:
+                cfg = build_config(self.settings, self.catalog, ids)
+                token = REQUEST.set(RequestContext(self.store, SYSTEM))
+                try:  # the OpenAPI builder loads each provider to list its queryables
+                    api = API(cfg, get_oas(cfg))
+                finally:
+                    REQUEST.reset(token)
+                self._apis[ids] = api
+            return api
+
+    def visible(self, principal: Principal) -> tuple[str, ...]:
+        """The collections the caller may read, in catalog order."""
+        return tuple(visible_layer_ids(principal, self.catalog))
+
+    def layer(self, principal: Principal, collection_id: str) -> Layer:
+        """The layer, or NotFound if it does not exist or the caller may not read it."""
+        if collection_id not in self.catalog or collection_id not in self.visible(principal):
+            raise NotFound(f"no collection {collection_id!r}", parameter="collectionId")
+        return self.catalog.get(collection_id)
+
+    def extent(self, layer: Layer, principal: Principal) -> Extent:
+        """What the caller sees of a layer (briefly cached per scope)."""
+        scope = scope_for(principal, layer, "read")
+        key = (layer.id, scope.cache_key())
+        now = time.monotonic()
+        hit = self._extents.get(key)
+        if hit and now - hit[0] < EXTENT_TTL_S:
+            return hit[1]
+        ext = self.store.extent(layer.id, scope)
+        self._extents[key] = (now, ext)
+        return ext
+
+    def view(self, principal: Principal, with_extents: bool = False) -> API:
+        """The API as this caller sees it: only readable collections, extents of what they may see."""
+        ids = self.visible(principal)
+        api = self._api_for(ids)
+        if not with_extents:
+            return api
+        resources = {}
+        for cid, res in api.config["resources"].items():
+            ext = self.extent(self.catalog.get(cid), principal)
+            res = dict(res)
+            extents: dict[str, Any] = {"spatial": {"bbox": list(ext.bbox) if ext.bbox else WORLD, "crs": CRS84}}
+            if ext.interval and (ext.interval[0] or ext.interval[1]):
+                extents["temporal"] = {"begin": _iso(ext.interval[0]), "end": _iso(ext.interval[1])}
+            res["extents"] = extents
+            resources[cid] = res
+        view = copy.copy(api)
+        view.config = {**api.config, "resources": resources}
+        return view
+
+    async def call(self, request: Request, principal: Principal, api: API, fn: Callable, *args: Any) -> Response:
+        """Run a pygeoapi API function for this request with the caller in the provider's context."""
+        req = await APIRequest.from_starlette(request, api.locales)
+        token = REQUEST.set(RequestContext(self.store, principal))
+        try:
+            headers, status, body = await run_in_threadpool(fn, api, req, *args)
+        finally:
+            REQUEST.reset(token)
+        if status == 204:
+            return Response(status_code=204, headers=headers)
+        return Response(content=body, status_code=status, headers=headers)
