@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
 from api.ogc_service import OGCService
-from api.routers import auth, health
+from api.routers import auth, basemaps, health
 from api.settings import Settings
+from basemaps.sources import RasterRegistry
 from geoserver.store import open_store
 from layers.catalog import build_catalog
 
@@ -25,6 +26,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every COG opened once: a missing or corrupt one stops the start, naming the file.
+        app.state.rasters = RasterRegistry.build(settings.sample_dir, settings.rasters)
         store = open_store(settings.database, catalog)
         store.open()  # a broken store is reported at start, clearly, not on every request
         if settings.migrate_on_start:
@@ -43,5 +46,6 @@ def create_app(settings: Settings) -> FastAPI:
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     return app

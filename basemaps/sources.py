@@ -1,0 +1,140 @@
+"""Raster sources from Cloud-Optimized GeoTIFFs and the registry that opens each one once at start."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.errors import RasterioIOError
+from rasterio.warp import transform_bounds
+
+from basemaps.errors import SourceUnavailable
+from geoserver.errors import NotFound
+
+log = logging.getLogger("onemap.basemaps")
+
+RenderKind = Literal["rgb", "ramp", "hillshade"]
+# The sample county's files, by source id; a user's extra COGs are added by file stem.
+SAMPLE_FILES = {"imagery": "imagery.tif", "dem": "dem.tif"}
+TITLES = {"imagery": "Orthophoto", "dem": "Elevation (DEM)", "hillshade": "Hillshade"}
+
+
+@dataclass
+class RasterSource:
+    """One COG served as map tiles: how it is drawn, where it lies and what value range it holds."""
+
+    id: str
+    title: str
+    path: Path
+    kind: RenderKind
+    bounds: tuple[float, float, float, float]  # lon/lat
+    crs: CRS
+    count: int
+    dtype: str
+    nodata: float | None
+    value_range: tuple[float, float]
+    overviews: list[int]
+    native_resolution: float  # in the file's CRS units per pixel
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def dataset(self) -> rasterio.DatasetReader:
+        """This thread's open handle on the file (GDAL datasets are not safe to share across threads)."""
+        ds = getattr(self._local, "ds", None)
+        if ds is None:
+            ds = self._local.ds = rasterio.open(self.path)
+        return ds
+
+    @property
+    def media_alpha(self) -> bool:
+        """True when the raster has areas without data that a PNG/WebP tile shows as transparent."""
+        return self.nodata is not None or self.kind == "rgb"
+
+
+def _inspect(source_id: str, path: Path, kind: RenderKind | None) -> RasterSource:
+    """Open a COG once and read what rendering needs; SourceUnavailable naming the file if it cannot."""
+    if not path.exists():
+        raise SourceUnavailable(str(path), "file not found")
+    try:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                raise SourceUnavailable(str(path), "has no coordinate reference system")
+            bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
+            overviews = ds.overviews(1)
+            if kind is None:
+                kind = "rgb" if ds.count >= 3 and ds.dtypes[0] == "uint8" else "ramp"
+            value_range = (0.0, 255.0)
+            if kind != "rgb":
+                # The smallest overview is enough to learn the value range for the colour ramp.
+                factor = overviews[-1] if overviews else max(1, max(ds.width, ds.height) // 512)
+                shape = (max(1, ds.height // factor), max(1, ds.width // factor))
+                data = ds.read(1, out_shape=shape, masked=True)
+                valid = data.compressed()
+                if valid.size == 0:
+                    raise SourceUnavailable(str(path), "holds no valid pixels")
+                value_range = (float(np.percentile(valid, 1)), float(np.percentile(valid, 99)))
+            return RasterSource(
+                id=source_id, title=TITLES.get(source_id, source_id), path=path, kind=kind,
+                bounds=tuple(bounds), crs=ds.crs, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata,
+                value_range=value_range, overviews=overviews, native_resolution=abs(ds.transform.a),
+            )
+    except RasterioIOError as exc:
+        raise SourceUnavailable(str(path), f"not a readable GeoTIFF ({exc})") from None
+
+
+class RasterRegistry:
+    """Every raster source, by id, opened and checked once at start."""
+
+    def __init__(self, sources: Iterable[RasterSource]) -> None:
+        self._sources = {s.id: s for s in sources}
+
+    @classmethod
+    def build(cls, sample_dir: Path | None, extra: Iterable[Path] = ()) -> RasterRegistry:
+        """Sources from the sample directory (when its COGs exist) and from configured files (must exist).
+
+        The DEM also yields a `hillshade` source, shaded per tile from the DEM itself.
+        """
+        sources: list[RasterSource] = []
+        if sample_dir is not None:
+            for source_id, name in SAMPLE_FILES.items():
+                path = Path(sample_dir) / name
+                if path.exists():
+                    sources.append(_inspect(source_id, path, "rgb" if source_id == "imagery" else "ramp"))
+                else:
+                    log.warning("no %s at %s: the %r base map is not served", name, sample_dir, source_id)
+        for path in extra:
+            path = Path(path)
+            source = _inspect(path.stem, path, None)
+            if any(s.id == source.id for s in sources):
+                raise SourceUnavailable(str(path), f"source id {source.id!r} (the file's stem) is taken")
+            sources.append(source)
+        dem = next((s for s in sources if s.id == "dem"), None)
+        if dem is not None:
+            sources.append(RasterSource(**{**dem.__dict__, "id": "hillshade", "title": TITLES["hillshade"],
+                                           "kind": "hillshade", "_local": threading.local()}))
+        return cls(sources)
+
+    def get(self, source_id: str) -> RasterSource:
+        """The source `source_id`, or NotFound naming it."""
+        try:
+            return self._sources[source_id]
+        except KeyError:
+            known = ", ".join(self._sources) or "none"
+            raise NotFound(f"no raster source {source_id!r}; known: {known}", parameter="source") from None
+
+    def __iter__(self) -> Iterator[RasterSource]:
+        return iter(self._sources.values())
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Source ids in registration order."""
+        return tuple(self._sources)
