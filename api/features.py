@@ -98,7 +98,7 @@ class FeaturesFactory:
         if _wants_html(request):
             api = self.service(request).full
             html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
-                                           "conformance.html", body, None)
+                                           "conformance.html", body, api.default_locale)
             return Response(html, media_type="text/html")
         return _json(body)
 
@@ -167,7 +167,7 @@ class FeaturesFactory:
                      "collections_path": f"{self.service(request).settings.public_url}/collections",
                      "offset": offset})
         html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
-                                       "collections/items/index.html", body, None)
+                                       "collections/items/index.html", body, api.default_locale)
         return Response(html, media_type="text/html")
 
     async def item(self, collection_id: str, fid: str, request: Request,
