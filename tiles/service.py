@@ -1,0 +1,98 @@
+"""Scoped tiles: the caller's read scope on every layer, the cache keyed by it, invalidated by store writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geoserver.access import Principal, Scope, scope_for
+from geoserver.catalog import Catalog, Layer
+from geoserver.errors import NotFound
+from geoserver.store import Store
+from tiles.cache import TileCache, TileKey
+from tiles.plan import TilePlan
+from tiles.tms import get_grid
+
+STATIC_MAX_AGE = 3600
+LIVE_MAX_AGE = 5
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """Tile bytes (b'' when empty), their strong ETag and how long clients may keep them."""
+
+    content: bytes
+    etag: str
+    max_age: int
+    public: bool
+
+    @property
+    def empty(self) -> bool:
+        """True when no feature fell in the tile."""
+        return not self.content
+
+    @property
+    def cache_control(self) -> str:
+        """The Cache-Control value: short for live layers, private unless every layer is public."""
+        return f"{'public' if self.public else 'private'}, max-age={self.max_age}"
+
+
+class TileService:
+    """Builds single-layer and combined tiles for a principal through the store and the cache."""
+
+    def __init__(self, store: Store, catalog: Catalog, cache: TileCache, plan: TilePlan | None = None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.cache = cache
+        self.plan = plan or TilePlan(catalog)
+        cache.margin = max(cache.margin, self.plan.invalidation_margin())
+        self._unsubscribe = store.changes.subscribe(cache.on_change)
+
+    def close(self) -> None:
+        """Stop listening to the store's changes."""
+        self._unsubscribe()
+
+    def readable(self, principal: Principal, layer_ids: tuple[str, ...] | None = None) -> list[tuple[Layer, Scope]]:
+        """The layers (all, or those named) the principal may read at all, with their scopes."""
+        out = []
+        for layer in self.catalog:
+            if layer_ids is not None and layer.id not in layer_ids:
+                continue
+            scope = scope_for(principal, layer, "read")
+            if scope.townships != frozenset():
+                out.append((layer, scope))
+        return out
+
+    def layer(self, principal: Principal, layer_id: str) -> tuple[Layer, Scope]:
+        """One readable layer and its scope; NotFound when it does not exist for this caller."""
+        layer = self.catalog.get(layer_id)
+        scope = scope_for(principal, layer, "read")
+        if scope.townships == frozenset():
+            raise NotFound(f"no collection {layer_id!r}", parameter="collectionId")
+        return layer, scope
+
+    def collection_tile(self, principal: Principal, layer_id: str, tms_id: str, z: int, x: int, y: int) -> TileResult:
+        """One layer's tile for the principal (empty outside the layer's zoom range)."""
+        layer, scope = self.layer(principal, layer_id)
+        return self._tile([(layer, scope)], tms_id, z, x, y)
+
+    def combined_tile(self, principal: Principal, tms_id: str, z: int, x: int, y: int) -> TileResult:
+        """The tile of every layer the principal may read that is drawn at zoom `z`."""
+        return self._tile(self.readable(principal), tms_id, z, x, y)
+
+    def _tile(self, layers: list[tuple[Layer, Scope]], tms_id: str, z: int, x: int, y: int) -> TileResult:
+        grid = get_grid(tms_id)
+        grid.check(z, x, y)
+        drawn = [(lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom]
+        max_age = LIVE_MAX_AGE if any(lyr.live for lyr, _ in layers) else STATIC_MAX_AGE
+        public = all(lyr.public for lyr, _ in layers)
+        if not drawn:
+            return TileResult(b"", "", max_age, public)
+        key = TileKey(tuple(lyr.id for lyr, _ in drawn), tms_id, z, x, y,
+                      ";".join(sc.cache_key() for _, sc in drawn))
+
+        def render() -> bytes:
+            # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
+            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, grid, z, x, y), sc) for lyr, sc in drawn)
+
+        cached = self.cache.get_or_render(key, render)
+        return TileResult(cached.content, cached.etag, max_age, public)
