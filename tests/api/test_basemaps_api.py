@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,9 +11,7 @@ from rasterio.io import MemoryFile
 from api.app import create_app
 from api.settings import Settings
 from basemaps.errors import SourceUnavailable
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "basemaps"))
-from basemap_cogs import BOUNDS, make_dem, make_imagery  # noqa: E402
+from tests.basemaps.basemap_cogs import BOUNDS, make_dem, make_imagery
 
 WMTS = "{http://www.opengis.net/wmts/1.0}"
 OWS = "{http://www.opengis.net/ows/1.1}"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from basemap_cogs import BOUNDS, make_dem, make_imagery
 from rasterio.io import MemoryFile
 
 from basemaps.errors import SourceUnavailable
 from basemaps.render import FORMATS, hillshade, render_tile, tile_format
 from basemaps.sources import RasterRegistry
 from geoserver.errors import BadInput, NotFound
+from tests.basemaps.basemap_cogs import BOUNDS, make_dem, make_imagery
 from tiles.tms import CGCS2000, WEB_MERCATOR, get_tms
 
 CENTRE = ((BOUNDS[0] + BOUNDS[2]) / 2, (BOUNDS[1] + BOUNDS[3]) / 2)
