@@ -12,10 +12,13 @@ from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
 from api.ogc_service import OGCService
 from api.routers import auth, basemaps, health
+from api.routers.tiles import TilesFactory
 from api.settings import Settings
 from basemaps.sources import RasterRegistry
 from geoserver.store import open_store
 from layers.catalog import build_catalog
+from tiles.cache import TileCache
+from tiles.service import TileService
 
 log = logging.getLogger("onemap")
 
@@ -34,10 +37,12 @@ def create_app(settings: Settings) -> FastAPI:
             store.initialize()
         app.state.store = store
         app.state.ogc = OGCService(settings, catalog, store)
+        app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir))
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
         try:
             yield
         finally:
+            app.state.tiles.close()
             store.close()
 
     app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
@@ -48,4 +53,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
+    app.include_router(TilesFactory().router)
     return app

@@ -1,0 +1,129 @@
+"""OGC API - Tiles, TileJSON and the MapLibre style: parse, call tiles.TileService, serialise."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.auth import get_principal
+from geoserver.access import Principal
+from tiles import metadata
+from tiles.service import TileResult, TileService
+from tiles.style import maplibre_style
+from tiles.tms import WEB_MERCATOR, get_tms, tms_document
+
+MVT = metadata.MVT
+COMBINED_TITLE = "onemap: every layer"
+
+
+def _service(request: Request) -> TileService:
+    return request.app.state.tiles
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def tile_response(request: Request, result: TileResult) -> Response:
+    """204 without a body for an empty tile, 304 for a matching If-None-Match, else the MVT bytes."""
+    headers = {"Cache-Control": result.cache_control, "Vary": "Authorization, X-API-Key"}
+    if result.empty:
+        return Response(status_code=204, headers=headers)
+    headers["ETag"] = result.etag
+    inm = request.headers.get("if-none-match")
+    if inm and (inm.strip() == "*" or result.etag in (t.strip() for t in inm.split(","))):
+        return Response(status_code=304, headers=headers)
+    return Response(result.content, media_type=MVT, headers=headers)
+
+
+class TilesFactory:
+    """Registers the tile routes on its own APIRouter; the principal dependency is pluggable."""
+
+    def __init__(self, principal=get_principal) -> None:
+        self.router = APIRouter(tags=["tiles"])
+        self.principal = principal
+        self.register()
+
+    def register(self) -> None:
+        """Add every route."""
+        r, who = self.router, Depends(self.principal)
+
+        @r.get("/tileMatrixSets")
+        def list_tms(request: Request) -> dict:
+            """The tile matrix sets we serve."""
+            return metadata.tile_matrix_sets(_base(request))
+
+        @r.get("/tileMatrixSets/{tms}")
+        def one_tms(tms: str) -> dict:
+            """One tile matrix set as OGC TMS 2.0 JSON."""
+            return tms_document(tms)
+
+        @r.get("/collections/{collection}/tiles")
+        def collection_tilesets(request: Request, collection: str, principal: Principal = who) -> dict:
+            """The tilesets of one collection."""
+            layer, _ = _service(request).layer(principal, collection)
+            return metadata.tilesets(_base(request), layer.title, layer.id)
+
+        @r.get("/collections/{collection}/tiles/{tms}")
+        def collection_tileset(request: Request, collection: str, tms: str, principal: Principal = who) -> dict:
+            """Tileset metadata of one collection in one TMS."""
+            svc = _service(request)
+            layer, _ = svc.layer(principal, collection)
+            get_tms(tms)
+            return metadata.tileset(_base(request), layer.title, tms, [layer], svc.plan, layer.id)
+
+        @r.get("/collections/{collection}/tiles/{tms}/tilejson.json")
+        def collection_tilejson(request: Request, collection: str, tms: str, principal: Principal = who) -> dict:
+            """TileJSON 3.0 of one collection."""
+            svc = _service(request)
+            layer, scope = svc.layer(principal, collection)
+            get_tms(tms)
+            bounds = metadata.bounds_of(svc.store, [(layer, scope)])
+            return metadata.tilejson(_base(request), layer.title, tms, [layer], svc.plan, bounds, layer.id)
+
+        @r.get("/collections/{collection}/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
+               responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
+        def collection_tile(request: Request, collection: str, tms: str, z: int, row: int, col: int,
+                            principal: Principal = who) -> Response:
+            """One tile of one collection, within the caller's townships."""
+            result = _service(request).collection_tile(principal, collection, tms, z, col, row)
+            return tile_response(request, result)
+
+        @r.get("/tiles")
+        def combined_tilesets(request: Request) -> dict:
+            """The tilesets of the combined (every layer) tiles."""
+            return metadata.tilesets(_base(request), COMBINED_TITLE, None)
+
+        @r.get("/tiles/{tms}")
+        def combined_tileset(request: Request, tms: str, principal: Principal = who) -> dict:
+            """Tileset metadata of the combined tiles in one TMS."""
+            svc = _service(request)
+            get_tms(tms)
+            layers = [lyr for lyr, _ in svc.readable(principal)]
+            return metadata.tileset(_base(request), COMBINED_TITLE, tms, layers, svc.plan, None)
+
+        @r.get("/tiles/{tms}/tilejson.json")
+        def combined_tilejson(request: Request, tms: str, principal: Principal = who) -> dict:
+            """TileJSON 3.0 of every layer the caller may read."""
+            svc = _service(request)
+            get_tms(tms)
+            readable = svc.readable(principal)
+            bounds = metadata.bounds_of(svc.store, readable)
+            return metadata.tilejson(_base(request), COMBINED_TITLE, tms, [lyr for lyr, _ in readable], svc.plan,
+                                     bounds, None)
+
+        @r.get("/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
+               responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
+        def combined_tile(request: Request, tms: str, z: int, row: int, col: int,
+                          principal: Principal = who) -> Response:
+            """One tile holding every layer the caller may read at that zoom."""
+            return tile_response(request, _service(request).combined_tile(principal, tms, z, col, row))
+
+        @r.get("/styles/onemap.json")
+        def style(request: Request, principal: Principal = who) -> dict:
+            """The MapLibre style of the one-map (the layers this caller may read)."""
+            svc = _service(request)
+            readable = svc.readable(principal)
+            bounds = metadata.bounds_of(svc.store, readable)
+            center = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 10]
+            url = f"{_base(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
+            return maplibre_style([lyr for lyr, _ in readable], url, center)
