@@ -203,7 +203,10 @@ class FilterCompiler:
         name = node["property"]
         if name == "id":
             return Property(ID_COLUMN, "integer")
-        return self.layer.prop(name)
+        try:
+            return self.layer.prop(name)
+        except BadInput as exc:
+            raise BadInput(f"filter: {exc.message}", parameter="filter") from None
 
     def _literal(self, prop: Property, node: Any) -> Any:
         if isinstance(node, dict):

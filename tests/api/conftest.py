@@ -12,7 +12,7 @@ from api.settings import Settings
 from tests.api import county
 from tests.conftest import STORE_KINDS, make_empty_store
 
-SECRET = "test-secret"
+SECRET = "test-secret-of-at-least-thirty-two-bytes"
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
