@@ -1,0 +1,1 @@
+"""Versioned SQL migrations of the PostGIS schema: `NNNN_name.sql`, applied in order by migrate.py."""

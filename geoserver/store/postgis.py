@@ -1,0 +1,410 @@
+"""PostGISStore: features in PostgreSQL/PostGIS through psycopg 3 and a connection pool.
+
+Connections are in autocommit mode: a read is one statement (one round trip, one snapshot); every write
+runs inside an explicit transaction, so it all lands or nothing does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import psycopg
+import shapely
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from geoserver.access import Scope
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
+from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed, StoreUnavailable
+from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
+from geoserver.store import migrate, postgis_mvt
+from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
+from geoserver.store.batches import reference_point
+from geoserver.store.postgis_load import bulk_load
+from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, SET_SEQUENCE, LayerSQL, decode_rows
+from geoserver.store.where import Where, build_where, scope_clause
+from geoserver.vectortile import TileRequest
+
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+
+USER_COLUMNS = "username, role, password_hash, display_name, townships, grids, department, extra"
+
+
+class PostGISStore(Store):
+    """The Store on PostgreSQL/PostGIS (schema from versioned SQL migrations)."""
+
+    kind = "postgis"
+
+    def __init__(
+        self, url: str, catalog, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
+    ) -> None:
+        super().__init__(catalog)
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self._pool: ConnectionPool | None = None
+        self._sql: dict[str, LayerSQL] = {}
+        try:
+            info = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreUnavailable(f"not a PostgreSQL URL: {exc}") from None
+        host = info.get("host") or "localhost"
+        self.where = f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
+
+    # -- life cycle -------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Check the server answers (a clear error if not), then open the pool."""
+        if self._pool is not None:
+            return
+        timeout = max(1, round(self.connect_timeout))
+        try:  # one plain connection first: the pool would retry quietly and only say "timeout"
+            psycopg.connect(self.url, connect_timeout=timeout).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: {reason}") from None
+        pool = ConnectionPool(
+            self.url, min_size=self.min_size, max_size=self.max_size, open=False, name="onemap",
+            kwargs={"autocommit": True, "connect_timeout": timeout, "application_name": "onemap"},
+            configure=_configure, timeout=self.connect_timeout * 2,
+        )
+        try:
+            pool.open(wait=True, timeout=self.connect_timeout * 2)
+        except PoolTimeout:
+            pool.close()
+            raise StoreUnavailable(f"cannot open a connection pool to PostgreSQL at {self.where}") from None
+        self._pool = pool
+
+    def close(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def initialize(self) -> None:
+        """Apply pending migrations, then check the tables match the catalog."""
+        with self._connection() as conn:
+            migrate.upgrade(conn)
+            drift = migrate.schema_drift(conn, self.catalog)
+        if drift:
+            raise StoreUnavailable(
+                f"the PostGIS schema at {self.where} does not match the layer catalog: {'; '.join(drift)}"
+                " (write a new migration in geoserver/store/migrations)"
+            )
+
+    def health(self) -> dict[str, Any]:
+        """PostGIS version and schema version; StoreUnavailable when unreachable or not migrated."""
+        with self._connection() as conn:
+            try:
+                postgis = conn.execute("SELECT postgis_lib_version()").fetchone()
+            except pg_errors.UndefinedFunction:
+                raise StoreUnavailable(f"PostGIS is not installed in {self.where}") from None
+            version = migrate.schema_version(conn)
+        if version is None:
+            raise StoreUnavailable(f"the database {self.where} has no onemap schema; {migrate.UPGRADE_HINT}")
+        return {"store": self.kind, "database": self.where,
+                "postgis_version": postgis[0] if postgis else None, "schema_version": version}
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; database trouble comes out as StoreUnavailable / BadInput / Conflict."""
+        if self._pool is None:
+            raise StoreUnavailable("the PostGIS store is not open")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreUnavailable(f"no free connection to PostgreSQL at {self.where}") from None
+        except (pg_errors.UndefinedTable, pg_errors.UndefinedColumn) as exc:
+            raise StoreUnavailable(
+                f"the database {self.where} lacks the onemap schema ({_first_line(exc)}); {migrate.UPGRADE_HINT}"
+            ) from None
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict(_detail(exc), parameter="id") from None
+        except psycopg.DataError as exc:
+            raise BadInput(_detail(exc)) from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}") from None
+
+    def _layer(self, layer_id: str) -> tuple[Layer, LayerSQL]:
+        layer = self.catalog.get(layer_id)
+        sql = self._sql.get(layer_id)
+        if sql is None:
+            sql = self._sql[layer_id] = LayerSQL(layer)
+        return layer, sql
+
+    # -- reads ------------------------------------------------------------------------------------------
+    def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
+        """A page of features and the exact number matched, in one statement."""
+        layer, sql = self._layer(layer_id)
+        names = sql.selected(query)
+        where = build_where(DIALECT, layer, query, scope)
+        statement, params = sql.page(query, where, names)
+        with self._connection() as conn, conn.cursor(binary=True) as cur:
+            rows = cur.execute(statement, params).fetchall()
+        matched = int(rows[0][0]) if rows else 0
+        present = [r for r in rows if r[1] is not None]
+        return FeaturePage(decode_rows(present, names, start=1), matched)
+
+    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
+        """One feature in scope, or NotFound (the same whether missing or out of scope)."""
+        layer, sql = self._layer(layer_id)
+        with self._connection() as conn:
+            feature = self._fetch(conn, layer, sql, fid, scope, lock=False)
+        return feature
+
+    def _fetch(
+        self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
+    ) -> Feature:
+        fid = _feature_id(fid)
+        where = Where(DIALECT)
+        where.add("fid = %s", [fid])
+        sc = scope_clause(DIALECT, scope)
+        if sc:
+            where.add(*sc)
+        statement = f"SELECT {sql.select_all} FROM {sql.table} {where.sql()}" + (" FOR UPDATE" if lock else "")
+        with conn.cursor(binary=True) as cur:
+            row = cur.execute(statement, where.params).fetchone()
+        if row is None:
+            raise NotFound(f"no feature {fid} in collection {layer.id!r}", parameter="featureId")
+        return decode_rows([row], sql.names)[0]
+
+    def extent(self, layer_id: str, scope: Scope) -> Extent:
+        """Bounding box, time interval and count within the scope."""
+        layer, sql = self._layer(layer_id)
+        where = Where(DIALECT)
+        sc = scope_clause(DIALECT, scope)
+        if sc:
+            where.add(*sc)
+        statement, params = sql.extent(where)
+        with self._connection() as conn, conn.cursor(binary=True) as cur:
+            x0, y0, x1, y1, t0, t1, n = cur.execute(statement, params).fetchone()
+        if not n:
+            return Extent(None, None, 0)
+        interval = (t0, t1) if t0 is not None or t1 is not None else None
+        return Extent((x0, y0, x1, y1), interval, int(n))
+
+    def locate(self, lon: float, lat: float) -> Location:
+        """The township and grid containing the point (GiST-indexed ST_Intersects)."""
+        with self._connection() as conn:
+            township, grid = _locate_many(conn, [float(lon)], [float(lat)])[0]
+        return Location(township, grid)
+
+    def tile(self, layer_id: str, request: TileRequest, scope: Scope) -> bytes:
+        """One MVT layer built by PostGIS (ST_AsMVT) in one statement, within the scope."""
+        layer, _ = self._layer(layer_id)
+        with self._connection() as conn:
+            return postgis_mvt.render(conn, layer, request, scope)
+
+    def iter_features(self, layer_id: str, scope: Scope, batch_size: int = 5000) -> Iterator[Feature]:
+        """Every feature in scope in id order, through a server-side cursor."""
+        layer, sql = self._layer(layer_id)
+        where = Where(DIALECT)
+        sc = scope_clause(DIALECT, scope)
+        if sc:
+            where.add(*sc)
+        statement = f"SELECT {sql.select_all} FROM {sql.table} {where.sql()} ORDER BY fid"
+        with self._connection() as conn, conn.transaction():
+            with conn.cursor(name="onemap_iter_features", binary=True) as cur:
+                cur.itersize = batch_size
+                cur.execute(statement, where.params)
+                while rows := cur.fetchmany(batch_size):
+                    yield from decode_rows(rows, sql.names)
+
+    # -- writes -----------------------------------------------------------------------------------------
+    def insert(self, layer_id: str, features: list[Feature], scope: Scope) -> list[Feature]:
+        """Insert features in one transaction; returns them as stored."""
+        layer, sql = self._layer(layer_id)
+        checked = []
+        for i, feature in enumerate(features):
+            try:
+                checked.append(check_feature(layer, feature))
+            except BadInput as exc:
+                if len(features) == 1:
+                    raise
+                raise BadInput(f"feature {i}: {exc.message}", parameter=exc.parameter) from None
+        if not checked:
+            return []
+        with self._connection() as conn, conn.transaction():
+            self._key(conn, layer, checked, scope)
+            cursors = []
+            with conn.pipeline():
+                for f in checked:
+                    cur = conn.cursor(binary=True)
+                    if f.id is None:
+                        cur.execute(sql.insert, sql.values(f))
+                    else:
+                        cur.execute(sql.insert_with_id, [_given_id(f.id), *sql.values(f)])
+                    cursors.append(cur)
+            rows = [cur.fetchone() for cur in cursors]
+            given = [int(f.id) for f in checked if f.id is not None]
+            if given and max(given) > 0:  # ids the sequence will hand out later must not collide
+                conn.execute(SET_SEQUENCE, [sql.table, max(given), sql.table])
+        stored = decode_rows(rows, sql.names)
+        self.changes.publish(layer.id, None, _bounds([f.geometry for f in stored]))
+        return stored
+
+    def update(
+        self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
+        partial: bool = False, if_match: str | None = None,
+    ) -> Feature:
+        """Replace or patch one feature under a row lock; the ETag is compared with the locked row."""
+        layer, sql = self._layer(layer_id)
+        change = check_feature(layer, feature, partial=partial)
+        with self._connection() as conn, conn.transaction():
+            current = self._fetch(conn, layer, sql, fid, scope, lock=True)
+            _check_etag(current, if_match)
+            if partial:
+                merged = Feature(current.id, change.geometry or current.geometry,
+                                 {**current.properties, **change.properties})
+                change = check_feature(layer, merged)
+            new = Feature(current.id, change.geometry, change.properties)
+            self._key(conn, layer, [new], scope)
+            with conn.cursor(binary=True) as cur:
+                row = cur.execute(sql.update, [*sql.values(new), current.id]).fetchone()
+        stored = decode_rows([row], sql.names)[0]
+        self.changes.publish(layer.id, current.geometry, stored.geometry)
+        return stored
+
+    def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
+        """Delete one feature in scope (NotFound otherwise), checking the ETag under a row lock."""
+        layer, sql = self._layer(layer_id)
+        with self._connection() as conn, conn.transaction():
+            current = self._fetch(conn, layer, sql, fid, scope, lock=True)
+            _check_etag(current, if_match)
+            conn.execute(f"DELETE FROM {sql.table} WHERE fid = %s", [current.id])
+        self.changes.publish(layer.id, current.geometry, None)
+
+    def _key(self, conn: psycopg.Connection, layer: Layer, features: list[Feature], scope: Scope) -> None:
+        """Set township/grid by spatial join (where the layer wants it); Forbidden outside the scope."""
+        if layer.locate_on_write:
+            points = [reference_point(f.geometry) for f in features]
+            located = _locate_many(conn, [p[0] for p in points], [p[1] for p in points])
+            for f, (township, grid) in zip(features, located, strict=True):
+                f.properties[TOWNSHIP_KEY] = township
+                if layer.has_grid:
+                    f.properties[GRID_KEY] = grid
+        for f in features:
+            code = f.properties.get(TOWNSHIP_KEY)
+            if not scope.allows(code):
+                where = f"township {code!r}" if code is not None else "no township of the county"
+                raise Forbidden(
+                    f"this feature lies in {where}, outside the townships you may edit in {layer.id!r}",
+                    parameter=TOWNSHIP_KEY,
+                )
+
+    def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
+        """COPY many features in one transaction, streamed in chunks (see postgis_load)."""
+        layer, sql = self._layer(layer_id)
+        with self._connection() as conn:
+            count, bounds = bulk_load(conn, layer, sql, features, replace=replace)
+        if count or replace:
+            self.changes.publish(layer.id, WORLD if replace else None, bounds)
+        return count
+
+    # -- accounts ---------------------------------------------------------------------------------------
+    def put_users(self, users: Iterable[UserRecord]) -> None:
+        """Insert or replace accounts in one transaction."""
+        rows = [(u.username, u.role, u.password_hash, u.display_name, list(u.townships), list(u.grids),
+                 u.department, Jsonb(u.extra)) for u in users]
+        if not rows:
+            return
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in USER_COLUMNS.split(", ")[1:])
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s::text[], %s::text[], %s, %s)"
+                f" ON CONFLICT (username) DO UPDATE SET {updates}", rows,
+            )
+
+    def get_user(self, username: str) -> UserRecord | None:
+        """One account, or None."""
+        with self._connection() as conn:
+            row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = %s", [username]).fetchone()
+        if row is None:
+            return None
+        name, role, pw, display, townships, grids, department, extra = row
+        return UserRecord(name, role, pw, display, tuple(townships), tuple(grids), department, dict(extra))
+
+    def put_api_key(self, key: ApiKeyRecord) -> None:
+        """Store (or relabel) an API key; NotFound if its user does not exist."""
+        try:
+            with self._connection() as conn:
+                conn.execute(
+                    "INSERT INTO api_keys (key_hash, username, label) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (key_hash) DO UPDATE SET username = EXCLUDED.username, label = EXCLUDED.label",
+                    [key.key_hash, key.username, key.label],
+                )
+        except pg_errors.ForeignKeyViolation:
+            raise NotFound(f"no user {key.username!r}", parameter="username") from None
+
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """An API key by hash, or None."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT key_hash, username, label FROM api_keys WHERE key_hash = %s", [key_hash]
+            ).fetchone()
+        return ApiKeyRecord(*row) if row else None
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    """Every pooled connection speaks UTC, so timestamps come back as aware UTC datetimes."""
+    conn.execute("SET TimeZone TO 'UTC'")
+
+
+def _locate_many(conn: psycopg.Connection, lons: list[float], lats: list[float]) -> list[tuple[Any, Any]]:
+    """(township_code, grid_code) of each point, in one statement."""
+    return [tuple(r) for r in conn.execute(LOCATE_MANY, [lons, lats]).fetchall()]
+
+
+def _check_etag(current: Feature, if_match: str | None) -> None:
+    """PreconditionFailed unless If-Match names the current version (or is `*`)."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {tag.strip() for tag in if_match.split(",")}
+    if current.etag() not in wanted:
+        raise PreconditionFailed(
+            f"feature {current.id} has changed (ETag {current.etag()}); fetch it again and retry",
+            parameter="If-Match",
+        )
+
+
+def _feature_id(fid: Any) -> int:
+    """A feature id as an int, or NotFound (ids are integers; anything else names no feature)."""
+    if isinstance(fid, bool):
+        raise NotFound(f"no feature {fid!r}", parameter="featureId")
+    try:
+        value = int(fid)
+    except (TypeError, ValueError):
+        raise NotFound(f"no feature {fid!r}", parameter="featureId") from None
+    if not -(2**63) <= value < 2**63:
+        raise NotFound(f"no feature {fid!r}", parameter="featureId")
+    return value
+
+
+def _bounds(geometries: list[Any]) -> tuple[float, float, float, float] | None:
+    """The lon/lat bounds of some geometries (None for none)."""
+    if not geometries:
+        return None
+    b = shapely.total_bounds(geometries)
+    return float(b[0]), float(b[1]), float(b[2]), float(b[3])
+
+
+def _given_id(fid: Any) -> int:
+    """An id given with a new feature, or BadInput."""
+    if isinstance(fid, bool) or not isinstance(fid, int) or not -(2**63) <= fid < 2**63:
+        raise BadInput(f"a feature id must be a 64-bit integer, got {fid!r}", parameter="id")
+    return fid
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _detail(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    return "; ".join(p for p in (diag.message_primary, diag.message_detail) if p) or _first_line(exc)

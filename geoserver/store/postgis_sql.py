@@ -1,0 +1,202 @@
+"""The SQL the PostGIS store runs: its WHERE dialect, the statements of one layer, rows back to features.
+
+Identifiers come from the catalog only; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer, Property
+from geoserver.errors import BadInput
+from geoserver.features import Feature, FeatureQuery
+from geoserver.store.where import ID_COLUMN, Dialect, Where
+
+SPATIAL_FUNCTIONS = {
+    "s_intersects": "ST_Intersects",
+    "s_disjoint": "ST_Disjoint",
+    "s_equals": "ST_Equals",
+    "s_touches": "ST_Touches",
+    "s_within": "ST_Within",
+    "s_overlaps": "ST_Overlaps",
+    "s_crosses": "ST_Crosses",
+    "s_contains": "ST_Contains",
+}
+# The COPY (binary) type of each property type.
+COPY_TYPES = {"string": "text", "integer": "int8", "number": "float8", "boolean": "bool",
+              "datetime": "timestamptz", "date": "date"}
+ENVELOPE = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+GEOMETRY_PARAM = "ST_GeomFromWKB(%s, 4326)"
+
+
+class PostGISDialect(Dialect):
+    """How PostGIS spells bbox and spatial tests, parameters (psycopg's %s) and bytewise text order."""
+
+    name = "postgis"
+    placeholder = "%s"
+
+    def bbox(self, layer: Layer, bbox: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
+        """Index test on the box; for non-points also the exact intersection."""
+        box = [float(v) for v in bbox]
+        if layer.geometry_type == "Point":  # a point's bbox is the point: && alone is exact
+            return f"geom && {ENVELOPE}", box
+        return f"geom && {ENVELOPE} AND ST_Intersects(geom, {ENVELOPE})", box + box
+
+    def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
+        """`ST_<Op>(geom, literal)` with the literal bound as WKB."""
+        return f"{SPATIAL_FUNCTIONS[op]}(geom, {GEOMETRY_PARAM})", [wkb(geometry)]
+
+    def sort_key(self, prop: Property) -> str:
+        """Text sorts bytewise (COLLATE "C"), like the embedded store's SQLite."""
+        q = self.quote(prop.name)
+        return f'{q} COLLATE "C"' if prop.type == "string" else q
+
+
+DIALECT = PostGISDialect()
+
+
+def wkb(geometry: BaseGeometry) -> bytes:
+    """2D little-endian WKB of a geometry (PostGIS takes the SRID from the column or ST_GeomFromWKB)."""
+    return shapely.to_wkb(geometry, output_dimension=2, byte_order=1)
+
+
+def quote(identifier: str) -> str:
+    """A quoted SQL identifier (names come from the catalog)."""
+    return DIALECT.quote(identifier)
+
+
+class LayerSQL:
+    """The statements of one layer's table."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        self.table = quote(layer.id)
+        self.names = layer.property_names
+        self.columns = ", ".join(quote(n) for n in self.names)
+        self.select_all = f"fid, ST_AsBinary(geom), {self.columns}"
+        marks = ", ".join(["%s"] * len(self.names))
+        self.insert = (f"INSERT INTO {self.table} (geom, {self.columns}) VALUES ({GEOMETRY_PARAM}, {marks})"
+                       f" RETURNING {self.select_all}")
+        self.insert_with_id = (f"INSERT INTO {self.table} (fid, geom, {self.columns})"
+                               f" VALUES (%s, {GEOMETRY_PARAM}, {marks}) RETURNING {self.select_all}")
+        sets = ", ".join(f"{quote(n)} = %s" for n in self.names)
+        self.update = (f"UPDATE {self.table} SET geom = {GEOMETRY_PARAM}, {sets} WHERE fid = %s"
+                       f" RETURNING {self.select_all}")
+        self.copy_types = ["int8", "bytea"] + [COPY_TYPES[p.type] for p in layer.properties]
+        self.time_start = quote(layer.time_field) if layer.time_field else None
+        self.time_end = quote(layer.time_end_field) if layer.time_end_field else None
+
+    def values(self, feature: Feature) -> list[Any]:
+        """The parameters of insert/update for a checked feature (geometry first, then every property)."""
+        assert feature.geometry is not None
+        return [wkb(feature.geometry), *(feature.properties.get(n) for n in self.names)]
+
+    def copy_statement(self, with_id: bool) -> str:
+        """`COPY … FROM STDIN` in binary, with or without the fid column."""
+        cols = ("fid, " if with_id else "") + "geom, " + self.columns
+        return f"COPY {self.table} ({cols}) FROM STDIN (FORMAT BINARY)"
+
+    def selected(self, query: FeatureQuery) -> tuple[str, ...]:
+        """The property names a query returns (all when it selects none); BadInput for unknown names."""
+        if query.properties is None:
+            return self.names
+        return tuple(self.layer.prop(name).name for name in query.properties)
+
+    def select_list(self, names: Sequence[str], with_geometry: bool) -> str:
+        """fid, geometry as WKB (or NULL) and the named properties."""
+        geom = "ST_AsBinary(geom)" if with_geometry else "NULL::bytea"
+        return ", ".join(["fid", geom, *(quote(n) for n in names)])
+
+    def order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:
+        """ORDER BY terms: the requested keys (nulls last ascending, first descending), then the id."""
+        check_sortby(self.layer, sortby)
+        terms = []
+        for name, ascending in sortby:
+            if name == "id":
+                key = ID_COLUMN
+            else:
+                key = DIALECT.sort_key(self.layer.prop(name))
+            terms.append(f"{key} ASC NULLS LAST" if ascending else f"{key} DESC NULLS FIRST")
+        if not any(name == "id" for name, _ in sortby):
+            terms.append(ID_COLUMN)
+        return ", ".join(terms)
+
+    def page(self, query: FeatureQuery, where: Where, names: Sequence[str]) -> tuple[str, list[Any]]:
+        """One statement: the page, and how many matched -- counted only when the page cannot tell.
+
+        The first column is number_matched, then fid, geometry, properties. An empty page still yields
+        one row (all NULL but the count). One statement means one round trip and one snapshot, so the
+        count always agrees with the page. The count's subquery sits in a CASE branch, which PostgreSQL
+        evaluates only when taken: a short last page (or a short first one) is its own count.
+        """
+        limit, offset = int(query.limit), int(query.offset)
+        order = self.order_by(query.sortby)
+        select = self.select_list(names, query.with_geometry)
+        cond = where.sql()
+        sql = (
+            f"WITH page AS MATERIALIZED ("
+            f"SELECT {select}, row_number() OVER (ORDER BY {order}) AS rn FROM {self.table} {cond}"
+            f" ORDER BY {order} LIMIT {limit} OFFSET {offset}),"
+            f" got AS (SELECT count(*) AS n FROM page)"
+            f" SELECT CASE WHEN got.n < {limit} AND (got.n > 0 OR {offset} = 0) THEN {offset} + got.n"
+            f" ELSE (SELECT count(*) FROM {self.table} {cond}) END, page.*"
+            f" FROM got LEFT JOIN page ON true ORDER BY page.rn"
+        )
+        return sql, where.params + where.params
+
+    def extent(self, where: Where) -> tuple[str, list[Any]]:
+        """Bounding box, time interval and count of what a WHERE sees."""
+        if self.time_start is None:
+            t0 = t1 = "NULL::timestamptz"
+        elif self.time_end is None:
+            t0, t1 = f"min({self.time_start})", f"max({self.time_start})"
+        else:  # a running interval (no end yet) counts up to its start
+            t0, t1 = f"min({self.time_start})", f"max(COALESCE({self.time_end}, {self.time_start}))"
+        sql = (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM ("
+               f"SELECT ST_Extent(geom) AS e, {t0} AS t0, {t1} AS t1, count(*) AS n"
+               f" FROM {self.table} {where.sql()}) s")
+        return sql, where.params
+
+
+def decode_rows(rows: Sequence[Sequence[Any]], names: Sequence[str], start: int = 0) -> list[Feature]:
+    """Features from rows laid out as (…, fid, WKB or NULL, *properties) with fid at `start`."""
+    if not rows:
+        return []
+    geoms = shapely.from_wkb([r[start + 1] for r in rows])
+    first = start + 2
+    return [
+        Feature(r[start], g, dict(zip(names, r[first:first + len(names)], strict=True)))
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+
+
+LOCATE_MANY = (
+    "SELECT"
+    f" (SELECT {TOWNSHIP_KEY} FROM townships WHERE {TOWNSHIP_KEY} IS NOT NULL AND ST_Intersects(geom, p.pt)"
+    f" ORDER BY {TOWNSHIP_KEY} COLLATE \"C\" LIMIT 1),"
+    f" (SELECT {GRID_KEY} FROM grids WHERE {GRID_KEY} IS NOT NULL AND ST_Intersects(geom, p.pt)"
+    f" ORDER BY {GRID_KEY} COLLATE \"C\" LIMIT 1)"
+    " FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS u(x, y, i)"
+    " CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(u.x, u.y), 4326) AS pt) p ORDER BY u.i"
+)
+"""(township_code, grid_code) of many points in one statement; on a shared boundary the smallest code."""
+
+AREAS = "SELECT {key}, ST_AsBinary(geom) FROM {table} WHERE {key} IS NOT NULL"
+"""Codes and geometries of the townships or grids (for locating a bulk load in memory)."""
+
+SET_SEQUENCE = (
+    "SELECT setval(pg_get_serial_sequence(%s, 'fid'), GREATEST(%s,"
+    " COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, 'fid')::regclass), 0)))"
+)
+"""Move a table's id sequence past ids given explicitly (never backwards)."""
+
+
+def check_sortby(layer: Layer, sortby: Sequence[tuple[str, bool]]) -> None:
+    """BadInput for a sort key that is not a property (or `id`)."""
+    for name, _ in sortby:
+        if name != "id" and not layer.has_prop(name):
+            raise BadInput(f"cannot sort by unknown property {name!r}", parameter="sortby")
