@@ -41,7 +41,7 @@ def _filters(layer: Layer, request: TileRequest, scope: Scope, bbox) -> tuple[st
     params: list[Any] = list(bbox)
     sc = scope_clause(_Params(), scope)
     if sc:
-        clauses.append("t." + sc[0])
+        clauses.append(sc[0])
         params += sc[1]
     return " AND ".join(clauses), params
 

@@ -1,0 +1,143 @@
+"""Both tile engines, same answer: PostGIS (ST_AsMVT) and the embedded store (shapely + mapbox-vector-tile)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from geoserver.access import Scope
+from geoserver.store import Store
+from tests.conftest import STORE_KINDS, make_empty_store
+from tests.tiles import county
+from tests.tiles.mvt import decode, geometry, lonlat
+from tiles.plan import CLUSTER_BELOW, TilePlan
+from tiles.tms import CGCS2000, WEB_MERCATOR, get_grid
+
+TOWN_B = county.TOWN_CENTRES["B"]
+LAYERS = ("townships", "grids", "buildings", "events", "temples")
+SCOPES = {"all": Scope.everything(), "A": Scope.of(["A"]), "none": Scope.nothing()}
+
+
+@pytest.fixture(scope="module")
+def stores(catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[dict[str, Store]]:
+    """The tiny county with buildings, in both stores."""
+    out = {}
+    for kind in STORE_KINDS:
+        store = make_empty_store(kind, catalog, tmp_path_factory.mktemp(kind), fresh_postgis_url)
+        county.fill(store)
+        out[kind] = store
+    yield out
+    for store in out.values():
+        store.close()
+
+
+def _addresses():
+    for tms_id in (WEB_MERCATOR, CGCS2000):
+        grid = get_grid(tms_id)
+        for z in (6, 9, 11, 12, 13, 14, 16):
+            for lon, lat in (TOWN_B, county.TOWN_CENTRES["A"], (100.5, 33.25)):
+                t = grid.tms.tile(lon, lat, z)
+                yield tms_id, z, t.x, t.y
+
+
+ADDRESSES = sorted(set(_addresses()))
+
+
+def _tile(store: Store, catalog, layer_id: str, tms_id: str, z: int, x: int, y: int, scope: Scope) -> dict:
+    request = TilePlan(catalog).request(catalog.get(layer_id), get_grid(tms_id), z, x, y)
+    return decode(store.tile(layer_id, request, scope)).get(layer_id, [])
+
+
+def _same_geometry(a, b, units: float) -> bool:
+    ga, gb = geometry(a), geometry(b)
+    return ga.geom_type.removeprefix("Multi") == gb.geom_type.removeprefix("Multi") and \
+        ga.hausdorff_distance(gb) <= units
+
+
+@pytest.mark.parametrize("scope", ["all", "A"])
+@pytest.mark.parametrize("layer_id", LAYERS)
+def test_both_engines_build_the_same_tiles(stores, catalog, layer_id, scope):
+    compared = 0
+    for tms_id, z, x, y in ADDRESSES:
+        pg = _tile(stores["postgis"], catalog, layer_id, tms_id, z, x, y, SCOPES[scope])
+        em = _tile(stores["embedded"], catalog, layer_id, tms_id, z, x, y, SCOPES[scope])
+        where = f"{layer_id} {tms_id}/{z}/{y}/{x}"
+        assert len(pg) == len(em), where
+        if not pg:
+            continue
+        compared += len(pg)
+        if "point_count" in pg[0]["properties"]:  # clusters carry no ids: compare as sets
+            assert sorted(f["properties"]["point_count"] for f in pg) == \
+                sorted(f["properties"]["point_count"] for f in em), where
+            key = sorted(tuple(f["geometry"]["coordinates"]) for f in pg)
+            assert key == sorted(tuple(f["geometry"]["coordinates"]) for f in em), where
+            continue
+        by_id = {f["id"]: f for f in em}
+        assert {f["id"] for f in pg} == set(by_id), where
+        for f in pg:
+            assert f["properties"] == by_id[f["id"]]["properties"], where
+            assert _same_geometry(f, by_id[f["id"]], 3.0), where
+    assert compared > 0
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+@pytest.mark.parametrize("tms_id", [WEB_MERCATOR, CGCS2000])
+def test_decoded_points_land_where_the_store_has_them(stores, catalog, kind, tms_id):
+    store = stores[kind]
+    z = 16
+    t = get_grid(tms_id).tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
+    feats = _tile(store, catalog, "events", tms_id, z, t.x, t.y, Scope.everything())
+    assert feats
+    w, s, e, n = get_grid(tms_id).lonlat_bounds(z, t.x, t.y)
+    one_unit = (e - w) / 4096
+    for f in feats:
+        lon, lat = lonlat(tms_id, z, t.x, t.y, *f["geometry"]["coordinates"])
+        stored = store.get("events", f["id"], Scope.everything()).geometry
+        assert lon == pytest.approx(stored.x, abs=one_unit) and lat == pytest.approx(stored.y, abs=one_unit)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_a_leaders_tile_holds_only_their_township(stores, catalog, kind):
+    for tms_id, z, x, y in ADDRESSES:
+        for layer_id in ("events", "buildings", "grids"):
+            feats = _tile(stores[kind], catalog, layer_id, tms_id, z, x, y, Scope.of(["A"]))
+            assert all(f["properties"].get("township_code", "A") == "A" for f in feats)
+            assert not _tile(stores[kind], catalog, layer_id, tms_id, z, x, y, Scope.nothing())
+    t = get_grid(WEB_MERCATOR).tms.tile(*TOWN_B, 14)
+    assert _tile(stores[kind], catalog, "buildings", WEB_MERCATOR, 14, t.x, t.y, Scope.everything())
+    assert not _tile(stores[kind], catalog, "buildings", WEB_MERCATOR, 14, t.x, t.y, Scope.of(["A"]))
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_points_are_clustered_with_counts_at_low_zoom(stores, catalog, kind):
+    z = CLUSTER_BELOW - 2
+    grid = get_grid(WEB_MERCATOR)
+    t = grid.tms.tile(*TOWN_B, z)
+    clusters = _tile(stores[kind], catalog, "events", WEB_MERCATOR, z, t.x, t.y, Scope.everything())
+    w, s, e, n = grid.lonlat_bounds(z, t.x, t.y)
+    inside = [f for f in stores[kind].iter_features("events", Scope.everything())
+              if w <= f.geometry.x < e and s < f.geometry.y <= n]
+    assert sum(c["properties"]["point_count"] for c in clusters) == len(inside)
+    assert len(clusters) < len(inside)  # the dense block became a few clusters
+    assert all(set(c["properties"]) == {"point_count"} for c in clusters)
+
+
+@pytest.mark.parametrize("kind", STORE_KINDS)
+def test_properties_are_trimmed_to_the_zoom(stores, catalog, kind):
+    grid = get_grid(WEB_MERCATOR)
+    at = {}
+    for z in (14, 16):
+        t = grid.tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
+        at[z] = _tile(stores[kind], catalog, "events", WEB_MERCATOR, z, t.x, t.y, Scope.everything())
+    assert at[14] and at[16]
+    assert "deadline" in at[14][0]["properties"] and "reporter" not in at[14][0]["properties"]
+    assert "description" not in at[16][0]["properties"]
+    assert at[16][0]["properties"]["reported_at"].endswith("Z")
+
+
+def test_buildings_only_from_their_min_zoom(catalog):
+    plan = TilePlan(catalog)
+    assert "buildings" not in [lyr.id for lyr in plan.layers_at(12)]
+    assert "buildings" in [lyr.id for lyr in plan.layers_at(13)]
+    assert plan.plan(catalog.get("buildings"), 15).tolerance < plan.plan(catalog.get("townships"), 8).tolerance
