@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from geoserver.store.base import ApiKeyRecord
+
 KEY_PREFIX = "om_"
 
 
@@ -21,3 +23,14 @@ def new_api_key() -> str:
 def sample_api_key(username: str) -> str:
     """The documented, deterministic key of a sample-county account (never use in a real deployment)."""
     return f"{KEY_PREFIX}sample_{username}"
+
+
+# The sample county's external platform reads two protected layers everywhere (a per-user grant).
+SAMPLE_EXTERNAL_GRANTS = [["grids", "read", "*"], ["buildings", "read", "*"]]
+
+
+def sample_api_keys(usernames: list[str]) -> list[ApiKeyRecord]:
+    """The documented API keys of the sample county: one for `external` and one for the first leader."""
+    leaders = sorted(u for u in usernames if u.startswith("leader-"))
+    chosen = [u for u in ("external",) if u in usernames] + leaders[:1]
+    return [ApiKeyRecord(hash_api_key(sample_api_key(u)), u, "sample county key") for u in chosen]
