@@ -13,12 +13,14 @@ from api.features import FeaturesFactory
 from api.ogc_service import OGCService
 from api.routers import auth, basemaps, health
 from api.routers.tiles import TilesFactory
+from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.settings import Settings
 from basemaps.sources import RasterRegistry
 from geoserver.store import open_store
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
 from tiles.service import TileService
+from tiles.white_model import WhiteModelService
 
 log = logging.getLogger("onemap")
 
@@ -38,11 +40,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.store = store
         app.state.ogc = OGCService(settings, catalog, store)
         app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir))
+        app.state.white_model = WhiteModelService(store, catalog)
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
         try:
             yield
         finally:
             app.state.tiles.close()
+            app.state.white_model.close()
             store.close()
 
     app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
@@ -54,4 +58,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)
+    app.include_router(Tiles3DFactory().router)
+    mount_cesium(app)
     return app
