@@ -7,15 +7,21 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/onemap_test
 
-.PHONY: run test setup sample lint system-deps postgis serve clean
+.PHONY: run test setup npm sample lint system-deps postgis serve clean
 
-run: setup sample  ## set up and serve the sample county with the embedded store
+run: setup npm sample  ## set up and serve the sample county with the embedded store
 	$(BIN)/onemap serve --database $(DATA)/county.gpkg --host $(HOST) --port $(PORT)
 
-test: setup system-deps sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores
+test: setup npm system-deps sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores
 	ONEMAP_TEST_POSTGIS=$$(cat $(DATA)/.postgis-url) ONEMAP_SAMPLE_DIR=$(DATA) $(BIN)/pytest -q
 
 setup: $(VENV)/.installed
+
+npm: node_modules/.installed  ## browser assets and validators from the npm registry (package-lock.json), never a CDN
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
