@@ -137,14 +137,16 @@ def check_geometries(layer: Layer, geometries: Sequence[BaseGeometry | None]) ->
     return geoms, int(bad[0]) if bad.size else n
 
 
-def reference_points(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The point that locates each geometry (lon, lat arrays).
+def anchor_geometries(geometries: np.ndarray) -> np.ndarray:
+    """The point that locates each geometry, as point geometries.
 
     A point is itself (a multipoint: its first point), a polygon its representative point (always inside
     it), a line its first vertex (where the patrol started).
     """
     geoms = np.asarray(geometries, dtype=object)
     type_ids = shapely.get_type_id(geoms)
+    if (type_ids == POINT).all():
+        return geoms
     points = geoms.copy()
     areal = np.isin(type_ids, (POLYGON, MULTIPOLYGON))
     if areal.any():
@@ -155,7 +157,12 @@ def reference_points(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lines = np.isin(type_ids, (LINESTRING, MULTILINESTRING))
     if lines.any():
         points[lines] = shapely.get_point(points[lines], 0)
-    coords = shapely.get_coordinates(points)
+    return points
+
+
+def reference_points(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (lon, lat) arrays of each geometry's anchor point (see anchor_geometries)."""
+    coords = shapely.get_coordinates(anchor_geometries(geometries))
     return coords[:, 0], coords[:, 1]
 
 
@@ -179,12 +186,11 @@ class AreaIndex:
         shapely.prepare(geoms)
         self.tree = shapely.STRtree(geoms)
 
-    def codes_at(self, lon: np.ndarray, lat: np.ndarray) -> list[str | None]:
-        """The code of the area containing each point (None outside all of them)."""
-        n = len(lon)
+    def codes_at(self, points: np.ndarray) -> list[str | None]:
+        """The code of the area each point geometry falls in (None outside all of them)."""
+        n = len(points)
         if n == 0 or not self.codes:
             return [None] * n
-        points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         point_idx, area_idx = self.tree.query(points, predicate="intersects")
         best = np.full(n, len(self.codes), dtype=np.int64)
         np.minimum.at(best, point_idx, area_idx)

@@ -7,11 +7,11 @@ runs inside an explicit transaction, so it all lands or nothing does.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
-import shapely
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
@@ -28,8 +28,6 @@ from geoserver.store.postgis_load import bulk_load
 from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, SET_SEQUENCE, LayerSQL, decode_rows
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
-
-WORLD = (-180.0, -90.0, 180.0, 90.0)
 
 USER_COLUMNS = "username, role, password_hash, display_name, townships, grids, department, extra"
 
@@ -65,8 +63,7 @@ class PostGISStore(Store):
         try:  # one plain connection first: the pool would retry quietly and only say "timeout"
             psycopg.connect(self.url, connect_timeout=timeout).close()
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: {reason}") from None
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: {_reason(exc)}") from None
         pool = ConnectionPool(
             self.url, min_size=self.min_size, max_size=self.max_size, open=False, name="onemap",
             kwargs={"autocommit": True, "connect_timeout": timeout, "application_name": "onemap"},
@@ -99,13 +96,13 @@ class PostGISStore(Store):
     def health(self) -> dict[str, Any]:
         """PostGIS version and schema version; StoreUnavailable when unreachable or not migrated."""
         with self._connection() as conn:
+            version = migrate.schema_version(conn)
+            if version is None:
+                raise StoreUnavailable(f"the database {self.where} has no onemap schema; {migrate.UPGRADE_HINT}")
             try:
                 postgis = conn.execute("SELECT postgis_lib_version()").fetchone()
             except pg_errors.UndefinedFunction:
-                raise StoreUnavailable(f"PostGIS is not installed in {self.where}") from None
-            version = migrate.schema_version(conn)
-        if version is None:
-            raise StoreUnavailable(f"the database {self.where} has no onemap schema; {migrate.UPGRADE_HINT}")
+                raise StoreUnavailable(f"PostGIS is not installed in {self.where}; {migrate.UPGRADE_HINT}") from None
         return {"store": self.kind, "database": self.where,
                 "postgis_version": postgis[0] if postgis else None, "schema_version": version}
 
@@ -244,9 +241,7 @@ class PostGISStore(Store):
             given = [int(f.id) for f in checked if f.id is not None]
             if given and max(given) > 0:  # ids the sequence will hand out later must not collide
                 conn.execute(SET_SEQUENCE, [sql.table, max(given), sql.table])
-        stored = decode_rows(rows, sql.names)
-        self.changes.publish(layer.id, None, _bounds([f.geometry for f in stored]))
-        return stored
+        return decode_rows(rows, sql.names)
 
     def update(
         self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
@@ -266,9 +261,7 @@ class PostGISStore(Store):
             self._key(conn, layer, [new], scope)
             with conn.cursor(binary=True) as cur:
                 row = cur.execute(sql.update, [*sql.values(new), current.id]).fetchone()
-        stored = decode_rows([row], sql.names)[0]
-        self.changes.publish(layer.id, current.geometry, stored.geometry)
-        return stored
+        return decode_rows([row], sql.names)[0]
 
     def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
         """Delete one feature in scope (NotFound otherwise), checking the ETag under a row lock."""
@@ -277,7 +270,6 @@ class PostGISStore(Store):
             current = self._fetch(conn, layer, sql, fid, scope, lock=True)
             _check_etag(current, if_match)
             conn.execute(f"DELETE FROM {sql.table} WHERE fid = %s", [current.id])
-        self.changes.publish(layer.id, current.geometry, None)
 
     def _key(self, conn: psycopg.Connection, layer: Layer, features: list[Feature], scope: Scope) -> None:
         """Set township/grid by spatial join (where the layer wants it); Forbidden outside the scope."""
@@ -301,10 +293,7 @@ class PostGISStore(Store):
         """COPY many features in one transaction, streamed in chunks (see postgis_load)."""
         layer, sql = self._layer(layer_id)
         with self._connection() as conn:
-            count, bounds = bulk_load(conn, layer, sql, features, replace=replace)
-        if count or replace:
-            self.changes.publish(layer.id, WORLD if replace else None, bounds)
-        return count
+            return bulk_load(conn, layer, sql, features, replace=replace)
 
     # -- accounts ---------------------------------------------------------------------------------------
     def put_users(self, users: Iterable[UserRecord]) -> None:
@@ -385,19 +374,17 @@ def _feature_id(fid: Any) -> int:
     return value
 
 
-def _bounds(geometries: list[Any]) -> tuple[float, float, float, float] | None:
-    """The lon/lat bounds of some geometries (None for none)."""
-    if not geometries:
-        return None
-    b = shapely.total_bounds(geometries)
-    return float(b[0]), float(b[1]), float(b[2]), float(b[3])
-
-
 def _given_id(fid: Any) -> int:
     """An id given with a new feature, or BadInput."""
     if isinstance(fid, bool) or not isinstance(fid, int) or not -(2**63) <= fid < 2**63:
         raise BadInput(f"a feature id must be a 64-bit integer, got {fid!r}", parameter="id")
     return fid
+
+
+def _reason(exc: BaseException) -> str:
+    """libpq's connection error in one line, without its repetition of the address."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return re.sub(r"^(connection failed: )?connection to server at [^:]*? failed: ", "", text)
 
 
 def _first_line(exc: BaseException) -> str:
