@@ -1,0 +1,474 @@
+"""EmbeddedStore: features in a real OGC GeoPackage (stdlib sqlite3 + RTree), readable by GDAL and QGIS as is."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geoserver.access import Scope
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
+from geoserver.errors import Conflict, NotFound, StoreUnavailable
+from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
+from geoserver.store import embedded_mvt, gpkg
+from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
+from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
+from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
+from geoserver.store.sqlite_dialect import (
+    SQLiteDialect,
+    from_db,
+    order_by,
+    register_predicates,
+    rows_to_features,
+    select_list,
+    selected_properties,
+    to_db,
+)
+from geoserver.store.where import Where, build_where, scope_clause
+from geoserver.vectortile import TileRequest
+
+q = gpkg.q
+FID, GEOM = q(gpkg.ID_COLUMN), q(gpkg.GEOM_COLUMN)
+TOWNSHIPS, GRIDS = "townships", "grids"
+CHUNK = 20_000
+_CONVERTED = ("datetime", "date", "boolean")
+
+_ACCOUNT_DDL = (
+    """CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  username TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  display_name TEXT NOT NULL DEFAULT '',
+  townships TEXT NOT NULL DEFAULT '[]',
+  grids TEXT NOT NULL DEFAULT '[]',
+  department TEXT,
+  extra TEXT NOT NULL DEFAULT '{}'
+)""",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  username TEXT NOT NULL,
+  label TEXT NOT NULL DEFAULT ''
+)""",
+)
+
+
+class EmbeddedStore(Store):
+    """A GeoPackage file: one feature table per layer (named by layer id), an RTree per geometry column.
+
+    Each thread has its own connection; the file is in WAL mode, so readers never wait for the writer,
+    and writers are serialised by BEGIN IMMEDIATE.
+    """
+
+    kind = "embedded"
+
+    def __init__(self, path: str | os.PathLike[str], catalog: Catalog) -> None:
+        super().__init__(catalog)
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._generation = 0
+
+    # -- life cycle ---------------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Check the file can be used; it is created by `initialize()`, never by `open()`."""
+        if not self.path.parent.is_dir():
+            raise StoreUnavailable(f"cannot open GeoPackage {str(self.path)!r}: its directory does not exist")
+        if self.path.exists():
+            with self._guard():
+                app_id = self._conn().execute("PRAGMA application_id").fetchone()[0]
+            if app_id not in (0, gpkg.APPLICATION_ID):
+                raise StoreUnavailable(f"{str(self.path)!r} is an SQLite file but not a GeoPackage")
+
+    def close(self) -> None:
+        """Close every connection of every thread."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+            self._generation += 1
+        for conn in conns:
+            conn.close()
+
+    def initialize(self) -> None:
+        """Create the GeoPackage (or add what is missing): core tables, one feature table per layer, accounts."""
+        conn = self._connect("rwc")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            gpkg.create_core(conn)
+            for layer in self.catalog:
+                gpkg.create_feature_table(conn, layer)
+                for column in (TOWNSHIP_KEY, GRID_KEY, layer.time_field, layer.time_end_field):
+                    if column and layer.has_prop(column):
+                        conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_{layer.id}_{column}')} "
+                                     f"ON {q(layer.id)} ({q(column)})")
+            for ddl in _ACCOUNT_DDL:
+                conn.execute(ddl)
+            gpkg.register_attributes(conn, "users", "User accounts (roles, townships, grids, department)")
+            gpkg.register_attributes(conn, "api_keys", "API keys, stored as hashes")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"cannot initialise GeoPackage {str(self.path)!r}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def health(self) -> dict[str, Any]:
+        """{'store': 'embedded', 'path': …, 'layers': number of feature tables}."""
+        with self._read() as conn:
+            n = conn.execute("SELECT COUNT(*) FROM gpkg_contents WHERE data_type = 'features'").fetchone()[0]
+        return {"store": self.kind, "path": str(self.path), "layers": n}
+
+    # -- connections and transactions -----------------------------------------------------------------------
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self.path.absolute()))}?mode={mode}"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA case_sensitive_like = ON")  # LIKE as in PostgreSQL
+            conn.execute("PRAGMA cache_size = -32000")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open GeoPackage {str(self.path)!r}: {exc}") from exc
+        gpkg.register_functions(conn)
+        register_predicates(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]
+        conn = self._connect("rw")
+        with self._lock:
+            self._conns.append(conn)
+            self._local.held = (self._generation, conn)
+        return conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """sqlite3 errors that mean the file is missing, not set up or stuck → StoreUnavailable."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"the write clashes with stored data: {exc}") from exc
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            raise StoreUnavailable(f"GeoPackage {str(self.path)!r}: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (one consistent snapshot for every statement in it)."""
+        with self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE takes the write lock up front; any error rolls it all back."""
+        with self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
+        """Features matching the query within the scope, ordered by sortby then id, and the count matched."""
+        layer = self.catalog.get(layer_id)
+        props = selected_properties(layer, query.properties)
+        order = order_by(layer, query.sortby)
+        where = build_where(SQLiteDialect(layer), layer, query, scope)
+        cols = select_list(props, query.with_geometry)
+        t = q(layer.id)
+        with self._read() as conn:
+            matched = conn.execute(f"SELECT COUNT(*) FROM {t} {where.sql()}", where.params).fetchone()[0]
+            rows: list[Any] = []
+            if query.limit and query.offset < matched:
+                rows = conn.execute(
+                    f"SELECT {cols} FROM {t} {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*where.params, query.limit, query.offset]).fetchall()
+        return FeaturePage(rows_to_features(rows, props), matched)
+
+    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
+        """One feature; NotFound if it does not exist or lies outside the scope (the same answer for both)."""
+        layer = self.catalog.get(layer_id)
+        with self._read() as conn:
+            return self._fetch_one(conn, layer, fid, scope)
+
+    def extent(self, layer_id: str, scope: Scope) -> Extent:
+        """Bounding box (from the RTree, so rounded outwards to float32), time interval and count."""
+        layer = self.catalog.get(layer_id)
+        where = Where(SQLiteDialect(layer))
+        sc = scope_clause(where.dialect, scope)
+        if sc:
+            where.add(*sc)
+        start = q(layer.time_field) if layer.time_field else "NULL"
+        # max(start, end) of each row, a running (open) end counting up to its start
+        end = f"max({start}, coalesce({q(layer.time_end_field)}, {start}))" if layer.time_end_field else start
+        sql = (f"SELECT COUNT(*), min(r.minx), min(r.miny), max(r.maxx), max(r.maxy), min({start}), max({end}) "
+               f"FROM {q(layer.id)} LEFT JOIN {q(gpkg.rtree_name(layer.id))} r ON r.id = {FID} {where.sql()}")
+        with self._read() as conn:
+            count, minx, miny, maxx, maxy, t0, t1 = conn.execute(sql, where.params).fetchone()
+        if not count:
+            return Extent(None, None, 0)
+        bbox = None if minx is None else (minx, miny, maxx, maxy)
+        interval = None
+        if layer.time_field and (t0 is not None or t1 is not None):
+            prop = layer.prop(layer.time_field)
+            interval = (from_db(prop, t0), from_db(prop, t1))
+        return Extent(bbox, interval, count)
+
+    def locate(self, lon: float, lat: float) -> Location:
+        """The township and grid whose area contains the point (None where none does)."""
+        with self._read() as conn:
+            return self._locate(conn, lon, lat)
+
+    def iter_features(self, layer_id: str, scope: Scope, batch_size: int = 5000) -> Iterator[Feature]:
+        """Every feature within the scope in id order, read in batches (no transaction held between them)."""
+        layer = self.catalog.get(layer_id)
+        props = list(layer.properties)
+        last = 0
+        while True:
+            where = build_where(SQLiteDialect(layer), layer, FeatureQuery(limit=0), scope)
+            where.add(f"{FID} > ?", [last])
+            sql = (f"SELECT {select_list(props, True)} FROM {q(layer.id)} {where.sql()} "
+                   f"ORDER BY {FID} LIMIT ?")
+            with self._read() as conn:
+                rows = conn.execute(sql, [*where.params, batch_size]).fetchall()
+            if not rows:
+                return
+            yield from rows_to_features(rows, props)
+            last = rows[-1][0]
+
+    def tile(self, layer_id: str, request: TileRequest, scope: Scope) -> bytes:
+        """One MVT layer built with shapely and mapbox-vector-tile (see embedded_mvt)."""
+        return embedded_mvt.render(self, self.catalog.get(layer_id), request, scope)
+
+    # -- writes -------------------------------------------------------------------------------------------
+    def insert(self, layer_id: str, features: list[Feature], scope: Scope) -> list[Feature]:
+        """Insert in one transaction (ids kept when given); township/grid by spatial join; Forbidden outside scope."""
+        layer = self.catalog.get(layer_id)
+        checked = [checked_at(layer, f, i, len(features)) for i, f in enumerate(features)]
+        if not checked:
+            return []
+        with self._write() as conn:
+            ids = []
+            for feature in checked:
+                props = self._keyed(conn, layer, feature.geometry, feature.properties)
+                require_scope(layer, scope, props)
+                ids.append(self._insert_row(conn, layer, feature.id, feature.geometry, props))
+            gpkg.touch_contents(conn, layer.id, _bounds([f.geometry for f in checked]), grow=True)
+            stored = {f.id: f for f in self._fetch(conn, layer, ids)}
+        return [stored[i] for i in ids]
+
+    def update(
+        self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
+        partial: bool = False, if_match: str | None = None,
+    ) -> Feature:
+        """Replace or patch one feature atomically; NotFound outside the scope; PreconditionFailed on a stale ETag."""
+        layer = self.catalog.get(layer_id)
+        change = check_feature(layer, feature, partial=partial)
+        with self._write() as conn:
+            current = self._fetch_one(conn, layer, fid, scope)
+            check_etag(current, if_match)
+            if partial:
+                merged = Feature(current.id, change.geometry or current.geometry,
+                                 {**current.properties, **change.properties})
+                change = check_feature(layer, merged)
+            props = self._keyed(conn, layer, change.geometry, change.properties)
+            require_scope(layer, scope, props)
+            cells = [to_db(p, props.get(p.name)) for p in layer.properties]
+            sets = ", ".join(f"{q(p.name)} = ?" for p in layer.properties)
+            conn.execute(f"UPDATE {q(layer.id)} SET {GEOM} = ?, {sets} WHERE {FID} = ?",
+                         [gpkg.encode(change.geometry), *cells, current.id])
+            gpkg.touch_contents(conn, layer.id, change.geometry.bounds, grow=True)
+            return self._fetch(conn, layer, [current.id])[0]
+
+    def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
+        """Delete one feature; NotFound outside the scope; PreconditionFailed on a stale ETag."""
+        layer = self.catalog.get(layer_id)
+        with self._write() as conn:
+            current = self._fetch_one(conn, layer, fid, scope)
+            check_etag(current, if_match)
+            conn.execute(f"DELETE FROM {q(layer.id)} WHERE {FID} = ?", (current.id,))
+            gpkg.touch_contents(conn, layer.id, None, grow=True)
+
+    def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
+        """Check, key and load many features in one transaction, in chunks (ids kept when given)."""
+        layer = self.catalog.get(layer_id)
+        props = list(layer.properties)
+        t = q(layer.id)
+        sql = (f"INSERT INTO {t} ({FID}, {GEOM}, {', '.join(q(p.name) for p in props)}) "
+               f"VALUES ({', '.join(['?'] * (len(props) + 2))})")
+        count = 0
+        with self._write() as conn:
+            if replace:
+                conn.execute(f"DELETE FROM {t}")
+            areas = self._area_indexes(conn) if layer.locate_on_write else {}
+            for chunk in _chunks(features, CHUNK):
+                batch = check_batch(layer, chunk, first_row=count)
+                if areas:
+                    _fill_keys(layer, batch, areas)
+                columns = [[to_db(p, v) for v in batch.columns[p.name]] if p.type in _CONVERTED
+                           else batch.columns[p.name] for p in props]
+                conn.executemany(sql, zip(batch.ids, gpkg.encode_many(batch.geometries), *columns, strict=True))
+                count += len(batch)
+            box = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) "
+                               f"FROM {q(gpkg.rtree_name(layer.id))}").fetchone()
+            gpkg.touch_contents(conn, layer.id, None if box[0] is None else box, grow=False)
+        return count
+
+    # -- accounts -----------------------------------------------------------------------------------------
+    def put_users(self, users: Iterable[UserRecord]) -> None:
+        """Insert or replace accounts by username."""
+        rows = [(u.username, u.role, u.password_hash, u.display_name, json.dumps(list(u.townships)),
+                 json.dumps(list(u.grids)), u.department, json.dumps(u.extra, ensure_ascii=False)) for u in users]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO users (username, role, password_hash, display_name, townships, grids, department, "
+                "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET role = excluded.role, "
+                "password_hash = excluded.password_hash, display_name = excluded.display_name, "
+                "townships = excluded.townships, grids = excluded.grids, department = excluded.department, "
+                "extra = excluded.extra", rows)
+
+    def get_user(self, username: str) -> UserRecord | None:
+        """One account by name, or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT username, role, password_hash, display_name, townships, grids, department, "
+                               "extra FROM users WHERE username = ?", (username,)).fetchone()
+        if row is None:
+            return None
+        return UserRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5])),
+                          row[6], json.loads(row[7]))
+
+    def put_api_key(self, key: ApiKeyRecord) -> None:
+        """Store (or rebind) an API key by its hash."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE username = ?", (key.username,)).fetchone() is None:
+                raise NotFound(f"no user {key.username!r}", parameter="username")
+            conn.execute("INSERT INTO api_keys (key_hash, username, label) VALUES (?, ?, ?) ON CONFLICT (key_hash) "
+                         "DO UPDATE SET username = excluded.username, label = excluded.label",
+                         (key.key_hash, key.username, key.label))
+
+    def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """An API key by hash, or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT key_hash, username, label FROM api_keys WHERE key_hash = ?",
+                               (key_hash,)).fetchone()
+        return None if row is None else ApiKeyRecord(*row)
+
+    # -- pieces -------------------------------------------------------------------------------------------
+    def _fetch(self, conn: sqlite3.Connection, layer: Layer, ids: list[int]) -> list[Feature]:
+        props = list(layer.properties)
+        out: list[Feature] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = conn.execute(f"SELECT {select_list(props, True)} FROM {q(layer.id)} "
+                                f"WHERE {FID} IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            out += rows_to_features(rows, props)
+        return out
+
+    def _fetch_one(self, conn: sqlite3.Connection, layer: Layer, fid: int, scope: Scope) -> Feature:
+        where = build_where(SQLiteDialect(layer), layer, FeatureQuery(ids=(feature_id(fid),), limit=1), scope)
+        props = list(layer.properties)
+        rows = conn.execute(f"SELECT {select_list(props, True)} FROM {q(layer.id)} {where.sql()}",
+                            where.params).fetchall()
+        if not rows:
+            raise NotFound(f"no feature {fid} in collection {layer.id!r}", parameter="featureId")
+        return rows_to_features(rows, props)[0]
+
+    def _insert_row(self, conn: sqlite3.Connection, layer: Layer, fid: int | None, geometry: BaseGeometry,
+                    props: dict[str, Any]) -> int:
+        names = [q(p.name) for p in layer.properties]
+        cur = conn.execute(
+            f"INSERT INTO {q(layer.id)} ({FID}, {GEOM}, {', '.join(names)}) "
+            f"VALUES ({', '.join(['?'] * (len(names) + 2))})",
+            [fid, gpkg.encode(geometry), *(to_db(p, props.get(p.name)) for p in layer.properties)])
+        return int(cur.lastrowid)
+
+    def _keyed(self, conn: sqlite3.Connection, layer: Layer, geometry: BaseGeometry,
+               props: dict[str, Any]) -> dict[str, Any]:
+        """The properties with township/grid set from the geometry where the layer wants it."""
+        if not layer.locate_on_write:
+            return props
+        lon, lat = reference_point(geometry)
+        where = self._locate(conn, lon, lat)
+        out = {**props, TOWNSHIP_KEY: where.township_code}
+        if layer.has_grid:
+            out[GRID_KEY] = where.grid_code
+        return out
+
+    def _locate(self, conn: sqlite3.Connection, lon: float, lat: float) -> Location:
+        return Location(self._containing(conn, TOWNSHIPS, TOWNSHIP_KEY, lon, lat),
+                        self._containing(conn, GRIDS, GRID_KEY, lon, lat))
+
+    def _containing(self, conn: sqlite3.Connection, layer_id: str, key: str, lon: float, lat: float) -> str | None:
+        """The smallest code among the areas the point falls in (a shared border counts for both sides)."""
+        if layer_id not in self.catalog:
+            return None
+        rows = conn.execute(
+            f"SELECT {q(key)}, {GEOM} FROM {q(layer_id)} WHERE {FID} IN (SELECT id FROM "
+            f"{q(gpkg.rtree_name(layer_id))} WHERE minx <= ?1 AND maxx >= ?1 AND miny <= ?2 AND maxy >= ?2) "
+            f"AND {q(key)} IS NOT NULL ORDER BY {q(key)}", (lon, lat)).fetchall()
+        for code, blob in rows:
+            area = gpkg.decode(blob)
+            if area is not None and shapely.intersects_xy(area, lon, lat):
+                return code
+        return None
+
+    def _area_indexes(self, conn: sqlite3.Connection) -> dict[str, AreaIndex]:
+        """Townships and grids in memory, indexed, for keying a bulk load in one go."""
+        out = {}
+        for key, layer_id in ((TOWNSHIP_KEY, TOWNSHIPS), (GRID_KEY, GRIDS)):
+            if layer_id in self.catalog:
+                rows = conn.execute(
+                    f"SELECT {q(key)}, {GEOM} FROM {q(layer_id)} WHERE {q(key)} IS NOT NULL").fetchall()
+                out[key] = AreaIndex([r[0] for r in rows], gpkg.decode_many([r[1] for r in rows]))
+        return out
+
+
+def _fill_keys(layer: Layer, batch: Batch, areas: dict[str, AreaIndex]) -> None:
+    """Fill the township/grid codes a bulk-loaded feature does not carry, by a vectorised spatial join."""
+    keys = [k for k in (TOWNSHIP_KEY, GRID_KEY) if k in areas and (k == TOWNSHIP_KEY or layer.has_grid)]
+    todo = sorted({i for k in keys for i, v in enumerate(batch.columns[k]) if v is None})
+    if not todo:
+        return
+    points = anchor_geometries(batch.geometries[todo])
+    for key in keys:
+        column = batch.columns[key]
+        for i, code in zip(todo, areas[key].codes_at(points), strict=True):
+            if column[i] is None:
+                column[i] = code
+
+
+def _chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:
+    chunk: list[Feature] = []
+    for feature in features:
+        chunk.append(feature)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _bounds(geometries: list[BaseGeometry]) -> tuple[float, float, float, float]:
+    b = shapely.total_bounds(geometries)
+    return float(b[0]), float(b[1]), float(b[2]), float(b[3])
