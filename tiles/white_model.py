@@ -8,8 +8,8 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
+import numpy as np
 import shapely
 
 from geoserver.access import Principal, Scope, scope_for
@@ -29,30 +29,55 @@ ERROR_PER_METRE = 1 / 20
 METRES_PER_DEGREE = 111_320.0
 
 
-@dataclass
 class WhiteModel:
-    """A built tileset: its JSON, the glb of every content tile by path, and what it took to make."""
+    """A built tileset: its JSON, which buildings each content tile holds, and what it took to make.
 
-    tileset: dict
-    contents: dict[str, bytes] = field(default_factory=dict)
-    building_count: int = 0
-    build_seconds: float = 0.0
-    etag: str = ""
+    The glb of a content tile is made on first request and kept in a small LRU: a large county's model
+    never has to sit in memory whole.
+    """
+
+    def __init__(self, tileset: dict, buildings: list[Building], leaves: dict[str, np.ndarray],
+                 build_seconds: float, etag: str, max_cached: int = 256) -> None:
+        self.tileset = tileset
+        self.buildings = buildings
+        self.leaves = leaves
+        self.build_seconds = build_seconds
+        self.etag = etag
+        self._glbs: OrderedDict[str, bytes] = OrderedDict()
+        self._max_cached = max_cached
+        self._lock = threading.Lock()
 
     @property
-    def size_bytes(self) -> int:
-        """Bytes of tileset.json plus every glb."""
-        return len(json.dumps(self.tileset)) + sum(len(c) for c in self.contents.values())
+    def building_count(self) -> int:
+        """How many buildings the model holds."""
+        return len(self.buildings)
+
+    def content(self, path: str) -> bytes:
+        """The glb of content tile `path`; NotFound if the tileset has no such tile."""
+        with self._lock:
+            if path in self._glbs:
+                self._glbs.move_to_end(path)
+                return self._glbs[path]
+        if path not in self.leaves:
+            raise NotFound(f"no 3D tile {path!r} in the buildings tileset", parameter="tile_path")
+        chosen = [self.buildings[k] for k in self.leaves[path]]
+        west, south, east, north = shapely.total_bounds([b.footprint for b in chosen])
+        glb = to_glb(extrude(chosen, (west + east) / 2, (south + north) / 2))
+        with self._lock:
+            self._glbs[path] = glb
+            while len(self._glbs) > self._max_cached:
+                self._glbs.popitem(last=False)
+        return glb
 
 
-def _diagonal_metres(bbox: tuple[float, float, float, float]) -> float:
+def _diagonal_metres(bbox) -> float:
     west, south, east, north = bbox
     dx = (east - west) * METRES_PER_DEGREE * math.cos(math.radians((south + north) / 2))
     return math.hypot(dx, (north - south) * METRES_PER_DEGREE)
 
 
-def _region(bbox: tuple[float, float, float, float], top: float) -> list[float]:
-    west, south, east, north = bbox
+def _region(bbox, top: float) -> list[float]:
+    west, south, east, north = (float(v) for v in bbox)
     return [math.radians(west), math.radians(south), math.radians(east), math.radians(north), 0.0, float(top)]
 
 
@@ -65,33 +90,33 @@ class _Builder:
     """Splits buildings into quadrants (by footprint centre) until a quadrant holds few enough."""
 
     def __init__(self, buildings: list[Building], max_per_tile: int) -> None:
-        self.buildings = buildings
-        self.max_per_tile = max_per_tile
-        self.contents: dict[str, bytes] = {}
-        centres = shapely.centroid([b.footprint for b in buildings])
+        footprints = [b.footprint for b in buildings]
+        self.bounds = shapely.bounds(footprints)
+        centres = shapely.centroid(footprints)
         self.cx, self.cy = shapely.get_x(centres), shapely.get_y(centres)
+        self.heights = np.array([b.height for b in buildings], dtype="float64")
+        self.max_per_tile = max_per_tile
+        self.leaves: dict[str, np.ndarray] = {}
 
-    def node(self, items: list[int], cell: tuple[float, float, float, float], path: str, depth: int) -> dict:
-        if len(items) <= self.max_per_tile or depth >= MAX_DEPTH:
-            return self.leaf(items, path)
+    def node(self, idx: np.ndarray, cell: tuple[float, float, float, float], path: str, depth: int) -> dict:
+        if len(idx) <= self.max_per_tile or depth >= MAX_DEPTH:
+            return self.leaf(idx, path)
         west, south, east, north = cell
         mx, my = (west + east) / 2, (south + north) / 2
+        quadrant = (self.cx[idx] >= mx).astype(int) + 2 * (self.cy[idx] >= my).astype(int)
         quads = [(west, south, mx, my), (mx, south, east, my), (west, my, mx, north), (mx, my, east, north)]
-        children = []
-        for i, (qw, qs, qe, qn) in enumerate(quads):
-            inside = [k for k in items if qw <= self.cx[k] < qe or (i % 2 == 1 and self.cx[k] == qe)]
-            inside = [k for k in inside if qs <= self.cy[k] < qn or (i >= 2 and self.cy[k] == qn)]
-            if inside:
-                children.append(self.node(inside, (qw, qs, qe, qn), f"{path}-{i}", depth + 1))
+        children = [self.node(idx[quadrant == i], quads[i], f"{path}-{i}", depth + 1)
+                    for i in range(4) if (quadrant == i).any()]
         return {"boundingVolume": {"region": _union([c["boundingVolume"]["region"] for c in children])},
                 "geometricError": _diagonal_metres(cell) * ERROR_PER_METRE, "children": children}
 
-    def leaf(self, items: list[int], path: str) -> dict:
-        chosen = [self.buildings[k] for k in items]
-        bbox = tuple(shapely.total_bounds([b.footprint for b in chosen]))
-        lon0, lat0 = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        self.contents[path] = to_glb(extrude(chosen, lon0, lat0))
-        return {"boundingVolume": {"region": _region(bbox, max(b.height for b in chosen))},
+    def leaf(self, idx: np.ndarray, path: str) -> dict:
+        b = self.bounds[idx]
+        bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        self.leaves[path] = idx
+        # The content's local frame sits at the centre of its buildings' bounds (WhiteModel.content agrees).
+        lon0, lat0 = float((bbox[0] + bbox[2]) / 2), float((bbox[1] + bbox[3]) / 2)
+        return {"boundingVolume": {"region": _region(bbox, self.heights[idx].max())},
                 "geometricError": 0.0, "transform": enu_to_ecef_matrix(lon0, lat0),
                 "content": {"uri": f"{path}.glb"}}
 
@@ -99,22 +124,23 @@ class _Builder:
 def build_white_model(buildings: list[Building], max_per_tile: int = MAX_PER_TILE) -> WhiteModel:
     """The tileset of these buildings: internal nodes refine by adding children; content only in leaves."""
     started = time.perf_counter()
+    leaves: dict[str, np.ndarray] = {}
     if buildings:
         builder = _Builder(buildings, max_per_tile)
-        bbox = tuple(shapely.total_bounds([b.footprint for b in buildings]))
-        root = builder.node(list(range(len(buildings))), bbox, "0", 0)
-        contents = builder.contents
+        b = builder.bounds
+        bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        root = builder.node(np.arange(len(buildings)), bbox, "0", 0)
+        leaves = builder.leaves
         error = max(root["geometricError"], _diagonal_metres(bbox) * ERROR_PER_METRE)
     else:  # nobody's buildings in scope: a valid, empty tileset
-        root, contents, error = {"boundingVolume": {"region": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]},
-                                 "geometricError": 0.0}, {}, 0.0
+        root, error = {"boundingVolume": {"region": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]}, "geometricError": 0.0}, 0.0
     root["refine"] = "ADD"
     tileset = {"asset": {"version": "1.1", "generator": "onemap"}, "geometricError": error, "root": root}
     digest = hashlib.sha1(json.dumps(tileset, sort_keys=True).encode())
-    for path in sorted(contents):
-        digest.update(contents[path])
-    return WhiteModel(tileset, contents, len(buildings), time.perf_counter() - started,
-                      '"' + digest.hexdigest() + '"')
+    for x in buildings:
+        digest.update(f"{x.id}|{x.height}|{x.floors}|{x.use}|{x.township_code}|{x.is_key}|{x.name}|".encode())
+        digest.update(shapely.to_wkb(x.footprint))
+    return WhiteModel(tileset, buildings, leaves, time.perf_counter() - started, '"' + digest.hexdigest() + '"')
 
 
 class WhiteModelService:
@@ -165,7 +191,4 @@ class WhiteModelService:
     def content(self, principal: Principal, path: str) -> tuple[bytes, str]:
         """One content tile's glb and the model's ETag; NotFound for a path the caller's tileset lacks."""
         model = self.model(principal)
-        try:
-            return model.contents[path], model.etag
-        except KeyError:
-            raise NotFound(f"no 3D tile {path!r} in the buildings tileset", parameter="tile_path") from None
+        return model.content(path), model.etag
