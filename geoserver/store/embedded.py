@@ -86,10 +86,14 @@ class EmbeddedStore(Store):
         if not self.path.parent.is_dir():
             raise StoreUnavailable(f"cannot open GeoPackage {str(self.path)!r}: its directory does not exist")
         if self.path.exists():
-            with self._guard():
-                app_id = self._conn().execute("PRAGMA application_id").fetchone()[0]
-            if app_id not in (0, gpkg.APPLICATION_ID):
-                raise StoreUnavailable(f"{str(self.path)!r} is an SQLite file but not a GeoPackage")
+            try:
+                with self._guard():
+                    app_id = self._conn().execute("PRAGMA application_id").fetchone()[0]
+                if app_id not in (0, gpkg.APPLICATION_ID):
+                    raise StoreUnavailable(f"{str(self.path)!r} is an SQLite file but not a GeoPackage")
+            except StoreUnavailable:
+                self.close()
+                raise
 
     def close(self) -> None:
         """Close every connection of every thread."""
@@ -148,6 +152,8 @@ class EmbeddedStore(Store):
         held = getattr(self._local, "held", None)
         if held is not None and held[0] == self._generation:
             return held[1]
+        if not self.path.exists():
+            raise StoreUnavailable(f"no GeoPackage at {str(self.path)!r} (initialize() creates it)")
         conn = self._connect("rw")
         with self._lock:
             self._conns.append(conn)
@@ -173,7 +179,8 @@ class EmbeddedStore(Store):
             try:
                 yield conn
             finally:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -184,7 +191,8 @@ class EmbeddedStore(Store):
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
