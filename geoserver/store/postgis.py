@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
@@ -19,13 +20,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
-from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed, StoreUnavailable
+from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import migrate, postgis_mvt
 from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
-from geoserver.store.batches import reference_point
+from geoserver.store.batches import reference_points
+from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
-from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, SET_SEQUENCE, LayerSQL, decode_rows
+from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
 
@@ -157,7 +159,7 @@ class PostGISStore(Store):
     def _fetch(
         self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
     ) -> Feature:
-        fid = _feature_id(fid)
+        fid = feature_id(fid)
         where = Where(DIALECT)
         where.add("fid = %s", [fid])
         sc = scope_clause(DIALECT, scope)
@@ -214,33 +216,19 @@ class PostGISStore(Store):
 
     # -- writes -----------------------------------------------------------------------------------------
     def insert(self, layer_id: str, features: list[Feature], scope: Scope) -> list[Feature]:
-        """Insert features in one transaction; returns them as stored."""
+        """Insert features in one transaction with new ids (any given id is ignored); returns them as stored."""
         layer, sql = self._layer(layer_id)
-        checked = []
-        for i, feature in enumerate(features):
-            try:
-                checked.append(check_feature(layer, feature))
-            except BadInput as exc:
-                if len(features) == 1:
-                    raise
-                raise BadInput(f"feature {i}: {exc.message}", parameter=exc.parameter) from None
+        checked = [checked_at(layer, f, i, len(features)) for i, f in enumerate(features)]
         if not checked:
             return []
         with self._connection() as conn, conn.transaction():
             self._key(conn, layer, checked, scope)
             cursors = []
-            with conn.pipeline():
+            with conn.pipeline():  # every INSERT sent at once, one round trip
                 for f in checked:
-                    cur = conn.cursor(binary=True)
-                    if f.id is None:
-                        cur.execute(sql.insert, sql.values(f))
-                    else:
-                        cur.execute(sql.insert_with_id, [_given_id(f.id), *sql.values(f)])
-                    cursors.append(cur)
+                    cursors.append(conn.cursor(binary=True))
+                    cursors[-1].execute(sql.insert, sql.values(f))
             rows = [cur.fetchone() for cur in cursors]
-            given = [int(f.id) for f in checked if f.id is not None]
-            if given and max(given) > 0:  # ids the sequence will hand out later must not collide
-                conn.execute(SET_SEQUENCE, [sql.table, max(given), sql.table])
         return decode_rows(rows, sql.names)
 
     def update(
@@ -252,7 +240,7 @@ class PostGISStore(Store):
         change = check_feature(layer, feature, partial=partial)
         with self._connection() as conn, conn.transaction():
             current = self._fetch(conn, layer, sql, fid, scope, lock=True)
-            _check_etag(current, if_match)
+            check_etag(current, if_match)
             if partial:
                 merged = Feature(current.id, change.geometry or current.geometry,
                                  {**current.properties, **change.properties})
@@ -268,26 +256,20 @@ class PostGISStore(Store):
         layer, sql = self._layer(layer_id)
         with self._connection() as conn, conn.transaction():
             current = self._fetch(conn, layer, sql, fid, scope, lock=True)
-            _check_etag(current, if_match)
+            check_etag(current, if_match)
             conn.execute(f"DELETE FROM {sql.table} WHERE fid = %s", [current.id])
 
     def _key(self, conn: psycopg.Connection, layer: Layer, features: list[Feature], scope: Scope) -> None:
         """Set township/grid by spatial join (where the layer wants it); Forbidden outside the scope."""
         if layer.locate_on_write:
-            points = [reference_point(f.geometry) for f in features]
-            located = _locate_many(conn, [p[0] for p in points], [p[1] for p in points])
+            lons, lats = reference_points(np.array([f.geometry for f in features], dtype=object))
+            located = _locate_many(conn, lons.tolist(), lats.tolist())
             for f, (township, grid) in zip(features, located, strict=True):
                 f.properties[TOWNSHIP_KEY] = township
                 if layer.has_grid:
                     f.properties[GRID_KEY] = grid
         for f in features:
-            code = f.properties.get(TOWNSHIP_KEY)
-            if not scope.allows(code):
-                where = f"township {code!r}" if code is not None else "no township of the county"
-                raise Forbidden(
-                    f"this feature lies in {where}, outside the townships you may edit in {layer.id!r}",
-                    parameter=TOWNSHIP_KEY,
-                )
+            require_scope(layer, scope, f.properties)
 
     def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
         """COPY many features in one transaction, streamed in chunks (see postgis_load)."""
@@ -347,38 +329,6 @@ def _configure(conn: psycopg.Connection) -> None:
 def _locate_many(conn: psycopg.Connection, lons: list[float], lats: list[float]) -> list[tuple[Any, Any]]:
     """(township_code, grid_code) of each point, in one statement."""
     return [tuple(r) for r in conn.execute(LOCATE_MANY, [lons, lats]).fetchall()]
-
-
-def _check_etag(current: Feature, if_match: str | None) -> None:
-    """PreconditionFailed unless If-Match names the current version (or is `*`)."""
-    if if_match is None or if_match.strip() == "*":
-        return
-    wanted = {tag.strip() for tag in if_match.split(",")}
-    if current.etag() not in wanted:
-        raise PreconditionFailed(
-            f"feature {current.id} has changed (ETag {current.etag()}); fetch it again and retry",
-            parameter="If-Match",
-        )
-
-
-def _feature_id(fid: Any) -> int:
-    """A feature id as an int, or NotFound (ids are integers; anything else names no feature)."""
-    if isinstance(fid, bool):
-        raise NotFound(f"no feature {fid!r}", parameter="featureId")
-    try:
-        value = int(fid)
-    except (TypeError, ValueError):
-        raise NotFound(f"no feature {fid!r}", parameter="featureId") from None
-    if not -(2**63) <= value < 2**63:
-        raise NotFound(f"no feature {fid!r}", parameter="featureId")
-    return value
-
-
-def _given_id(fid: Any) -> int:
-    """An id given with a new feature, or BadInput."""
-    if isinstance(fid, bool) or not isinstance(fid, int) or not -(2**63) <= fid < 2**63:
-        raise BadInput(f"a feature id must be a 64-bit integer, got {fid!r}", parameter="id")
-    return fid
 
 
 def _reason(exc: BaseException) -> str:

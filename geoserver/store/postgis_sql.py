@@ -40,10 +40,12 @@ class PostGISDialect(Dialect):
     placeholder = "%s"
 
     def bbox(self, layer: Layer, bbox: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
-        """Index test on the box; for non-points also the exact intersection."""
+        """The index test on the box, then the exact intersection.
+
+        `&&` alone is not exact even for points: it compares the float4 boxes PostGIS keeps in the index
+        (rounded outwards by up to ~1e-5 degree, a metre), so ST_Intersects decides at the edges.
+        """
         box = [float(v) for v in bbox]
-        if layer.geometry_type == "Point":  # a point's bbox is the point: && alone is exact
-            return f"geom && {ENVELOPE}", box
         return f"geom && {ENVELOPE} AND ST_Intersects(geom, {ENVELOPE})", box + box
 
     def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
@@ -81,8 +83,6 @@ class LayerSQL:
         marks = ", ".join(["%s"] * len(self.names))
         self.insert = (f"INSERT INTO {self.table} (geom, {self.columns}) VALUES ({GEOMETRY_PARAM}, {marks})"
                        f" RETURNING {self.select_all}")
-        self.insert_with_id = (f"INSERT INTO {self.table} (fid, geom, {self.columns})"
-                               f" VALUES (%s, {GEOMETRY_PARAM}, {marks}) RETURNING {self.select_all}")
         sets = ", ".join(f"{quote(n)} = %s" for n in self.names)
         self.update = (f"UPDATE {self.table} SET geom = {GEOMETRY_PARAM}, {sets} WHERE fid = %s"
                        f" RETURNING {self.select_all}")

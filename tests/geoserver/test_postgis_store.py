@@ -156,7 +156,7 @@ def test_a_bad_row_deep_in_a_stream_is_named_and_nothing_is_written(pg, monkeypa
 
 
 def test_a_duplicate_id_in_a_load_is_a_conflict_and_nothing_is_written(pg):
-    pg.insert("events", [Feature(5, Point(100.5, 32.5), event(0, 0).properties)], EVERYTHING)
+    pg.bulk_load("events", [Feature(5, Point(100.5, 32.5), event(0, 0).properties)])
     with pytest.raises(Conflict, match="5"):
         pg.bulk_load("events", [Feature(4, Point(100.5, 32.5), event(0, 0).properties),
                                 Feature(5, Point(100.5, 32.5), event(0, 0).properties)])
