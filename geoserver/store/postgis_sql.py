@@ -104,7 +104,10 @@ class LayerSQL:
         """The property names a query returns (all when it selects none); BadInput for unknown names."""
         if query.properties is None:
             return self.names
-        return tuple(self.layer.prop(name).name for name in query.properties)
+        try:
+            return tuple(self.layer.prop(name).name for name in query.properties)
+        except BadInput as exc:
+            raise BadInput(exc.message, parameter="properties") from None
 
     def select_list(self, names: Sequence[str], with_geometry: bool) -> str:
         """fid, geometry as WKB (or NULL) and the named properties."""
@@ -154,8 +157,8 @@ class LayerSQL:
             t0 = t1 = "NULL::timestamptz"
         elif self.time_end is None:
             t0, t1 = f"min({self.time_start})", f"max({self.time_start})"
-        else:  # a running interval (no end yet) counts up to its start
-            t0, t1 = f"min({self.time_start})", f"max(COALESCE({self.time_end}, {self.time_start}))"
+        else:  # the later of start and end of each row; GREATEST skips a NULL (running) end
+            t0, t1 = f"min({self.time_start})", f"max(GREATEST({self.time_start}, {self.time_end}))"
         sql = (f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1, n FROM ("
                f"SELECT ST_Extent(geom) AS e, {t0} AS t0, {t1} AS t1, count(*) AS n"
                f" FROM {self.table} {where.sql()}) s")
