@@ -111,32 +111,55 @@ def measure(urls: list[str], clients: int) -> dict:
             "kb": statistics.mean(sizes) / 1024}
 
 
-def bench_3d(database: str | None) -> dict | None:
-    """Build the white model from a store's buildings: seconds and bytes (tileset + every glb)."""
-    if not database:
-        return None
-    from geoserver.access import Scope
-    from geoserver.store import open_store
-    from layers.catalog import build_catalog
+def synthetic_buildings(count: int) -> list:
+    """`count` rectangular houses on a jittered grid over ~10 x 10 km (when no sample county is generated)."""
+    import shapely
+
+    from tiles.extrude import Building
+
+    rng = random.Random(7)
+    side = int(count ** 0.5) + 1
+    out = []
+    for i in range(count):
+        x, y = 100.70 + (i % side) * 0.1 / side, 32.90 + (i // side) * 0.1 / side
+        w, h = rng.uniform(8e-5, 2e-4), rng.uniform(8e-5, 2e-4)
+        floors = rng.randint(1, 6)
+        out.append(Building(i + 1, shapely.box(x, y, x + w, y + h), floors * 3.0, floors,
+                            rng.choice(["residential", "commercial", "religious"]), f"T{i % 9}", i % 50 == 0))
+    return out
+
+
+def bench_3d(database: str | None, synthetic: int) -> tuple[str, dict]:
+    """Build the white model from a store's buildings (or synthetic ones): seconds and bytes (tileset + glb)."""
     from tiles.extrude import Building
     from tiles.white_model import build_white_model
 
-    with open_store(database, build_catalog()) as store:
-        t0 = time.perf_counter()
-        buildings = [Building.from_feature(f.id, f.geometry, f.properties)
-                     for f in store.iter_features("buildings", Scope.everything())]
-        read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if database:
+        from geoserver.access import Scope
+        from geoserver.store import open_store
+        from layers.catalog import build_catalog
+
+        with open_store(database, build_catalog()) as store:
+            buildings = [Building.from_feature(f.id, f.geometry, f.properties)
+                         for f in store.iter_features("buildings", Scope.everything())]
+        label = f"the buildings of {database}"
+    else:
+        buildings = synthetic_buildings(synthetic)
+        label = f"{synthetic} synthetic rectangular buildings (no sample county was generated)"
+    read = time.perf_counter() - t0
     model = build_white_model(buildings)
     t1 = time.perf_counter()
     size = len(json.dumps(model.tileset)) + sum(len(model.content(p)) for p in model.leaves)
-    return {"buildings": len(buildings), "read_s": read, "tileset_s": model.build_seconds,
-            "all_glb_s": time.perf_counter() - t1, "bytes": size, "content_tiles": len(model.leaves)}
+    return label, {"buildings": len(buildings), "read_s": read, "tileset_s": model.build_seconds,
+                   "all_glb_s": time.perf_counter() - t1, "bytes": size, "content_tiles": len(model.leaves)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample-dir", type=Path, default=Path(os.environ.get("ONEMAP_SAMPLE_DIR", "data/sample")))
     parser.add_argument("--tiles", type=int, default=300)
+    parser.add_argument("--buildings", type=int, default=100_000, help="synthetic buildings without a sample")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "raster.md")
     args = parser.parse_args()
     if not TITILER.exists():
@@ -193,11 +216,10 @@ def main() -> None:
     for clients in (1, 10):
         ratio = results[("onemap", clients)]["tiles_per_s"] / results[("titiler", clients)]["tiles_per_s"]
         lines.append(f"\nonemap / TiTiler throughput with {clients} client(s): **{ratio:.2f}x**")
-    three_d = bench_3d(str(gpkg) if gpkg.exists() else None)
-    if three_d:
-        lines.append(f"\n3D white model from {gpkg}: {three_d['buildings']} buildings read in {three_d['read_s']:.1f} s, "
-                     f"tileset built in {three_d['tileset_s']:.2f} s, all {three_d['content_tiles']} glb made in "
-                     f"{three_d['all_glb_s']:.1f} s, {three_d['bytes'] / 1e6:.1f} MB in all.")
+    label, three_d = bench_3d(str(gpkg) if gpkg.exists() else None, args.buildings)
+    lines.append(f"\n3D white model from {label}: {three_d['buildings']} buildings read in {three_d['read_s']:.1f} s, "
+                 f"tileset built in {three_d['tileset_s']:.2f} s, all {three_d['content_tiles']} glb made in "
+                 f"{three_d['all_glb_s']:.1f} s, {three_d['bytes'] / 1e6:.1f} MB in all.")
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
