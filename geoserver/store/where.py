@@ -165,7 +165,9 @@ class FilterCompiler:
             return self._comparison(COMPARISONS[op], args[0], args[1])
         if op == "like":
             self._arity(op, args, 2)
-            return self._comparison("LIKE", args[0], args[1], text_only=True)
+            # CQL2 escapes wildcards with a backslash: PostgreSQL's default, SQLite's only when told.
+            sql, params = self._comparison("LIKE", args[0], args[1], text_only=True)
+            return sql + " ESCAPE '\\'", params
         if op == "between":
             self._arity(op, args, 3)
             prop = self._property(args[0])

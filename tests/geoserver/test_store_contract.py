@@ -279,6 +279,17 @@ def test_cql2_json_filters(store, cql, expected):
     assert page.number_matched == len(expected)
 
 
+def test_like_escapes_wildcards_with_a_backslash_as_cql2_says(store):
+    store.insert("events", [event_feature(None, 100.61, 32.81, title="Fire 100% out"),
+                            event_feature(None, 100.61, 32.81, title="Fire 100 out"),
+                            event_feature(None, 100.61, 32.81, title="Fire 1000 out")], EVERYTHING)
+    percent = {"op": "like", "args": [prop("title"), "Fire 100\\% out"]}
+    assert [f.properties["title"] for f in store.query("events", FeatureQuery(filter=percent), EVERYTHING).features] \
+        == ["Fire 100% out"]
+    underscore = {"op": "like", "args": [prop("title"), "Fire 100\\_out"]}
+    assert store.query("events", FeatureQuery(filter=underscore), EVERYTHING).number_matched == 0
+
+
 def test_spatial_filters_on_areas_and_lines(store):
     west = {"type": "Polygon", "coordinates": [[[100.60, 32.80], [100.70, 32.80], [100.70, 32.90], [100.60, 32.90],
                                                 [100.60, 32.80]]]}
