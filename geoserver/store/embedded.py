@@ -17,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
-from geoserver.errors import Conflict, NotFound, StoreUnavailable
+from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import embedded_mvt, gpkg
 from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
@@ -319,27 +319,42 @@ class EmbeddedStore(Store):
             gpkg.touch_contents(conn, layer.id, None, grow=True)
 
     def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
-        """Check, key and load many features in one transaction, in chunks (ids kept when given)."""
+        """Check, key and load many features in one transaction, in chunks (ids kept when given).
+
+        The RTree is filled from bounds computed for a whole chunk at once, with its insert trigger off for
+        the load; ids are assigned as SQLite's AUTOINCREMENT would, so the RTree rows can name them.
+        """
         layer = self.catalog.get(layer_id)
         props = list(layer.properties)
-        t = q(layer.id)
+        t, rtree = q(layer.id), q(gpkg.rtree_name(layer.id))
         sql = (f"INSERT INTO {t} ({FID}, {GEOM}, {', '.join(q(p.name) for p in props)}) "
                f"VALUES ({', '.join(['?'] * (len(props) + 2))})")
         count = 0
-        with self._write() as conn:
+        with self._write() as conn, gpkg.rtree_triggers_off(conn, layer.id, ("insert", "delete")):
             if replace:
                 conn.execute(f"DELETE FROM {t}")
+                conn.execute(f"DELETE FROM {rtree}")
+            next_id = conn.execute(
+                f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
+                f"coalesce((SELECT max({FID}) FROM {t}), 0)) + 1", (layer.id,)).fetchone()[0]
             areas = self._area_indexes(conn) if layer.locate_on_write else {}
             for chunk in _chunks(features, CHUNK):
                 batch = check_batch(layer, chunk, first_row=count)
                 if areas:
                     _fill_keys(layer, batch, areas)
+                fids = []
+                for row, given in enumerate(batch.ids, start=count):
+                    fid = next_id if given is None else _given_id(given, row)
+                    next_id = max(next_id, fid + 1)
+                    fids.append(fid)
                 columns = [[to_db(p, v) for v in batch.columns[p.name]] if p.type in _CONVERTED
                            else batch.columns[p.name] for p in props]
-                conn.executemany(sql, zip(batch.ids, gpkg.encode_many(batch.geometries), *columns, strict=True))
+                conn.executemany(sql, zip(fids, gpkg.encode_many(batch.geometries), *columns, strict=True))
+                bounds = shapely.bounds(batch.geometries).tolist()
+                conn.executemany(f"INSERT INTO {rtree} VALUES (?, ?, ?, ?, ?)",
+                                 ((f, b[0], b[2], b[1], b[3]) for f, b in zip(fids, bounds, strict=True)))
                 count += len(batch)
-            box = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) "
-                               f"FROM {q(gpkg.rtree_name(layer.id))}").fetchone()
+            box = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}").fetchone()
             gpkg.touch_contents(conn, layer.id, None if box[0] is None else box, grow=False)
         return count
 
@@ -464,6 +479,14 @@ def _fill_keys(layer: Layer, batch: Batch, areas: dict[str, AreaIndex]) -> None:
         for i, code in zip(todo, areas[key].codes_at(points), strict=True):
             if column[i] is None:
                 column[i] = code
+
+
+def _given_id(value: object, row: int) -> int:
+    """A given feature id as an int, or BadInput naming the row."""
+    try:
+        return feature_id(value)
+    except NotFound:
+        raise BadInput(f"row {row}: the id must be an integer, got {value!r}", parameter="id") from None
 
 
 def _chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:

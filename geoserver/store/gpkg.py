@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 
 import numpy as np
@@ -222,7 +223,7 @@ def feature_table_ddl(layer: Layer) -> str:
     return f"CREATE TABLE IF NOT EXISTS {q(layer.id)} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-def _rtree_triggers(t: str) -> list[str]:
+def _rtree_triggers(t: str) -> dict[str, str]:
     """The Annex F.3 triggers (GeoPackage 1.2/1.3 set) keeping rtree_<t>_geom in step with table <t>."""
     r, c, i = q(rtree_name(t)), q(GEOM_COLUMN), q(ID_COLUMN)
     tt = q(t)
@@ -233,7 +234,7 @@ def _rtree_triggers(t: str) -> list[str]:
     def name(suffix: str) -> str:
         return q(f"{rtree_name(t)}_{suffix}")
 
-    return [
+    ddl = [
         f"""CREATE TRIGGER IF NOT EXISTS {name('insert')} AFTER INSERT ON {tt}
   WHEN (new.{c} NOT NULL AND NOT ST_IsEmpty(NEW.{c}))
 BEGIN
@@ -266,6 +267,8 @@ BEGIN
   DELETE FROM {r} WHERE id = OLD.{i};
 END""",
     ]
+    events = ("insert", "update1", "update2", "update3", "update4", "delete")
+    return dict(zip(events, ddl, strict=True))
 
 
 def create_feature_table(conn: sqlite3.Connection, layer: Layer) -> None:
@@ -291,8 +294,23 @@ def create_feature_table(conn: sqlite3.Connection, layer: Layer) -> None:
             f"INSERT OR REPLACE INTO {q(rtree_name(t))} SELECT {q(ID_COLUMN)}, ST_MinX({q(GEOM_COLUMN)}), "
             f"ST_MaxX({q(GEOM_COLUMN)}), ST_MinY({q(GEOM_COLUMN)}), ST_MaxY({q(GEOM_COLUMN)}) FROM {q(t)} "
             f"WHERE {q(GEOM_COLUMN)} NOT NULL AND NOT ST_IsEmpty({q(GEOM_COLUMN)})")
-    for ddl in _rtree_triggers(t):
+    for ddl in _rtree_triggers(t).values():
         conn.execute(ddl)
+
+
+@contextmanager
+def rtree_triggers_off(conn: sqlite3.Connection, table: str, events: Sequence[str]) -> Iterator[None]:
+    """Inside the caller's transaction, drop some RTree triggers and put them back on the way out.
+
+    For bulk loads that fill the RTree themselves (from bounds computed in one go) instead of through five
+    SQL function calls per row. On an error the caller rolls back, which restores the triggers too.
+    """
+    triggers = _rtree_triggers(table)
+    for event in events:
+        conn.execute(f"DROP TRIGGER IF EXISTS {q(f'{rtree_name(table)}_{event}')}")
+    yield
+    for event in events:
+        conn.execute(triggers[event])
 
 
 def register_attributes(conn: sqlite3.Connection, table: str, description: str) -> None:

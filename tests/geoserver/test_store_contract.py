@@ -15,7 +15,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geoserver.access import Scope
-from geoserver.errors import BadInput, Forbidden, NotFound, PreconditionFailed
+from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from geoserver.features import Feature, FeatureQuery
 from geoserver.store import ApiKeyRecord, UserRecord
 
@@ -443,6 +443,15 @@ def test_bulk_load_keeps_given_ids_and_replace_empties_first(store):
     assert store.get("temples", 41, EVERYTHING).properties["township_code"] == EAST
     assert store.bulk_load("temples", [Feature(7, Point(100.61, 32.81), {"name": "Seven"})], replace=True) == 1
     assert ids(store, "temples") == [7]
+
+
+def test_bulk_load_of_an_id_already_taken_is_a_conflict_and_writes_nothing(store):
+    with pytest.raises(Conflict):
+        store.bulk_load("events", [event_feature(None, 100.61, 32.81), event_feature(5, 100.62, 32.81)])
+    assert count(store, "events") == 12
+    # The spatial index still follows every write after a failed load.
+    (new,) = store.insert("events", [event_feature(None, 100.611, 32.811)], EVERYTHING)
+    assert ids(store, "events", bbox=(100.61, 32.81, 100.612, 32.812)) == [new.id]
 
 
 def test_bulk_load_keeps_codes_a_feature_carries(store):
