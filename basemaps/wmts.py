@@ -49,9 +49,23 @@ def _matrix_set(contents: ET.Element, tms: morecantile.TileMatrixSet) -> None:
         _sub(m, _W + "MatrixHeight", str(matrix.matrixHeight))
 
 
-def capabilities(registry: RasterRegistry, matrix_sets: Mapping[str, morecantile.TileMatrixSet],
+@dataclass(frozen=True)
+class WmtsLayer:
+    """One layer offered over WMTS: an id, a title and its lon/lat bounds."""
+
+    id: str
+    title: str
+    bounds: tuple[float, float, float, float]
+
+
+def raster_layers(registry: RasterRegistry) -> list[WmtsLayer]:
+    """Every raster source as a WMTS layer."""
+    return [WmtsLayer(s.id, s.title, s.bounds) for s in registry]
+
+
+def capabilities(layers: list[WmtsLayer], matrix_sets: Mapping[str, morecantile.TileMatrixSet],
                  base_url: str) -> bytes:
-    """The WMTS 1.0.0 capabilities XML: every raster source as a layer in every matrix set and format."""
+    """The WMTS 1.0.0 capabilities XML: every layer in every matrix set and format."""
     root = ET.Element(_W + "Capabilities", {"version": "1.0.0"})
     ident = _sub(root, _O + "ServiceIdentification")
     _sub(ident, _O + "Title", "onemap base maps")
@@ -64,7 +78,7 @@ def capabilities(registry: RasterRegistry, matrix_sets: Mapping[str, morecantile
         allowed = _sub(_sub(get, _O + "Constraint", name="GetEncoding"), _O + "AllowedValues")
         _sub(allowed, _O + "Value", "KVP")
     contents = _sub(root, _W + "Contents")
-    for source in registry:
+    for source in layers:
         layer = _sub(contents, _W + "Layer")
         _sub(layer, _O + "Title", source.title)
         west, south, east, north = source.bounds

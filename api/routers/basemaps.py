@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from basemaps import wmts
+from api.auth import get_principal
+from basemaps import outlines, wmts
 from basemaps.render import FORMATS, TileFormat, render_tile, tile_format
 from basemaps.sources import RasterRegistry
+from geoserver.access import Principal
 from tiles.tms import WEB_MERCATOR, get_tms, tms_ids
 
 # Base maps carry no township data: public, and cacheable by anyone in between.
 CACHE = {"Cache-Control": "public, max-age=3600"}
+# Outline tiles of a layer with township scope depend on who asks.
+PRIVATE = {"Cache-Control": "private, max-age=300", "Vary": "Authorization, X-API-Key"}
 
 
 def _registry(request: Request) -> RasterRegistry:
@@ -41,16 +46,24 @@ class BasemapFactory:
         self.router = APIRouter(tags=["base maps"])
         self.register_routes()
 
-    def tile_response(self, request: Request, source: str, tms: str, z: int, row: int, col: int,
-                      fmt: TileFormat) -> Response:
-        """One rendered tile (the source and matrix set are checked before any pixels are read)."""
-        raster = _registry(request).get(source)
-        body = render_tile(raster, get_tms(tms), z, row, col, fmt)
-        return Response(body, media_type=fmt.media_type, headers=CACHE)
+    async def tile_response(self, request: Request, principal: Principal, source: str, tms: str, z: int, row: int,
+                            col: int, fmt: TileFormat) -> Response:
+        """One rendered tile: a raster source, else an area layer's outlines within the caller's scope."""
+        registry = _registry(request)
+        matrix_set = get_tms(tms)
+        if source in registry.ids:
+            body = await run_in_threadpool(render_tile, registry.get(source), matrix_set, z, row, col, fmt)
+            return Response(body, media_type=fmt.media_type, headers=CACHE)
+        if source not in request.app.state.catalog:
+            registry.get(source)  # NotFound naming the raster sources
+        layer, scope = outlines.layer_scope(request.app.state.catalog, principal, source)
+        body = await run_in_threadpool(outlines.render_outlines, request.app.state.store, layer, scope, matrix_set,
+                                       z, row, col, fmt)
+        return Response(body, media_type=fmt.media_type, headers=CACHE if layer.public else PRIVATE)
 
     def register_routes(self) -> None:
         """Register every route of the group."""
-        router = self.router
+        router, who = self.router, Depends(get_principal)
 
         @router.get("/collections/{source}/map/tiles")
         def tilesets(request: Request, source: str) -> JSONResponse:
@@ -72,40 +85,55 @@ class BasemapFactory:
             return JSONResponse(doc)
 
         @router.get("/collections/{source}/map/tiles/{tms}/{z}/{row}/{col}")
-        def map_tile(request: Request, source: str, tms: str, z: int, row: int, col: int,
-                     f: str | None = None) -> Response:
+        async def map_tile(request: Request, source: str, tms: str, z: int, row: int, col: int,
+                           f: str | None = None, principal: Principal = who) -> Response:
             """A map tile; the format from `f` (png, jpeg, webp), else Accept, else PNG."""
             fmt = negotiate(f, request.headers.get("accept"))
-            return self.tile_response(request, source, tms, z, row, col, fmt)
+            return await self.tile_response(request, principal, source, tms, z, row, col, fmt)
 
         @router.get("/basemaps/{source}/{z}/{x}/{y}.{ext}")
-        def xyz_tile(request: Request, source: str, z: int, x: int, y: int, ext: str) -> Response:
+        async def xyz_tile(request: Request, source: str, z: int, x: int, y: int, ext: str,
+                           principal: Principal = who) -> Response:
             """A plain XYZ (WebMercatorQuad) tile; the suffix names the format."""
-            return self.tile_response(request, source, WEB_MERCATOR, z, y, x, tile_format(ext, "format"))
+            return await self.tile_response(request, principal, source, WEB_MERCATOR, z, y, x,
+                                            tile_format(ext, "format"))
 
         @router.get("/wmts")
-        def wmts_kvp(request: Request) -> Response:
+        async def wmts_kvp(request: Request, principal: Principal = who) -> Response:
             """WMTS KVP: SERVICE=WMTS&REQUEST=GetCapabilities|GetTile."""
             req = wmts.parse_kvp(request.query_params)
             if req is None:
-                return self._capabilities(request)
-            return self.tile_response(request, req.layer, req.tms, req.z, req.row, req.col, req.format)
+                return await self._capabilities(request, principal)
+            return await self.tile_response(request, principal, req.layer, req.tms, req.z, req.row, req.col,
+                                            req.format)
 
         @router.get("/wmts/1.0.0/WMTSCapabilities.xml")
-        def wmts_capabilities(request: Request) -> Response:
+        async def wmts_capabilities(request: Request, principal: Principal = who) -> Response:
             """WMTS RESTful capabilities."""
-            return self._capabilities(request)
+            return await self._capabilities(request, principal)
 
         @router.get("/wmts/1.0.0/{layer}/{style}/{tms}/{z}/{row}/{col}.{ext}")
-        def wmts_tile(request: Request, layer: str, style: str, tms: str, z: int, row: int, col: int,
-                      ext: str) -> Response:
+        async def wmts_tile(request: Request, layer: str, style: str, tms: str, z: int, row: int, col: int,
+                            ext: str, principal: Principal = who) -> Response:
             """WMTS RESTful GetTile (the one style is `default`)."""
-            return self.tile_response(request, layer, tms, z, row, col, tile_format(ext, "format"))
+            return await self.tile_response(request, principal, layer, tms, z, row, col, tile_format(ext, "format"))
 
-    def _capabilities(self, request: Request) -> Response:
+    async def _capabilities(self, request: Request, principal: Principal) -> Response:
         matrix_sets = {t: get_tms(t) for t in tms_ids()}
-        body = wmts.capabilities(_registry(request), matrix_sets, _base_url(request))
-        return Response(body, media_type="application/xml")
+        layers = wmts.raster_layers(_registry(request)) + await run_in_threadpool(
+            self._outline_layers, request, principal)
+        body = wmts.capabilities(layers, matrix_sets, _base_url(request))
+        return Response(body, media_type="application/xml", headers={"Vary": "Authorization, X-API-Key"})
+
+    @staticmethod
+    def _outline_layers(request: Request, principal: Principal) -> list[wmts.WmtsLayer]:
+        store = request.app.state.store
+        out = []
+        for layer, scope in outlines.readable(request.app.state.catalog, principal):
+            bbox = store.extent(layer.id, scope).bbox
+            if bbox is not None:
+                out.append(wmts.WmtsLayer(layer.id, layer.title, bbox))
+        return out
 
     @staticmethod
     def _tileset(base: str, source: str, tms: str) -> dict:
