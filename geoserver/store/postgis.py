@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geoserver.access import Scope
-from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import migrate, postgis_mvt
@@ -40,7 +40,7 @@ class PostGISStore(Store):
     kind = "postgis"
 
     def __init__(
-        self, url: str, catalog, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
+        self, url: str, catalog: Catalog, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
     ) -> None:
         super().__init__(catalog)
         self.url = url
@@ -153,8 +153,7 @@ class PostGISStore(Store):
         """One feature in scope, or NotFound (the same whether missing or out of scope)."""
         layer, sql = self._layer(layer_id)
         with self._connection() as conn:
-            feature = self._fetch(conn, layer, sql, fid, scope, lock=False)
-        return feature
+            return self._fetch(conn, layer, sql, fid, scope, lock=False)
 
     def _fetch(
         self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
