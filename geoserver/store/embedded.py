@@ -205,13 +205,16 @@ class EmbeddedStore(Store):
         where = build_where(SQLiteDialect(layer), layer, query, scope)
         cols = select_list(props, query.with_geometry)
         t = q(layer.id)
-        with self._read() as conn:
-            matched = conn.execute(f"SELECT COUNT(*) FROM {t} {where.sql()}", where.params).fetchone()[0]
+        with self._read() as conn:  # one snapshot: the count agrees with the page
             rows: list[Any] = []
-            if query.limit and query.offset < matched:
+            if query.limit:
                 rows = conn.execute(
                     f"SELECT {cols} FROM {t} {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?",
                     [*where.params, query.limit, query.offset]).fetchall()
+            if query.limit and len(rows) < query.limit and (rows or not query.offset):
+                matched = query.offset + len(rows)  # a short page is its own count
+            else:
+                matched = conn.execute(f"SELECT COUNT(*) FROM {t} {where.sql()}", where.params).fetchone()[0]
         return FeaturePage(rows_to_features(rows, props), matched)
 
     def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:

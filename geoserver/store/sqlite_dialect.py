@@ -124,9 +124,18 @@ class SQLiteDialect(Dialect):
         return sql, [maxx, minx, maxy, miny]
 
     def bbox(self, layer: Layer, bbox: tuple[float, float, float, float]) -> tuple[str, list[Any]]:
-        """RTree candidates, then an exact test (the RTree holds float32 boxes rounded outwards)."""
-        sql, params = self._rtree_candidates(bbox)
-        return f"{sql} AND onemap_bbox({gpkg.q(gpkg.GEOM_COLUMN)}, ?, ?, ?, ?)", [*params, *bbox]
+        """RTree boxes inside the query box are certain; those across its edges get the exact test.
+
+        The RTree holds float32 boxes rounded outwards, so a box overlapping the query box may belong to a
+        feature just outside it (or, for lines and areas, whose shape misses it): only those few near the
+        edges go through `onemap_bbox`.
+        """
+        minx, miny, maxx, maxy = bbox
+        candidates, params = self._rtree_candidates(bbox)
+        inside = (f"{FID} IN (SELECT id FROM {self.rtree} "
+                  "WHERE minx >= ? AND maxx <= ? AND miny >= ? AND maxy <= ?)")
+        return (f"{candidates} AND ({inside} OR onemap_bbox({GEOM}, ?, ?, ?, ?))",
+                [*params, minx, maxx, miny, maxy, minx, miny, maxx, maxy])
 
     def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
         """RTree candidates (all but s_disjoint imply touching boxes), then the shapely predicate."""
