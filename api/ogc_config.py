@@ -26,6 +26,9 @@ def _resource(layer: Layer) -> dict:
         "extents": {"spatial": {"bbox": WORLD, "crs": CRS84}},
         "providers": [provider],
         "limits": {"default_items": DEFAULT_LIMIT, "max_items": MAX_LIMIT, "on_exceed": "error"},
+        # Root-relative, so it holds behind any host name; GDAL's OGC API driver follows it to the tiles.
+        "links": [{"type": "application/json", "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                   "title": "Vector tiles", "href": f"/collections/{layer.id}/tiles"}],
     }
 
 
