@@ -102,6 +102,16 @@ def _valid(img) -> np.ndarray:
     return np.where(np.ma.getmaskarray(img.array).any(axis=0), 0, 255).astype("uint8")
 
 
+def _inner_valid(valid: np.ndarray) -> np.ndarray:
+    """Of a buffered mask, the inner pixels whose whole 3x3 neighbourhood has data (no shading off nodata)."""
+    ok = valid > 0
+    inner = np.ones((ok.shape[0] - 2, ok.shape[1] - 2), dtype=bool)
+    for dy in range(3):
+        for dx in range(3):
+            inner &= ok[dy:dy + inner.shape[0], dx:dx + inner.shape[1]]
+    return np.where(inner, 255, 0).astype("uint8")
+
+
 @lru_cache(maxsize=8)
 def empty_tile(fmt_name: str) -> bytes:
     """A tile with nothing on it: transparent in PNG/WebP, white in JPEG."""
@@ -121,16 +131,18 @@ def render_tile(source: RasterSource, tms: morecantile.TileMatrixSet, z: int, ro
             img = reader.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=(1, 2, 3))
             data, valid = img.data.astype("uint8", copy=False), _valid(img)
         elif source.kind == "ramp":
-            img = reader.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=1, resampling_method="bilinear")
+            img = reader.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=1, resampling_method="bilinear",
+                              reproject_method="bilinear")
             low, high = source.value_range
             scaled = np.clip((img.data[0].astype("float32") - low) / max(high - low, 1e-9), 0, 1)
             data, valid = RAMP[:, (scaled * 255).astype("uint8")], _valid(img)
         else:
+            # Cubic, not nearest or bilinear: their gradients are stepped once the DEM is magnified.
             img = reader.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=1, buffer=1,
-                              resampling_method="bilinear")
+                              resampling_method="cubic", reproject_method="cubic")
             shade = hillshade(img.data[0], *_pixel_metres(tms, tile))
             grey = (shade * 255).astype("uint8")
-            data, valid = np.stack([grey, grey, grey]), _valid(img)[1:-1, 1:-1]
+            data, valid = np.stack([grey, grey, grey]), _inner_valid(_valid(img))
     except TileOutsideBounds:
         return empty_tile(fmt.name)
     if fmt.name == "png":
