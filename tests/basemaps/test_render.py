@@ -139,3 +139,15 @@ def test_a_configured_cog_is_served_by_its_file_stem(tmp_path):
     registry = RasterRegistry.build(None, [extra])
     assert registry.ids == ("landslide_dem",)
     assert registry.get("landslide_dem").kind == "ramp"
+
+
+def test_hillshade_has_no_dark_rim_where_the_dem_has_no_data(registry):
+    tms = get_tms(WEB_MERCATOR)
+    tile = tms.tile(BOUNDS[0] + 0.012, BOUNDS[3] - 0.006, 15)  # the test DEM's nodata corner crosses this tile
+    pixels = decode(render_tile(registry.get("hillshade"), tms, tile.z, tile.y, tile.x, FORMATS["png"]))
+    dem = decode(render_tile(registry.get("dem"), tms, tile.z, tile.y, tile.x, FORMATS["png"]))
+    shaded = pixels[0][pixels[3] > 0]
+    assert (pixels[3] == 0).any() and shaded.size > 0
+    # Pixels whose 3x3 neighbourhood touches nodata are left out rather than shaded off -9999.
+    assert ((pixels[3] > 0) <= (dem[3] > 0)).all() and (pixels[3] > 0).sum() < (dem[3] > 0).sum()
+    assert shaded.min() > 60  # the gentle test hill
