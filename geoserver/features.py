@@ -79,10 +79,16 @@ class FeaturePage:
 
 
 def to_utc(value: datetime) -> datetime:
-    """An aware UTC datetime (naive input is taken as UTC)."""
+    """An aware UTC datetime at millisecond precision (naive input is taken as UTC).
+
+    Milliseconds are what a GeoPackage DATETIME holds; PostGIS would keep microseconds, so both stores are
+    given the same, coarser value and answer alike.
+    """
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC)
+    else:
+        value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
 
 
 def coerce_value(prop: Property, value: Any) -> Any:

@@ -103,7 +103,7 @@ def _check_column(prop: Property, column: list[Any], stop: int) -> int:
         if type(v) is exact and (enum is None or v in enum):
             if is_number and not math.isfinite(v):
                 return i
-            if not is_datetime or v.tzinfo is UTC:
+            if not is_datetime or (v.tzinfo is UTC and v.microsecond % 1000 == 0):
                 continue
         try:
             column[i] = coerce_value(prop, v)
