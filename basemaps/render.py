@@ -145,6 +145,8 @@ def render_tile(source: RasterSource, tms: morecantile.TileMatrixSet, z: int, ro
             data, valid = np.stack([grey, grey, grey]), _inner_valid(_valid(img))
     except TileOutsideBounds:
         return empty_tile(fmt.name)
+    if not valid.any():  # inside the file's bounds but all nodata (outside the county's outline)
+        return empty_tile(fmt.name)
     if fmt.name == "png":
         # Photographs barely deflate: level 1 costs ~6% more bytes than 6 and a third of the CPU.
         options = {"ZLEVEL": 1 if source.kind == "rgb" else 6}
