@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from geoserver.features import Feature
 from geoserver.store import Store, UserRecord, open_store
@@ -81,7 +82,17 @@ def _write_rasters(out_dir: str, scale: str, seed: int) -> dict[str, Any]:
     from sample_data.rasters import write_rasters
 
     sample = SampleCounty(scale, seed)
-    return write_rasters(Path(out_dir), sample.county, sample.temples, seed)
+    return write_rasters(Path(out_dir), sample.county, sample.temples, seed, sample.scale.raster_arcsec / 3600)
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password (the manifest is not a place for secrets)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _manifest_matches(path: Path, scale: str, seed: int) -> dict[str, Any] | None:
@@ -101,7 +112,7 @@ def is_generated(out_dir: Path, scale: str = "default", seed: int = 2026, load: 
     manifest = _manifest_matches(out_dir / MANIFEST, scale, seed)
     if manifest is None or not all((out_dir / f).exists() for f in (GPKG, "imagery.tif", "dem.tif")):
         return False
-    return load is None or load in manifest.get("loaded_into", [])
+    return load is None or _redacted(load) in manifest.get("loaded_into", [])
 
 
 def generate(out_dir: Path, scale: str = "default", seed: int = 2026, load: str | None = None) -> dict:
@@ -112,16 +123,16 @@ def generate(out_dir: Path, scale: str = "default", seed: int = 2026, load: str 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = _manifest_matches(out_dir / MANIFEST, scale, seed)
-    (out_dir / MANIFEST).unlink(missing_ok=True)
+    # Files already generated for this scale and seed: a run with `load` only loads the database.
+    reuse = previous is not None and load is not None and is_generated(out_dir, scale, seed)
     sample = SampleCounty(scale, seed)
     catalog = build_catalog()
-    reuse = previous is not None and load is not None and all(
-        (out_dir / f).exists() for f in (GPKG, "imagery.tif", "dem.tif"))
     loaded_into = list(previous.get("loaded_into", [])) if reuse and previous else []
     timings: dict[str, float] = {}
-    if reuse and previous:  # the files are there: only the database load is new
+    if reuse and previous:
         counts, rasters = previous["layers"], previous["rasters"]
     else:
+        (out_dir / MANIFEST).unlink(missing_ok=True)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             raster_job = pool.submit(_write_rasters, str(out_dir), scale, seed)
@@ -141,7 +152,7 @@ def generate(out_dir: Path, scale: str = "default", seed: int = 2026, load: str 
             store.initialize()
             load_into(store, sample)
         timings["postgis"] = round(time.perf_counter() - t, 2)
-        loaded_into = sorted(set(loaded_into) | {load})
+        loaded_into = sorted(set(loaded_into) | {_redacted(load)})
     manifest = {
         "generator": "onemap sample_data", "version": GENERATOR_VERSION, "scale": scale, "seed": seed,
         "now": SAMPLE_NOW.isoformat().replace("+00:00", "Z"), "outline": "Banma County (班玛县), Golog, Qinghai",

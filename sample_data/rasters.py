@@ -24,22 +24,22 @@ from sample_data.settlements import TemplePlan, settlement_footprints
 from sample_data.spatial import county_outline, geometry_to_lonlat, to_local
 from sample_data.terrain import VALLEY_WIDTH
 
-RESOLUTION = 1 / 3600  # degrees (1 arc-second)
-COARSE = 16  # the valley fields are computed every COARSE pixels and interpolated
+RESOLUTION = 1 / 3600  # degrees (1 arc-second); the small scale uses a coarser grid
+COARSE_DEG = 16 / 3600  # the valley fields are computed this far apart and interpolated
 DEM_NODATA = -9999.0
 ELEVATION_RANGE = (3500.0, 4800.0)
 COG_OPTIONS = dict(driver="COG", COMPRESS="DEFLATE", LEVEL=6, PREDICTOR="YES", BLOCKSIZE=512,
                    NUM_THREADS="ALL_CPUS", BIGTIFF="IF_SAFER")
 
 
-def raster_grid() -> tuple[rasterio.Affine, int, int]:
+def raster_grid(resolution: float = RESOLUTION) -> tuple[rasterio.Affine, int, int]:
     """The transform, width and height of the grid both rasters share."""
     minx, miny, maxx, maxy = county_outline().bounds
-    left = math.floor(minx / RESOLUTION) * RESOLUTION
-    top = math.ceil(maxy / RESOLUTION) * RESOLUTION
-    width = math.ceil((maxx - left) / RESOLUTION)
-    height = math.ceil((top - miny) / RESOLUTION)
-    return from_origin(left, top, RESOLUTION, RESOLUTION), width, height
+    left = math.floor(minx / resolution) * resolution
+    top = math.ceil(maxy / resolution) * resolution
+    width = math.ceil((maxx - left) / resolution)
+    height = math.ceil((top - miny) / resolution)
+    return from_origin(left, top, resolution, resolution), width, height
 
 
 def _resize(coarse: np.ndarray, height: int, width: int, step: float, smooth: bool = False) -> np.ndarray:
@@ -58,10 +58,12 @@ def _resize(coarse: np.ndarray, height: int, width: int, step: float, smooth: bo
     return out
 
 
-def _noise(shape: tuple[int, int], rng: np.random.Generator, cells: tuple[int, ...], power: float) -> np.ndarray:
-    """Fractal value noise: random lattices of the given cell sizes (pixels), smaller ones weaker."""
+def _noise(shape: tuple[int, int], rng: np.random.Generator, cells: tuple[int, ...], power: float,
+           resolution: float) -> np.ndarray:
+    """Fractal value noise: random lattices of the given cell sizes (arc-seconds), smaller ones weaker."""
     out = np.zeros(shape, np.float32)
-    for cell in cells:
+    for arcsec in cells:
+        cell = max(2, round(arcsec / 3600 / resolution))
         lattice = rng.standard_normal((shape[0] // cell + 3, shape[1] // cell + 3)).astype(np.float32)
         out += _resize(lattice, *shape, float(cell), smooth=True) * (cell / cells[0]) ** power
     return out
@@ -83,10 +85,11 @@ def _pieces(county: County, size: int = 16) -> tuple[np.ndarray, np.ndarray, np.
 def _valleys(county: County, transform: rasterio.Affine, width: int, height: int) -> tuple[np.ndarray, ...]:
     """Distance to the nearest river, its bed elevation and its valley width, on the full grid.
 
-    Computed exactly every COARSE pixels and interpolated; near the rivers, where interpolation would lift
+    Computed exactly every COARSE_DEG and interpolated; near the rivers, where interpolation would lift
     the valley floor, the distance is capped by rasterised buffers of the rivers.
     """
-    rows, cols = np.arange(0, height + COARSE, COARSE), np.arange(0, width + COARSE, COARSE)
+    step = max(2, round(COARSE_DEG / transform.a))
+    rows, cols = np.arange(0, height + step, step), np.arange(0, width + step, step)
     cc, rr = np.meshgrid(cols, rows)
     x, y = to_local(transform.c + (cc.ravel() + 0.5) * transform.a, transform.f + (rr.ravel() + 0.5) * transform.e)
     lines, owner, offset = _pieces(county)
@@ -103,7 +106,7 @@ def _valleys(county: County, transform: rasterio.Affine, width: int, height: int
         mine = owner[piece] == k
         bed[mine] = river.bed_at(along[mine])
         width_m[mine] = VALLEY_WIDTH[river.order]
-    fields = [_resize(a.reshape(rr.shape), height, width, float(COARSE)) for a in (d, bed, width_m)]
+    fields = [_resize(a.reshape(rr.shape), height, width, float(step)) for a in (d, bed, width_m)]
     near = fields[0]
     all_rivers = shapely.MultiLineString([r.line for r in county.rivers])
     for radius in (300.0, 220.0, 150.0, 100.0, 60.0, 25.0):
@@ -113,14 +116,15 @@ def _valleys(county: County, transform: rasterio.Affine, width: int, height: int
     return tuple(fields)
 
 
-def elevation(county: County, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def elevation(county: County, seed: int, resolution: float = RESOLUTION
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The DEM (metres, float32), the inside-the-county mask and the river mask, on the raster grid."""
-    transform, width, height = raster_grid()
+    transform, width, height = raster_grid(resolution)
     rng = rng_for(seed, "terrain")
     d, bed, valley = _valleys(county, transform, width, height)
     shape = (height, width)
-    hills = _noise(shape, rng, (256, 64), 0.9)  # where the mountains are higher
-    rough = _noise(shape, rng, (64, 24, 8, 3), 0.9)  # ridges and gullies
+    hills = _noise(shape, rng, (256, 64), 0.9, resolution)  # where the mountains are higher
+    rough = _noise(shape, rng, (64, 24, 8, 3), 0.9, resolution)  # ridges and gullies
     open_ = 1.0 - np.exp(-((d / valley) ** 1.6))  # 0 on the valley floor, 1 on the mountains
     relief = 500.0 + 140.0 * hills
     z = bed + relief * open_ + 140.0 * rough * (0.1 + 0.9 * open_)
@@ -134,8 +138,8 @@ def elevation(county: County, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _hillshade(z: np.ndarray, transform: rasterio.Affine) -> np.ndarray:
     lat = transform.f + transform.e * z.shape[0] / 2
-    dx = RESOLUTION * 111_320.0 * math.cos(math.radians(lat))
-    dy = RESOLUTION * 110_574.0
+    dx = transform.a * 111_320.0 * math.cos(math.radians(lat))
+    dy = -transform.e * 110_574.0
     gy, gx = np.gradient(z, dy, dx)
     slope = np.arctan(np.hypot(gx, gy))
     aspect = np.arctan2(-gx, gy)
@@ -148,7 +152,7 @@ def _built_up(county: County, temples: list[TemplePlan], seed: int, transform: r
               shape: tuple[int, int]) -> np.ndarray:
     """The share of each pixel covered by roofs (building footprint area over pixel area)."""
     cover = np.zeros(shape, np.float32)
-    pixel_m2 = (RESOLUTION * 111_320.0 * math.cos(math.radians(32.9))) * (RESOLUTION * 110_574.0)
+    pixel_m2 = (transform.a * 111_320.0 * math.cos(math.radians(32.9))) * (-transform.e * 110_574.0)
     batches = [settlement_footprints(county, i, seed) for i in range(len(county.settlements))]
     batches += [t.footprints for t in temples]
     for fp in batches:
@@ -165,13 +169,13 @@ def _built_up(county: County, temples: list[TemplePlan], seed: int, transform: r
     return np.clip(cover * 1.6, 0, 1)
 
 
-def imagery(county: County, temples: list[TemplePlan], seed: int, z: np.ndarray,
-            rivers: np.ndarray) -> np.ndarray:
+def imagery(county: County, temples: list[TemplePlan], seed: int, z: np.ndarray, rivers: np.ndarray,
+            resolution: float = RESOLUTION) -> np.ndarray:
     """An orthophoto-like RGB (3, h, w) uint8 image of the county, shaded from the DEM."""
-    transform, _, _ = raster_grid()
+    transform, _, _ = raster_grid(resolution)
     rng = rng_for(seed, "imagery")
     shade, slope, aspect = _hillshade(z, transform)
-    texture = _noise(z.shape, rng, (24, 3), 0.6)
+    texture = _noise(z.shape, rng, (24, 3), 0.6, transform.a)
     north = np.cos(aspect) > 0.3
     palette = {  # upper elevation of the band -> colour
         "forest": np.array([52, 78, 44], np.float32), "meadow": np.array([104, 128, 66], np.float32),
@@ -201,9 +205,9 @@ def imagery(county: County, temples: list[TemplePlan], seed: int, z: np.ndarray,
 
 
 def write_cog(path: Path, data: np.ndarray, *, nodata: float | None = None, mask: np.ndarray | None = None,
-              resampling: str = "average") -> Path:
+              resampling: str = "average", resolution: float = RESOLUTION) -> Path:
     """Write (bands, h, w) data as a COG: 512 tiles, DEFLATE, overviews; nodata or an internal mask."""
-    transform, width, height = raster_grid()
+    transform, width, height = raster_grid(resolution)
     profile = dict(driver="GTiff", width=width, height=height, count=data.shape[0], dtype=data.dtype.name,
                    crs="EPSG:4326", transform=transform, nodata=nodata)
     tmp = path.with_name(path.name + ".partial")
@@ -218,14 +222,15 @@ def write_cog(path: Path, data: np.ndarray, *, nodata: float | None = None, mask
     return path
 
 
-def write_rasters(out_dir: Path, county: County, temples: list[TemplePlan], seed: int) -> dict[str, dict]:
+def write_rasters(out_dir: Path, county: County, temples: list[TemplePlan], seed: int,
+                  resolution: float = RESOLUTION) -> dict[str, dict]:
     """Write dem.tif and imagery.tif into out_dir; returns a small report of each (size, shape)."""
-    z, inside, rivers = elevation(county, seed)
-    rgb = imagery(county, temples, seed, z, rivers)
+    z, inside, rivers = elevation(county, seed, resolution)
+    rgb = imagery(county, temples, seed, z, rivers, resolution)
     dem = np.where(inside, z, np.float32(DEM_NODATA))[None]
-    write_cog(out_dir / "dem.tif", dem, nodata=DEM_NODATA, resampling="average")
+    write_cog(out_dir / "dem.tif", dem, nodata=DEM_NODATA, resampling="average", resolution=resolution)
     del dem
-    write_cog(out_dir / "imagery.tif", rgb, mask=inside, resampling="average")
+    write_cog(out_dir / "imagery.tif", rgb, mask=inside, resampling="average", resolution=resolution)
     report = {}
     for name in ("dem.tif", "imagery.tif"):
         with rasterio.open(out_dir / name) as ds:

@@ -32,11 +32,12 @@ class Scale:
     temples: int
     town_grids: int
     township_grids: tuple[int, int]
+    raster_arcsec: float = 1.0  # pixel size of the DEM and the imagery
 
 
 SCALES: dict[str, Scale] = {
     "small": Scale("small", buildings=1_500, events=1_000, patrol_workers=8, patrol_days=2, sensor_days=2,
-                   sites=30, temples=6, town_grids=102, township_grids=(8, 20)),
+                   sites=30, temples=6, town_grids=102, township_grids=(8, 20), raster_arcsec=4.0),
     "default": Scale("default", buildings=30_000, events=20_000, patrol_workers=150, patrol_days=7,
                      sensor_days=7, sites=300, temples=40, town_grids=102, township_grids=(8, 20)),
     "large": Scale("large", buildings=1_000_000, events=1_000_000, patrol_workers=1_000, patrol_days=45,

@@ -88,7 +88,8 @@ def _lots(kind: str, cx: float, cy: float, angle: float, n: int, rng: np.random.
             keep &= (i % col_every != 0) & (j % row_every != 0)
         x, y = cx + u * ca - v * sa, cy + u * sa + v * ca
         keep &= shapely.contains_xy(county_local(), x, y)
-        near = [r for r in rivers if r.distance(shapely.Point(cx, cy)) < 2 * a + 500]
+        box = (x.min() - s, y.min() - s, x.max() + s, y.max() + s)
+        near = [c for c in (shapely.clip_by_rect(r, *box) for r in rivers) if not c.is_empty]
         if near:
             pts = shapely.points(x[keep], y[keep])
             d = np.min([shapely.distance(pts, r) for r in near], axis=0)
@@ -196,7 +197,8 @@ def lay_out(kind: str, cx: float, cy: float, angle: float, n: int, rng: np.rando
 
 def allocate(county: County, scale: Scale) -> None:
     """Share the scale's building count among the settlements (by population; the town centre denser)."""
-    total = max(len(county.settlements), scale.buildings - scale.temples * TEMPLE_BUILDINGS_AVG)
+    # A few lots fall outside the county or in a river: allocate that much more.
+    total = max(len(county.settlements), int((scale.buildings - scale.temples * TEMPLE_BUILDINGS_AVG) * 1.025))
     weight = np.array([s.population * (1.6 if s.kind == "town" else 1.0) for s in county.settlements], float)
     share = weight / weight.sum() * total
     counts = np.floor(share).astype(int)
@@ -300,13 +302,21 @@ def footprint_features(fp: Footprints, county: County, first_id: int) -> list[Fe
     return out
 
 
-def iter_buildings(county: County, temples: list[TemplePlan], seed: int) -> Iterator[list[Feature]]:
+def _slices(fp: Footprints, size: int) -> Iterator[Footprints]:
+    for start in range(0, len(fp), size):
+        part = slice(start, start + size)
+        yield Footprints(*(getattr(fp, f)[part] for f in Footprints.__dataclass_fields__))
+
+
+def iter_buildings(county: County, temples: list[TemplePlan], seed: int,
+                   chunk: int = 50_000) -> Iterator[list[Feature]]:
     """Every building, settlement by settlement then temple by temple, as chunks of features (ids from 1)."""
     next_id = 1
     for index in range(len(county.settlements)):
-        chunk = footprint_features(settlement_footprints(county, index, seed), county, next_id)
-        next_id += len(chunk)
-        yield chunk
+        for part in _slices(settlement_footprints(county, index, seed), chunk):
+            features = footprint_features(part, county, next_id)
+            next_id += len(features)
+            yield features
     for plan in temples:
         chunk = footprint_features(plan.footprints, county, next_id)
         next_id += len(chunk)
