@@ -21,6 +21,7 @@ from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_b
 from geoserver.store.postgis_sql import AREAS, SET_SEQUENCE, LayerSQL
 
 CHUNK_ROWS = 50_000
+ANALYZE_ROWS = 10_000
 
 
 def bulk_load(
@@ -62,6 +63,9 @@ def bulk_load(
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for definition in rebuild:
                 conn.execute(definition)  # type: ignore[arg-type]  # from pg_get_indexdef, not a request
+        if rebuild or total >= ANALYZE_ROWS:
+            # Fresh statistics before the first query plans against the new rows (autovacuum comes later).
+            conn.execute(f"ANALYZE {sql.table}")
     return total
 
 
