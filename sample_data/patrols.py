@@ -125,6 +125,17 @@ class PatrolMaker:
             self._local[w] = geometry_to_local(self.workers[w].geometry)
         return self._local[w]
 
+    def _waypoints(self, w: int, home: np.ndarray, mode: str, rng: np.random.Generator) -> list[np.ndarray]:
+        """Places to visit around home, inside the grid, in order of bearing (a round, not a zigzag)."""
+        grid = self._grid_local(w)
+        c = home + rng.normal(0, REACH[mode] / 2, (240, 2))
+        c = c[shapely.contains_xy(grid, c[:, 0], c[:, 1])][: int(rng.integers(4, 9))]
+        if len(c) < 3:
+            c = np.column_stack(random_points_in(grid, 4, rng))
+        bearing = np.arctan2(c[:, 1] - home[1], c[:, 0] - home[0])
+        order = np.argsort((bearing - rng.uniform(-np.pi, np.pi)) % (2 * np.pi))
+        return list(c[order])
+
     def track(self, i: int) -> Track:
         """The fixes of the schedule's `i`-th patrol."""
         s = self.schedule
@@ -134,26 +145,23 @@ class PatrolMaker:
         grid = self.workers[w]
         hx, hy = to_local(np.array([grid.home[0]]), np.array([grid.home[1]]))
         home = np.array([hx[0], hy[0]])
-        px, py = random_points_in(self._grid_local(w), 48, rng)
-        near = np.hypot(px - home[0], py - home[1]) < REACH[mode]
-        if near.sum() >= 3:
-            px, py = px[near], py[near]
-        # Legs between waypoints, with stops at some of them, until the patrol's time is used up.
+        waypoints = self._waypoints(w, home, mode, rng)
+        # A round through the waypoints (in order of bearing from home), again and again until time is up.
         path = [home]
         times, dists = [0.0], [0.0]
         lo, hi = SPEED[mode]
         while times[-1] < t_rel[-1]:
-            j = int(rng.integers(len(px)))
-            nxt = np.array([px[j], py[j]])
-            leg = float(np.hypot(*(nxt - path[-1])))
-            if leg < 1.0:
-                continue
-            path.append(nxt)
-            times.append(times[-1] + leg / rng.uniform(lo, hi))
-            dists.append(dists[-1] + leg)
-            if rng.random() < 0.5:
-                times.append(times[-1] + rng.uniform(60, 300))
-                dists.append(dists[-1])
+            for nxt in [*waypoints, home]:
+                leg = float(np.hypot(*(nxt - path[-1])))
+                if leg < 1.0:
+                    continue
+                path.append(nxt)
+                times.append(times[-1] + leg / rng.uniform(lo, hi))
+                dists.append(dists[-1] + leg)
+                if rng.random() < 0.4:  # a stop: a talk, a check, a photo
+                    times.append(times[-1] + rng.uniform(60, 300))
+                    dists.append(dists[-1])
+            waypoints = self._waypoints(w, home, mode, rng)
         times_a, dists_a = np.array(times), np.array(dists)
         d = np.interp(t_rel, times_a, dists_a)
         vertices = np.array(path)

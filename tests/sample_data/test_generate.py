@@ -11,7 +11,7 @@ import rasterio
 import shapely
 
 from geoserver.access import Scope
-from geoserver.features import check_feature
+from geoserver.features import FeatureQuery, check_feature
 from geoserver.passwords import verify_password
 from geoserver.store import open_store
 from layers.events import EVENT_STATUSES, EVENT_TYPES
@@ -228,3 +228,41 @@ def test_the_rasters_are_cloud_optimized_and_empty_outside_the_county(generated)
         assert z[row, col] < np.percentile(valid, 10)
     with rasterio.open(out / "imagery.tif") as ds:
         assert ds.count == 3 and ds.dtypes[0] == "uint8"
+
+
+@pytest.fixture(scope="module")
+def own_postgis():
+    """A PostGIS database of this module's own (the sample is loaded into it), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import _server_url, postgis_url
+
+    name = f"onemap_sample_{uuid.uuid4().hex[:10]}"
+    admin = _server_url(postgis_url(), "postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostGIS is not reachable at {admin} ({exc}); run `make test`, which provisions it")
+    url = _server_url(postgis_url(), name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_loading_into_postgis_gives_the_same_features_and_ids_as_the_geopackage(generated, own_postgis, catalog):
+    out, _ = generated
+    manifest = generate(out, scale="small", seed=2026, load=own_postgis)
+    assert is_generated(out, "small", 2026, load=own_postgis)
+    with open_store(str(out / "county.gpkg"), catalog) as gpkg, open_store(own_postgis, catalog) as pg:
+        for layer_id in LAYER_IDS:
+            query = FeatureQuery(limit=500, sortby=(("township_code", True),))
+            a, b = (s.query(layer_id, query, Scope.everything()) for s in (gpkg, pg))
+            assert a.number_matched == b.number_matched == manifest["layers"][layer_id], layer_id
+            assert [f.id for f in a.features] == [f.id for f in b.features], layer_id
+            assert [f.properties for f in a.features] == [f.properties for f in b.features], layer_id
+        assert verify_password("onemap", pg.get_user("operator").password_hash)
