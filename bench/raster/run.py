@@ -163,13 +163,27 @@ def bench_3d(database: str | None, synthetic: int) -> tuple[str, dict]:
                    "all_glb_s": time.perf_counter() - t1, "bytes": size, "content_tiles": len(model.leaves)}
 
 
+def _three_d_line(label: str, r: dict) -> str:
+    return (f"3D white model from {label}: {r['buildings']} buildings read in {r['read_s']:.1f} s, tileset built in "
+            f"{r['tileset_s']:.2f} s, all {r['content_tiles']} glb made in {r['all_glb_s']:.1f} s, "
+            f"{r['bytes'] / 1e6:.1f} MB in all.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample-dir", type=Path, default=Path(os.environ.get("ONEMAP_SAMPLE_DIR", "data/sample")))
     parser.add_argument("--tiles", type=int, default=300)
     parser.add_argument("--buildings", type=int, default=100_000, help="synthetic buildings without a sample")
+    parser.add_argument("--buildings-db", help="the store whose buildings the 3D build reads "
+                        "(default: the sample dir's county.gpkg), e.g. data/large/county.gpkg")
+    parser.add_argument("--skip-raster", action="store_true", help="only the 3D build")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "raster.md")
     args = parser.parse_args()
+    if args.skip_raster:
+        gpkg = Path(args.buildings_db or args.sample_dir / "county.gpkg")
+        label, three_d = bench_3d(str(gpkg) if gpkg.exists() else None, args.buildings)
+        print(_three_d_line(label, three_d))
+        return
     if not TITILER.exists():
         sys.exit(f"TiTiler is not installed: see the reproduction lines at the top of {__file__}")
     work = Path(tempfile.mkdtemp(prefix="onemap-bench-raster-"))
@@ -225,10 +239,9 @@ def main() -> None:
     for clients in (1, 10):
         ratio = results[("onemap", clients)]["tiles_per_s"] / results[("titiler", clients)]["tiles_per_s"]
         lines.append(f"\nonemap / TiTiler throughput with {clients} client(s): **{ratio:.2f}x**")
-    label, three_d = bench_3d(str(gpkg) if gpkg.exists() else None, args.buildings)
-    lines.append(f"\n3D white model from {label}: {three_d['buildings']} buildings read in {three_d['read_s']:.1f} s, "
-                 f"tileset built in {three_d['tileset_s']:.2f} s, all {three_d['content_tiles']} glb made in "
-                 f"{three_d['all_glb_s']:.1f} s, {three_d['bytes'] / 1e6:.1f} MB in all.")
+    buildings_db = Path(args.buildings_db) if args.buildings_db else gpkg
+    label, three_d = bench_3d(str(buildings_db) if buildings_db.exists() else None, args.buildings)
+    lines.append("\n" + _three_d_line(label, three_d))
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
