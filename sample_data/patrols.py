@@ -17,7 +17,7 @@ import shapely
 from geoserver.features import Feature
 from sample_data.county import County, Grid
 from sample_data.scales import DAY_S, LOCAL_OFFSET_S, NOW_S, Scale, rng_for
-from sample_data.spatial import GEOD, geometry_to_local, random_points_in, to_local, to_lonlat
+from sample_data.spatial import GEOD, county_outline, geometry_to_local, random_points_in, to_local, to_lonlat
 
 MODES = ("walking", "riding", "driving")
 SPEED = {"walking": (1.0, 1.5), "riding": (4.0, 8.0), "driving": (8.0, 14.0)}  # m/s, per leg
@@ -123,18 +123,26 @@ class PatrolMaker:
     def _grid_local(self, w: int) -> shapely.Geometry:
         if w not in self._local:
             self._local[w] = geometry_to_local(self.workers[w].geometry)
+            shapely.prepare(self._local[w])
         return self._local[w]
 
     def _waypoints(self, w: int, home: np.ndarray, mode: str, rng: np.random.Generator) -> list[np.ndarray]:
-        """Places to visit around home, inside the grid, in order of bearing (a round, not a zigzag)."""
+        """Places to visit around home, in order of bearing (a round, not a zigzag), every leg in the grid."""
         grid = self._grid_local(w)
         c = home + rng.normal(0, REACH[mode] / 2, (240, 2))
-        c = c[shapely.contains_xy(grid, c[:, 0], c[:, 1])][: int(rng.integers(4, 9))]
+        c = c[shapely.contains_xy(grid, c[:, 0], c[:, 1])][:24]
         if len(c) < 3:
-            c = np.column_stack(random_points_in(grid, 4, rng))
+            c = np.column_stack(random_points_in(grid, 8, rng))
+        back = shapely.covered_by(shapely.linestrings(np.stack([c, np.broadcast_to(home, c.shape)], axis=1)), grid)
+        c = c[back][: int(rng.integers(4, 9))]
         bearing = np.arctan2(c[:, 1] - home[1], c[:, 0] - home[0])
         order = np.argsort((bearing - rng.uniform(-np.pi, np.pi)) % (2 * np.pi))
-        return list(c[order])
+        rounds, last = [], home
+        for p in c[order]:
+            if shapely.covered_by(shapely.LineString([last, p]), grid):
+                rounds.append(p)
+                last = p
+        return rounds or [home + 1.0]
 
     def track(self, i: int) -> Track:
         """The fixes of the schedule's `i`-th patrol."""
@@ -185,6 +193,10 @@ class PatrolMaker:
             acc[outlier] = rng.uniform(25, 60, k)
         speed = np.maximum(0.0, true_speed + rng.normal(0, 0.25, n))
         lon, lat = to_lonlat(x + ex, y + ey)
+        # Near the county border a noisy fix could fall outside it: keep the true position there.
+        out = ~shapely.contains_xy(county_outline(), lon, lat)
+        if out.any():
+            lon[out], lat[out] = to_lonlat(x[out], y[out])
         return Track(s.start[i] + t_rel.astype(np.int64), np.round(lon, 7), np.round(lat, 7), np.round(speed, 2),
                      np.round(acc, 1))
 
