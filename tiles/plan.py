@@ -8,14 +8,18 @@ from geoserver.catalog import Catalog, Layer
 from geoserver.vectortile import DEFAULT_BUFFER, DEFAULT_EXTENT, TileRequest
 from tiles.tms import Grid
 
-# Point layers are clustered on a grid below this zoom (one feature per 64x64 cell, with point_count).
+# Point layers are clustered on a grid (one feature per 64x64-unit cell, with point_count) below this
+# zoom, and in any case for their first CLUSTER_ZOOMS zooms: dense layers that start late (GPS fixes,
+# readings) would otherwise put tens of thousands of points in one tile.
 CLUSTER_BELOW = 12
+CLUSTER_ZOOMS = 2
 CLUSTER_CELL = 64
-# Douglas-Peucker tolerance in tile units (1/4096 of a tile): about a quarter of a screen pixel on a
-# 512-pixel tile below the layer's last few zooms, finer above, where footprints must keep their corners.
-COARSE_TOLERANCE = 2.0
-FINE_TOLERANCE = 0.5
+# Douglas-Peucker tolerance in tile units (1/4096 of a tile; 8 units are one pixel of a 512-pixel tile):
+# one pixel up to FINE_FROM, a quarter pixel above, where footprints must keep their corners.
+COARSE_TOLERANCE = 8.0
+FINE_TOLERANCE = 2.0
 FINE_FROM = 15
+LINE_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,14 @@ class TilePlan:
     def plan(self, layer: Layer, z: int) -> LayerPlan:
         """What goes into the tiles of `layer` at zoom `z`."""
         point = layer.geometry_type.endswith("Point")
-        cluster = CLUSTER_CELL if point and z < CLUSTER_BELOW else None
+        clustered = z < max(CLUSTER_BELOW, layer.min_zoom + CLUSTER_ZOOMS)
+        cluster = CLUSTER_CELL if point and clustered else None
         props = () if cluster else tuple(
             p.name for p in layer.properties
             if p.in_tiles and (p.tile_min_zoom is None or p.tile_min_zoom <= z))
         tolerance = 0.0 if point else (FINE_TOLERANCE if z >= FINE_FROM else COARSE_TOLERANCE)
+        if layer.geometry_type.endswith("LineString") and z < FINE_FROM:
+            tolerance *= LINE_FACTOR  # tracks overlap along the same streets: two pixels are plenty
         return LayerPlan(layer, z, props, tolerance, cluster)
 
     def request(self, layer: Layer, grid: Grid, z: int, x: int, y: int) -> TileRequest:
