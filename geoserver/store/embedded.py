@@ -224,7 +224,7 @@ class EmbeddedStore(Store):
             return self._fetch_one(conn, layer, fid, scope)
 
     def extent(self, layer_id: str, scope: Scope) -> Extent:
-        """Bounding box (from the RTree, so rounded outwards to float32), time interval and count."""
+        """Exact bounding box, time interval and count of what the scope sees."""
         layer = self.catalog.get(layer_id)
         where = Where(SQLiteDialect(layer))
         sc = scope_clause(where.dialect, scope)
@@ -235,16 +235,35 @@ class EmbeddedStore(Store):
         end = f"max({start}, coalesce({q(layer.time_end_field)}, {start}))" if layer.time_end_field else start
         sql = (f"SELECT COUNT(*), min(r.minx), min(r.miny), max(r.maxx), max(r.maxy), min({start}), max({end}) "
                f"FROM {q(layer.id)} LEFT JOIN {q(gpkg.rtree_name(layer.id))} r ON r.id = {FID} {where.sql()}")
+        bbox = None
         with self._read() as conn:
             count, minx, miny, maxx, maxy, t0, t1 = conn.execute(sql, where.params).fetchone()
+            if count and minx is not None:
+                bbox = self._exact_bbox(conn, layer, where, (minx, miny, maxx, maxy))
         if not count:
             return Extent(None, None, 0)
-        bbox = None if minx is None else (minx, miny, maxx, maxy)
         interval = None
         if layer.time_field and (t0 is not None or t1 is not None):
             prop = layer.prop(layer.time_field)
             interval = (from_db(prop, t0), from_db(prop, t1))
         return Extent(bbox, interval, count)
+
+    def _exact_bbox(self, conn, layer, where: Where, rounded: tuple[float, ...]) -> tuple[float, ...]:
+        """The exact bbox, from the few rows whose float32 RTree box lies at the rounded edge.
+
+        The RTree rounds outwards to single precision (about 1e-5 degree here); the exact envelope of each
+        geometry is in its GeoPackage header, so only the rows near each edge need reading.
+        """
+        eps = 1e-4
+        sides = (("min", "ST_MinX", "r.minx <= ?", rounded[0] + eps), ("min", "ST_MinY", "r.miny <= ?", rounded[1] + eps),
+                 ("max", "ST_MaxX", "r.maxx >= ?", rounded[2] - eps), ("max", "ST_MaxY", "r.maxy >= ?", rounded[3] - eps))
+        base = f"FROM {q(layer.id)} JOIN {q(gpkg.rtree_name(layer.id))} r ON r.id = {FID}"
+        out = []
+        for agg, fn, edge, bound in sides:
+            cond = " AND ".join([*(f"({c})" for c in where.clauses), edge])
+            sql = f"SELECT {agg}({fn}({GEOM})) {base} WHERE {cond}"
+            out.append(conn.execute(sql, [*where.params, bound]).fetchone()[0])
+        return tuple(out)
 
     def locate(self, lon: float, lat: float) -> Location:
         """The township and grid whose area contains the point (None where none does)."""
