@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from geoserver.apikeys import sample_api_keys
 from geoserver.features import Feature
 from geoserver.store import Store, UserRecord, open_store
 from layers.catalog import build_catalog
@@ -55,7 +56,7 @@ def _load_layer(store: Store, layer_id: str, chunks: Iterable[list[Feature]]) ->
 
 
 def load_into(store: Store, sample: SampleCounty) -> dict[str, int]:
-    """Load every layer and the accounts of the sample into an opened, initialised store."""
+    """Load every layer, the accounts and the documented API keys of the sample into an opened, initialised store."""
     counts: dict[str, int] = {}
     for layer_id in LAYER_IDS:
         if layer_id == "patrols":
@@ -73,7 +74,10 @@ def load_into(store: Store, sample: SampleCounty) -> dict[str, int]:
             counts["patrols"] = _load_layer(store, "patrols", [patrols])
             continue
         counts[layer_id] = _load_layer(store, layer_id, sample.chunks(layer_id))
-    store.put_users(sample.users())
+    users = sample.users()
+    store.put_users(users)
+    for key in sample_api_keys([u.username for u in users]):
+        store.put_api_key(key)  # the documented keys of README, stored only as hashes
     return {layer_id: counts[layer_id] for layer_id in LAYER_IDS}
 
 

@@ -7,6 +7,7 @@ accounts each get their own salt from `geoserver.passwords.hash_password`.
 
 from __future__ import annotations
 
+from geoserver.apikeys import SAMPLE_EXTERNAL_GRANTS
 from geoserver.passwords import hash_password
 from geoserver.store import UserRecord
 from sample_data.county import County
@@ -18,13 +19,14 @@ DEPARTMENTS = {"religion": "宗教事务局", "ecology": "生态环境局", "eme
 
 
 def sample_users(county: County, password_hash: str | None = None) -> list[UserRecord]:
-    """Every sample account: one leader per township, one worker per grid, one account per department."""
+    """Every sample account: one leader per township, one worker per grid, one account per department, and the
+    external platform with its per-user grants (SAMPLE_EXTERNAL_GRANTS)."""
     pw = password_hash or hash_password(SAMPLE_PASSWORD)
     everywhere = tuple(t.code for t in county.townships)
     users = [
         UserRecord("admin", "admin", pw, "系统管理员", everywhere),
         UserRecord("operator", "operator", pw, "县运营指挥中心值班员", everywhere),
-        UserRecord("external", "external", pw, "外部GIS平台"),
+        UserRecord("external", "external", pw, "外部GIS平台", extra={"grants": SAMPLE_EXTERNAL_GRANTS}),
     ]
     users += [UserRecord(f"leader-{t.code}", "leader", pw, f"{t.name_zh}领导", (t.code,)) for t in county.townships]
     users += [UserRecord(f"dept-{name}", "department", pw, f"班玛县{title}", everywhere, department=name)
