@@ -14,6 +14,8 @@ from api.ogc_service import OGCService
 from api.routers import auth, basemaps, health
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
+from api.routers.viewer import mount_viewer
+from api.routers.viewer import router as viewer_router
 from api.settings import Settings
 from basemaps.sources import RasterRegistry
 from geoserver.store import open_store
@@ -59,5 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)
     app.include_router(Tiles3DFactory().router)
+    app.include_router(viewer_router)
     mount_cesium(app)
+    mount_viewer(app)
     return app
