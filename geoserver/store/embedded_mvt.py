@@ -78,8 +78,14 @@ def _clipped(layer: Layer, request: TileRequest, feats: list[Feature], geoms: np
     if request.tolerance > 0 and not layer.geometry_type.endswith("Point"):
         geoms = shapely.make_valid(shapely.simplify(geoms, request.tolerance, preserve_topology=False))
     b = request.buffer
-    clip = box(-b, -b, request.extent + b, request.extent + b)
-    geoms = shapely.intersection(geoms, clip, grid_size=1.0)
+    lo, hi = -b, request.extent + b
+    if layer.geometry_type.endswith("LineString"):
+        # Lines are cut, not noded (a track crossing itself stays one line), snapped to the integer grid,
+        # and stripped of repeated and collinear vertices -- what ST_AsMVTGeom does.
+        geoms = shapely.set_precision(shapely.clip_by_rect(geoms, lo, lo, hi, hi), 1.0, mode="pointwise")
+        geoms = shapely.simplify(geoms, 0.0, preserve_topology=False)
+    else:
+        geoms = shapely.intersection(geoms, box(lo, lo, hi, hi), grid_size=1.0)
     out = []
     for feature, geom in zip(feats, geoms, strict=True):
         geom = _keep_dimension(layer, geom)
