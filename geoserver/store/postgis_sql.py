@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer, Property
 from geoserver.errors import BadInput
 from geoserver.features import Feature, FeatureQuery
-from geoserver.store.where import ID_COLUMN, Dialect, Where
+from geoserver.store.where import ID_COLUMN, Dialect, Where, dwithin_box
 
 SPATIAL_FUNCTIONS = {
     "s_intersects": "ST_Intersects",
@@ -51,6 +51,12 @@ class PostGISDialect(Dialect):
     def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
         """`ST_<Op>(geom, literal)` with the literal bound as WKB."""
         return f"{SPATIAL_FUNCTIONS[op]}(geom, {GEOMETRY_PARAM})", [wkb(geometry)]
+
+    def dwithin(self, geometry: BaseGeometry, metres: float) -> tuple[str, list[Any]]:
+        """The index test on a box around the literal, then ST_DWithin on the spheroid (geography)."""
+        box = list(dwithin_box(geometry, metres))
+        return (f"geom && {ENVELOPE} AND ST_DWithin(geom::geography, {GEOMETRY_PARAM}::geography, %s)",
+                [*box, wkb(geometry), metres])
 
     def sort_key(self, prop: Property) -> str:
         """Text sorts bytewise (COLLATE "C"), like the embedded store's SQLite."""

@@ -6,6 +6,7 @@ BOOLEAN as 0/1. Because the datetime text is fixed-width UTC, text comparison or
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -13,13 +14,15 @@ from functools import lru_cache
 from typing import Any
 
 import shapely
+from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 
 from geoserver.catalog import Layer, Property
 from geoserver.errors import BadInput
 from geoserver.features import Feature, to_utc
 from geoserver.store import gpkg
-from geoserver.store.where import Dialect
+from geoserver.store.where import Dialect, dwithin_box
 
 FID, GEOM = gpkg.q(gpkg.ID_COLUMN), gpkg.q(gpkg.GEOM_COLUMN)
 q = gpkg.q
@@ -146,6 +149,12 @@ class SQLiteDialect(Dialect):
         sql, params = self._rtree_candidates(geometry.bounds)
         return f"{sql} AND {test}", [*params, wkb]
 
+    def dwithin(self, geometry: BaseGeometry, metres: float) -> tuple[str, list[Any]]:
+        """RTree candidates in a box around the literal, then the geodesic distance test."""
+        wkb = shapely.to_wkb(geometry, output_dimension=2, byte_order=1)
+        sql, params = self._rtree_candidates(dwithin_box(geometry, metres))
+        return f"{sql} AND onemap_s_dwithin({GEOM}, ?, ?)", [*params, wkb, metres]
+
 
 # -- SQL functions over geometries -----------------------------------------------------------------------
 
@@ -201,9 +210,37 @@ def _predicate(fn: Callable[[BaseGeometry, BaseGeometry], bool]) -> Callable[[by
     return sql_fn
 
 
+_GEOD = Geod(ellps="WGS84")
+
+
+def geodesic_distance(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Metres on WGS 84 between the nearest points of two lon/lat geometries (0 when they meet).
+
+    Exact for two points, like PostGIS geography. Otherwise the nearest points are found in a local frame
+    whose longitudes are shrunk by cos(latitude) -- close to, not always exactly, the geodesic nearest
+    points -- and measured geodesically.
+    """
+    if shapely.intersects(a, b):
+        return 0.0
+    if a.geom_type == "Point" and b.geom_type == "Point":
+        return float(_GEOD.inv(a.x, a.y, b.x, b.y)[2])
+    lat = (min(a.bounds[1], b.bounds[1]) + max(a.bounds[3], b.bounds[3])) / 2
+    k = max(math.cos(math.radians(lat)), 1e-6)
+    pa, pb = nearest_points(*(shapely.transform(g, lambda xy: xy * (k, 1.0)) for g in (a, b)))
+    return float(_GEOD.inv(pa.x / k, pa.y, pb.x / k, pb.y)[2])
+
+
+def _dwithin_test(blob: bytes | None, wkb: bytes, metres: float) -> int | None:
+    if blob is None or wkb is None:
+        return None
+    return int(geodesic_distance(_literal(wkb), gpkg.decode(blob)) <= metres)
+
+
 def register_predicates(conn: sqlite3.Connection) -> None:
-    """Register onemap_bbox and the onemap_s_* predicates (feature geometry blob, literal WKB) → 0/1."""
+    """Register onemap_bbox, the onemap_s_* predicates (feature geometry blob, literal WKB) → 0/1 and
+    onemap_s_dwithin (blob, literal WKB, metres) → 0/1."""
     conn.create_function("onemap_bbox", 5, _bbox_test, deterministic=True)
+    conn.create_function("onemap_s_dwithin", 3, _dwithin_test, deterministic=True)
     for op, fn in _PREDICATES.items():
         conn.create_function(f"onemap_{op}", 2, _predicate(fn), deterministic=True)
 

@@ -7,6 +7,7 @@ filter can widen it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,6 +25,9 @@ ID_COLUMN = "fid"
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 SPATIAL_OPS = ("s_intersects", "s_disjoint", "s_equals", "s_touches", "s_within", "s_overlaps",
                "s_crosses", "s_contains")
+DISTANCE_OPS = ("s_dwithin", "dwithin")
+# Distance units a filter may name, in metres (cql2 reads a bare unit word as a property reference).
+DISTANCE_UNITS = {"meters": 1.0, "metres": 1.0, "m": 1.0, "kilometers": 1000.0, "kilometres": 1000.0, "km": 1000.0}
 TEMPORAL_OPS = ("t_after", "t_before", "t_contains", "t_disjoint", "t_during", "t_equals", "t_finishedby",
                 "t_finishes", "t_intersects", "t_meets", "t_metby", "t_overlappedby", "t_overlaps",
                 "t_startedby", "t_starts")
@@ -49,6 +53,10 @@ class Dialect:
 
     def spatial(self, op: str, geometry: BaseGeometry) -> tuple[str, list[Any]]:
         """A clause applying a CQL2 spatial operator between the feature geometry and a literal."""
+        raise NotImplementedError
+
+    def dwithin(self, geometry: BaseGeometry, metres: float) -> tuple[str, list[Any]]:
+        """A clause true for features whose geodesic (WGS 84) distance to the literal is at most `metres`."""
         raise NotImplementedError
 
     def sort_key(self, prop: Property) -> str:
@@ -189,6 +197,8 @@ class FilterCompiler:
         if op in SPATIAL_OPS:
             self._arity(op, args, 2)
             return self._spatial(op, args)
+        if op in DISTANCE_OPS:
+            return self._dwithin(op, args)
         if op in TEMPORAL_OPS:
             self._arity(op, args, 2)
             return self._temporal(op, args)
@@ -250,6 +260,29 @@ class FilterCompiler:
             raise BadInput(f"{op} compares the 'geometry' property with a geometry literal", parameter="filter")
         return self.d.spatial(op, geometry_literal(b))
 
+    def _dwithin(self, op: str, args: list[Any]) -> tuple[str, list[Any]]:
+        if len(args) not in (3, 4):
+            raise BadInput(f"{op} takes (geometry, literal, distance[, units]), got {len(args)} argument(s)",
+                           parameter="filter")
+        a, b, distance, *units = args
+        if isinstance(b, dict) and b.get("property") == "geometry":
+            a, b = b, a
+        if not (isinstance(a, dict) and a.get("property") in ("geometry", "geom")):
+            raise BadInput(f"{op} compares the 'geometry' property with a geometry literal", parameter="filter")
+        if isinstance(distance, bool) or not isinstance(distance, int | float) or not distance >= 0:
+            raise BadInput(f"{op} needs a distance >= 0, got {distance!r}", parameter="filter")
+        unit = units[0] if units else "meters"
+        if isinstance(unit, dict) and set(unit) == {"property"}:
+            unit = unit["property"]
+        factor = DISTANCE_UNITS.get(str(unit).lower()) if isinstance(unit, str) else None
+        if factor is None:
+            raise BadInput(f"{op} units must be one of {', '.join(DISTANCE_UNITS)}; got {unit!r}",
+                           parameter="filter")
+        metres = float(distance) * factor
+        if metres > MAX_DWITHIN_METRES:
+            raise BadInput(f"{op} distance is at most {MAX_DWITHIN_METRES:.0f} m", parameter="filter")
+        return self.d.dwithin(geometry_literal(b), metres)
+
     def _temporal(self, op: str, args: list[Any]) -> tuple[str, list[Any]]:
         a, b = args
         prop = self._property(a)
@@ -309,6 +342,24 @@ def _constant(sql_op: str, left: Any, right: Any) -> tuple[str, list[Any]]:
 
 _MIN: dict[str, Any] = {"datetime": datetime(1, 1, 2, tzinfo=UTC), "date": date(1, 1, 1)}
 _MAX: dict[str, Any] = {"datetime": datetime(9999, 12, 30, tzinfo=UTC), "date": date(9999, 12, 31)}
+
+
+# Beyond a few hundred kilometres a distance filter is a region, not a neighbourhood (and degree boxes wrap).
+MAX_DWITHIN_METRES = 1_000_000.0
+_METRES_PER_DEGREE_LAT = 110_574.0  # the shortest degree of latitude on WGS 84 (at the equator)
+_METRES_PER_DEGREE_LON = 111_320.0  # a degree of longitude on the equator; times cos(latitude) elsewhere
+
+
+def dwithin_box(geometry: BaseGeometry, metres: float) -> tuple[float, float, float, float]:
+    """A lon/lat box certain to hold every point within `metres` of the geometry (for an index prefilter)."""
+    minx, miny, maxx, maxy = geometry.bounds
+    dlat = metres / _METRES_PER_DEGREE_LAT * 1.01
+    lat = min(max(abs(miny), abs(maxy)) + dlat, 89.9)
+    dlon = metres / (_METRES_PER_DEGREE_LON * math.cos(math.radians(lat))) * 1.01
+    west, east = minx - dlon, maxx + dlon
+    if west < -180.0 or east > 180.0:  # the neighbourhood wraps the antimeridian: every longitude
+        west, east = -180.0, 180.0
+    return (west, max(miny - dlat, -90.0), east, min(maxy + dlat, 90.0))
 
 
 def geometry_literal(node: Any) -> BaseGeometry:

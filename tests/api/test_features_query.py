@@ -68,6 +68,8 @@ def test_cql2_text_and_json_agree(client, admin):
 @pytest.mark.parametrize("expr,count", [
     ("S_INTERSECTS(geometry, POLYGON((100 33, 100.5 33, 100.5 33.5, 100 33.5, 100 33)))", 10),
     ("S_WITHIN(geometry, POLYGON((100 33, 101 33, 101 33.5, 100 33.5, 100 33)))", 20),
+    ("S_DWITHIN(geometry, POINT(100.025 33.1), 1000, meters)", 1),  # the next event is 5.1 km away
+    ("S_DWITHIN(geometry, POINT(100.025 33.1), 7, kilometers)", 2),  # and the third 10.3 km
     ("T_INTERSECTS(reported_at, INTERVAL('2024-05-01T00:00:00Z', '2024-05-02T12:00:00Z'))", 4),
     ("T_BEFORE(reported_at, TIMESTAMP('2024-05-03T00:00:00Z'))", 4),
     ("title IN ('event A0', 'event B9')", 2),

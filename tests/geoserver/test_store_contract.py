@@ -15,6 +15,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geoserver.access import Scope
+from geoserver.cql import parse_filter
 from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from geoserver.features import Feature, FeatureQuery
 from geoserver.store import ApiKeyRecord, UserRecord
@@ -300,6 +301,45 @@ def test_spatial_filters_on_areas_and_lines(store):
     crossing = {"type": "LineString", "coordinates": [[100.761, 32.80], [100.761, 32.90]]}
     assert ids(store, "buildings", filter={"op": "s_intersects", "args": [prop("geometry"), crossing]}) == [3]
     assert sorted(ids(store, "patrols", filter={"op": "s_crosses", "args": [prop("geometry"), crossing]})) == [2, 4]
+
+
+# Geodesic distances (WGS 84) from these points, measured independently with pyproj on densified shapes:
+# events from P: 1 at 0 m, 2 at 3,456, 11 at 3,460, 3 at 6,449, then 8 km and more; from Q, buildings
+# 4 at 2,915, 2 at 3,498, 3 at 5,725, 1 at 8,065 and patrols 1 at 1,872, 3 at 2,751, 4 at 3,576, 2 at 4,473.
+# Every threshold below stays hundreds of metres away from a distance, so no method detail can flip one.
+P = {"type": "Point", "coordinates": [100.62, 32.82]}
+Q = {"type": "Point", "coordinates": [100.70, 32.85]}
+
+
+@pytest.mark.parametrize("layer, args, expected", [
+    ("events", [P, 0, "meters"], [1]),
+    ("events", [P, 3000, "meters"], [1]),
+    ("events", [P, 5000, {"property": "meters"}], [1, 2, 11]),  # cql2's reading of a bare unit word
+    ("events", [P, 7, "kilometers"], [1, 2, 3, 11]),
+    ("events", [P, 5000], [1, 2, 11]),  # metres when no unit is given
+    ("buildings", [Q, 3200, "meters"], [4]),
+    ("buildings", [Q, 4500, "meters"], [2, 4]),
+    ("patrols", [Q, 2300, "meters"], [1]),
+    ("patrols", [Q, 3200, "meters"], [1, 3]),
+    ("patrols", [Q, 4000, "meters"], [1, 3, 4]),
+])
+def test_s_dwithin_is_a_geodesic_distance_in_metres(store, layer, args, expected):
+    cql = {"op": "s_dwithin", "args": [prop("geometry"), *args]}
+    assert sorted(ids(store, layer, filter=cql)) == expected
+
+
+def test_s_dwithin_from_cql2_text_stays_inside_the_scope(store):
+    cql = parse_filter("S_DWITHIN(geometry, POINT(100.70 32.85), 4.3, kilometers)")  # 3-6 within 3.9 km
+    assert sorted(ids(store, "events", filter=cql)) == [3, 4, 5, 6]
+    assert sorted(ids(store, "events", WEST_ONLY, filter=cql)) == [3, 4]
+
+
+@pytest.mark.parametrize("args", [[P, -1, "meters"], [P, 10, "furlongs"], [P, "far", "meters"], [P],
+                                  [P, 2_000, "kilometers"]])
+def test_a_bad_s_dwithin_is_bad_input_naming_the_filter(store, args):
+    with pytest.raises(BadInput) as err:
+        ids(store, "events", filter={"op": "s_dwithin", "args": [prop("geometry"), *args]})
+    assert err.value.parameter == "filter"
 
 
 def test_typed_filters_on_numbers_and_booleans(store):
