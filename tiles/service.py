@@ -70,29 +70,56 @@ class TileService:
             raise NotFound(f"no collection {layer_id!r}", parameter="collectionId")
         return layer, scope
 
+    def prepare(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, x: int, y: int) -> TileJob:
+        """Check the address and the caller's access and work out what the tile holds (no store access).
+
+        `layer_id` None asks for the combined tile of every layer the principal may read.
+        """
+        layers = [self.layer(principal, layer_id)] if layer_id is not None else self.readable(principal)
+        grid = get_grid(tms_id)
+        grid.check(z, x, y)
+        drawn = tuple((lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom)
+        max_age = LIVE_MAX_AGE if any(lyr.live for lyr, _ in layers) else STATIC_MAX_AGE
+        public = all(lyr.public for lyr, _ in layers)
+        key = TileKey(tuple(lyr.id for lyr, _ in drawn), tms_id, z, x, y, ";".join(sc.cache_key() for _, sc in drawn))
+        return TileJob(drawn, key, max_age, public)
+
+    def cached(self, job: TileJob) -> TileResult | None:
+        """The tile from memory if it is there (cheap enough for an event loop), else None."""
+        if not job.drawn:
+            return TileResult(b"", "", job.max_age, job.public)
+        hit = self.cache.peek(job.key)
+        return None if hit is None else TileResult(hit.content, hit.etag, job.max_age, job.public)
+
+    def render(self, job: TileJob) -> TileResult:
+        """The tile from the cache tiers or built by the store (blocking)."""
+        if not job.drawn:
+            return TileResult(b"", "", job.max_age, job.public)
+        grid = get_grid(job.key.tms)
+        z, x, y = job.key.z, job.key.x, job.key.y
+
+        def build() -> bytes:
+            # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
+            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, grid, z, x, y), sc)
+                            for lyr, sc in job.drawn)
+
+        tile = self.cache.get_or_render(job.key, build)
+        return TileResult(tile.content, tile.etag, job.max_age, job.public)
+
     def collection_tile(self, principal: Principal, layer_id: str, tms_id: str, z: int, x: int, y: int) -> TileResult:
         """One layer's tile for the principal (empty outside the layer's zoom range)."""
-        layer, scope = self.layer(principal, layer_id)
-        return self._tile([(layer, scope)], tms_id, z, x, y)
+        return self.render(self.prepare(principal, layer_id, tms_id, z, x, y))
 
     def combined_tile(self, principal: Principal, tms_id: str, z: int, x: int, y: int) -> TileResult:
         """The tile of every layer the principal may read that is drawn at zoom `z`."""
-        return self._tile(self.readable(principal), tms_id, z, x, y)
+        return self.render(self.prepare(principal, None, tms_id, z, x, y))
 
-    def _tile(self, layers: list[tuple[Layer, Scope]], tms_id: str, z: int, x: int, y: int) -> TileResult:
-        grid = get_grid(tms_id)
-        grid.check(z, x, y)
-        drawn = [(lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom]
-        max_age = LIVE_MAX_AGE if any(lyr.live for lyr, _ in layers) else STATIC_MAX_AGE
-        public = all(lyr.public for lyr, _ in layers)
-        if not drawn:
-            return TileResult(b"", "", max_age, public)
-        key = TileKey(tuple(lyr.id for lyr, _ in drawn), tms_id, z, x, y,
-                      ";".join(sc.cache_key() for _, sc in drawn))
 
-        def render() -> bytes:
-            # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
-            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, grid, z, x, y), sc) for lyr, sc in drawn)
+@dataclass(frozen=True)
+class TileJob:
+    """What one tile request holds: the layers drawn with their scopes, the cache key, how to cache it."""
 
-        cached = self.cache.get_or_render(key, render)
-        return TileResult(cached.content, cached.etag, max_age, public)
+    drawn: tuple[tuple[Layer, Scope], ...]
+    key: TileKey
+    max_age: int
+    public: bool

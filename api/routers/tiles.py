@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from api.auth import get_principal
 from geoserver.access import Principal
@@ -33,6 +34,15 @@ def tile_response(request: Request, result: TileResult) -> Response:
     if inm and (inm.strip() == "*" or result.etag in (t.strip() for t in inm.split(","))):
         return Response(status_code=304, headers=headers)
     return Response(result.content, media_type=MVT, headers=headers)
+
+
+async def _tile(request: Request, principal: Principal, collection: str | None, tms: str, z: int, row: int,
+                col: int) -> Response:
+    """A memory hit answers on the event loop; a miss is built in the thread pool."""
+    svc = _service(request)
+    job = svc.prepare(principal, collection, tms, z, col, row)
+    result = svc.cached(job) or await run_in_threadpool(svc.render, job)
+    return tile_response(request, result)
 
 
 class TilesFactory:
@@ -82,11 +92,10 @@ class TilesFactory:
 
         @r.get("/collections/{collection}/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
                responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
-        def collection_tile(request: Request, collection: str, tms: str, z: int, row: int, col: int,
-                            principal: Principal = who) -> Response:
+        async def collection_tile(request: Request, collection: str, tms: str, z: int, row: int, col: int,
+                                  principal: Principal = who) -> Response:
             """One tile of one collection, within the caller's townships."""
-            result = _service(request).collection_tile(principal, collection, tms, z, col, row)
-            return tile_response(request, result)
+            return await _tile(request, principal, collection, tms, z, row, col)
 
         @r.get("/tiles")
         def combined_tilesets(request: Request) -> dict:
@@ -113,10 +122,10 @@ class TilesFactory:
 
         @r.get("/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
                responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
-        def combined_tile(request: Request, tms: str, z: int, row: int, col: int,
-                          principal: Principal = who) -> Response:
+        async def combined_tile(request: Request, tms: str, z: int, row: int, col: int,
+                                principal: Principal = who) -> Response:
             """One tile holding every layer the caller may read at that zoom."""
-            return tile_response(request, _service(request).combined_tile(principal, tms, z, col, row))
+            return await _tile(request, principal, None, tms, z, row, col)
 
         @r.get("/styles/onemap.json")
         def style(request: Request, principal: Principal = who) -> dict:
