@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import owslib.ogcapi
 import pytest
 import uvicorn
 from owslib.ogcapi.features import Features
@@ -22,6 +23,15 @@ from tests.api.conftest import county_db  # noqa: F401  (the tiny county, per st
 from tests.e2e.live_server import free_port
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def owslib_headers_restored() -> Iterator[None]:
+    """OWSLib 0.35 updates one module-level headers dict for every client; keep each test's keys its own."""
+    saved = dict(owslib.ogcapi.REQUEST_HEADERS)
+    yield
+    owslib.ogcapi.REQUEST_HEADERS.clear()
+    owslib.ogcapi.REQUEST_HEADERS.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +93,7 @@ def test_ogrinfo_with_api_key_reads_protected_collection(server):
 
 
 def test_owslib_features(server, store):
-    w = Features(server, headers={})  # explicit: OWSLib otherwise reuses headers given to an earlier client
+    w = Features(server)
     ids = [c["id"] for c in w.collections()["collections"]]
     assert "townships" in ids and "events" not in ids
     items = w.collection_items("townships", bbox=[100.0, 33.0, 100.4, 33.5], limit=10)
