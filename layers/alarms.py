@@ -6,6 +6,22 @@ from layers.common import GRID, TOWNSHIP
 ALARM_LEVELS = ("info", "warning", "critical")
 ALARM_STATUSES = ("raised", "acknowledged", "resolved")
 ALARM_KINDS = ("threshold", "overdue_event", "worker_silent", "site_offline")
+# Threshold rules per metric: (comparison, limit, alarm level). A reading past a limit raises an alarm.
+THRESHOLDS: dict[str, tuple[tuple[str, float, str], ...]] = {
+    "smoke_density": ((">", 0.15, "critical"),),
+    "temperature": ((">", 57.0, "critical"),),
+    "residual_current": ((">", 300.0, "warning"),),
+    "cable_temperature": ((">", 70.0, "warning"),),
+    "ph": (("<", 6.5, "warning"), (">", 8.5, "warning")),
+    "turbidity": ((">", 20.0, "warning"),),
+    "conductivity": ((">", 800.0, "warning"),),
+    "dissolved_oxygen": (("<", 5.0, "warning"),),
+    "cod": ((">", 20.0, "warning"),),
+    "pm25": ((">", 75.0, "warning"),),
+    "pm10": ((">", 150.0, "warning"),),
+    "aqi": ((">", 150.0, "warning"),),
+    "fill_level": ((">", 90.0, "info"),),
+}
 
 ALARMS = Layer(
     id="alarms",

@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 
 from geoserver.features import Feature
+from layers.alarms import THRESHOLDS
 from layers.sites import METRICS
 from sample_data.scales import LOCAL_OFFSET_S, NOW_S, Scale, rng_for
 
@@ -37,21 +38,6 @@ MODEL: dict[str, tuple[float, float, float, float, float, int]] = {
     "online": (1.0, 0.0, 0.0, 0.0, 1.0, 0),
 }
 # The alarm rules of the sample: metric -> (operator, threshold, level). pH has a floor and a ceiling.
-THRESHOLDS: dict[str, tuple[tuple[str, float, str], ...]] = {
-    "smoke_density": ((">", 0.15, "critical"),),
-    "temperature": ((">", 57.0, "critical"),),
-    "residual_current": ((">", 300.0, "warning"),),
-    "cable_temperature": ((">", 70.0, "warning"),),
-    "ph": (("<", 6.5, "warning"), (">", 8.5, "warning")),
-    "turbidity": ((">", 20.0, "warning"),),
-    "conductivity": ((">", 800.0, "warning"),),
-    "dissolved_oxygen": (("<", 5.0, "warning"),),
-    "cod": ((">", 20.0, "warning"),),
-    "pm25": ((">", 75.0, "warning"),),
-    "pm10": ((">", 150.0, "warning"),),
-    "aqi": ((">", 150.0, "warning"),),
-    "fill_level": ((">", 90.0, "info"),),
-}
 METRIC_ZH = {"smoke_density": "烟雾浓度", "temperature": "温度", "residual_current": "剩余电流",
              "cable_temperature": "线缆温度", "water_temperature": "水温", "ph": "pH", "turbidity": "浊度",
              "conductivity": "电导率", "dissolved_oxygen": "溶解氧", "cod": "化学需氧量", "pm25": "PM2.5",
