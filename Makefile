@@ -10,6 +10,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/onemap_test
 .PHONY: run test setup npm sample lint system-deps postgis serve clean
 
 run: setup npm sample  ## set up and serve the sample county with the embedded store
+	$(BIN)/onemap db upgrade --database $(DATA)/county.gpkg
 	$(BIN)/onemap serve --database $(DATA)/county.gpkg --host $(HOST) --port $(PORT)
 
 test: setup npm system-deps sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores

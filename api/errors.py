@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geoserver import errors
+from geoserver.idempotency import KeyReused
 
 log = logging.getLogger("onemap.api")
 
@@ -21,9 +22,10 @@ STATUS_CODES: dict[type[errors.OneMapError], int] = {
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
     errors.StoreUnavailable: 503,
+    KeyReused: 422,  # as the IETF Idempotency-Key draft says: same key, different request
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 412: "Precondition failed", 415: "Unsupported media type", 422: "Bad request",
+          409: "Conflict", 412: "Precondition failed", 415: "Unsupported media type", 422: "Unprocessable content",
           500: "Internal server error", 503: "Service unavailable"}
 
 

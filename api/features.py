@@ -17,6 +17,7 @@ from api.auth import get_principal
 from api.ogc_params import parse_items
 from api.ogc_service import OGCService
 from geoserver import crs as crsmod
+from geoserver import idempotency
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Layer
 from geoserver.errors import BadInput, Forbidden, NotFound
@@ -203,19 +204,41 @@ class FeaturesFactory:
             raise Forbidden(f"you may not {action} features of {collection_id!r}", parameter="collectionId")
         return layer
 
-    def _written(self, request: Request, layer: Layer, feature: Feature, status: int) -> Response:
+    def _written_response(self, request: Request, layer: Layer, feature: Feature, status: int) -> dict[str, Any]:
+        """Status, headers and GeoJSON body of a written feature (the form an Idempotency-Key keeps)."""
         url = f"{self.service(request).settings.public_url}/collections/{layer.id}/items/{feature.id}"
-        return _json(to_geojson(feature), status, GEOJSON, ETag=feature.etag(), Location=url)
+        return {"status": status, "headers": {"ETag": feature.etag(), "Location": url}, "body": to_geojson(feature)}
+
+    def _written(self, request: Request, layer: Layer, feature: Feature, status: int) -> Response:
+        written = self._written_response(request, layer, feature, status)
+        return _json(written["body"], status, GEOJSON, **written["headers"])
 
     async def create(self, collection_id: str, request: Request,
                      principal: Principal = Depends(get_principal)) -> Response:
-        """Create a feature (township/grid filled by spatial join); 201 with Location and ETag."""
+        """Create a feature (township/grid filled by spatial join); 201 with Location and ETag.
+
+        With an Idempotency-Key header, a retry of the same request gets the first response again (nothing is
+        written twice, whichever server process it reaches); the key with another body is a 422.
+        """
         layer = self._write_layer(request, principal, collection_id, "create")
         in_crs = crsmod.parse_crs(request.headers.get("content-crs", "").strip("<> ") or None, "Content-Crs")
-        feature = from_geojson(layer, await self._body(request), in_crs)
+        body = await self._body(request)
+        feature = from_geojson(layer, body, in_crs)
         store = self.service(request).store
-        [stored] = await run_in_threadpool(store.insert, layer.id, [feature], scope_for(principal, layer, "create"))
-        return self._written(request, layer, stored, 201)
+
+        def insert() -> dict[str, Any]:
+            [stored] = store.insert(layer.id, [feature], scope_for(principal, layer, "create"))
+            return self._written_response(request, layer, stored, 201)
+
+        header = request.headers.get(idempotency.HEADER)
+        if header is None:
+            written, replayed = await run_in_threadpool(insert), False
+        else:
+            written, replayed = await run_in_threadpool(
+                idempotency.run_once, store, principal.username, f"POST /collections/{layer.id}/items",
+                idempotency.parse_key(header), idempotency.request_hash(body, in_crs), insert)
+        headers = {**written["headers"], **({"Idempotent-Replayed": "true"} if replayed else {})}
+        return _json(written["body"], written["status"], GEOJSON, **headers)
 
     async def _update(self, request: Request, principal: Principal, collection_id: str, fid: str,
                       partial: bool) -> Response:

@@ -77,7 +77,7 @@ def make_empty_store(kind: str, catalog: Catalog, tmp_path: Path, pg_url: str) -
 def _truncate_postgis(url: str, catalog: Catalog) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = ", ".join(f'"{layer.id}"' for layer in catalog)
-        conn.execute(f"TRUNCATE {tables}, users, api_keys RESTART IDENTITY")
+        conn.execute(f"TRUNCATE {tables}, users, api_keys, idempotency_keys RESTART IDENTITY")
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from geoserver.catalog import Catalog
-from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
+from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 
-__all__ = ["ApiKeyRecord", "Extent", "Location", "Store", "UserRecord", "open_store"]
+__all__ = ["ApiKeyRecord", "Extent", "IdempotencyRecord", "Location", "Store", "UserRecord", "open_store"]
 
 
 def open_store(database: str, catalog: Catalog) -> Store:

@@ -57,6 +57,19 @@ class ApiKeyRecord:
     label: str = ""
 
 
+@dataclass
+class IdempotencyRecord:
+    """A request made once under an Idempotency-Key: who, where, which key, the request's hash and, once it
+    has finished, the response every retry gets (None while the first request is still running)."""
+
+    owner: str
+    endpoint: str
+    key: str
+    request_hash: str
+    response: dict[str, Any] | None = None
+    created_at: datetime | None = None
+
+
 class Store(abc.ABC):
     """Persisted features of the layers of one catalog.
 
@@ -192,6 +205,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """An API key record by hash, or None."""
+
+    # -- idempotency keys -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_idempotency_key(self, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:
+        """Atomically claim (owner, endpoint, key): None if claimed now, else the record that holds it.
+
+        A claim still without a response after `lease_seconds` is taken to be abandoned (its process died)
+        and is claimed anew.
+        """
+
+    @abc.abstractmethod
+    def finish_idempotency_key(self, owner: str, endpoint: str, key: str, response: dict[str, Any]) -> None:
+        """Store the response of a claimed request, to be replayed to every retry."""
+
+    @abc.abstractmethod
+    def release_idempotency_key(self, owner: str, endpoint: str, key: str) -> None:
+        """Drop an unfinished claim (the request failed; a retry may run it again)."""
+
+    @abc.abstractmethod
+    def purge_idempotency_keys(self, before: datetime) -> int:
+        """Forget every idempotency key created before `before`; returns how many."""
 
 
 WORLD = (-180.0, -90.0, 180.0, 90.0)

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +21,8 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import embedded_mvt, gpkg
-from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
+from geoserver.store import idempotency_sql as keys
+from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.sqlite_dialect import (
@@ -116,10 +118,11 @@ class EmbeddedStore(Store):
                     if column and layer.has_prop(column):
                         conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_{layer.id}_{column}')} "
                                      f"ON {q(layer.id)} ({q(column)})")
-            for ddl in _ACCOUNT_DDL:
+            for ddl in (*_ACCOUNT_DDL, keys.SQLITE_DDL):
                 conn.execute(ddl)
             gpkg.register_attributes(conn, "users", "User accounts (roles, townships, grids, department)")
             gpkg.register_attributes(conn, "api_keys", "API keys, stored as hashes")
+            gpkg.register_attributes(conn, "idempotency_keys", "Idempotency-Key requests and their responses")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -418,6 +421,27 @@ class EmbeddedStore(Store):
             row = conn.execute("SELECT key_hash, username, label FROM api_keys WHERE key_hash = ?",
                                (key_hash,)).fetchone()
         return None if row is None else ApiKeyRecord(*row)
+
+    # -- idempotency keys ---------------------------------------------------------------------------------
+    def claim_idempotency_key(self, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:
+        """Claim the key under the write lock (None), or the record already holding it."""
+        with self._write() as conn:
+            return keys.sqlite_claim(conn, record, lease_seconds)
+
+    def finish_idempotency_key(self, owner: str, endpoint: str, key: str, response: dict[str, Any]) -> None:
+        """Store the response replayed to retries."""
+        with self._write() as conn:
+            keys.sqlite_finish(conn, owner, endpoint, key, response)
+
+    def release_idempotency_key(self, owner: str, endpoint: str, key: str) -> None:
+        """Drop an unfinished claim."""
+        with self._write() as conn:
+            keys.sqlite_release(conn, owner, endpoint, key)
+
+    def purge_idempotency_keys(self, before: datetime) -> int:
+        """Forget keys created before `before`."""
+        with self._write() as conn:
+            return keys.sqlite_purge(conn, before)
 
     # -- pieces -------------------------------------------------------------------------------------------
     def _fetch(self, conn: sqlite3.Connection, layer: Layer, ids: list[int]) -> list[Feature]:

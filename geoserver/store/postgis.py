@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
+from geoserver.store import idempotency_sql as keys
 from geoserver.store import migrate, postgis_mvt
-from geoserver.store.base import ApiKeyRecord, Extent, Location, Store, UserRecord
+from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import reference_points
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
@@ -318,6 +320,27 @@ class PostGISStore(Store):
                 "SELECT key_hash, username, label FROM api_keys WHERE key_hash = %s", [key_hash]
             ).fetchone()
         return ApiKeyRecord(*row) if row else None
+
+    # -- idempotency keys ---------------------------------------------------------------------------------
+    def claim_idempotency_key(self, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:
+        """Claim the key in one INSERT … ON CONFLICT (None), or the record already holding it."""
+        with self._connection() as conn:
+            return keys.pg_claim(conn, record, lease_seconds)
+
+    def finish_idempotency_key(self, owner: str, endpoint: str, key: str, response: dict[str, Any]) -> None:
+        """Store the response replayed to retries."""
+        with self._connection() as conn:
+            keys.pg_finish(conn, owner, endpoint, key, response)
+
+    def release_idempotency_key(self, owner: str, endpoint: str, key: str) -> None:
+        """Drop an unfinished claim."""
+        with self._connection() as conn:
+            keys.pg_release(conn, owner, endpoint, key)
+
+    def purge_idempotency_keys(self, before: datetime) -> int:
+        """Forget keys created before `before`."""
+        with self._connection() as conn:
+            return keys.pg_purge(conn, before)
 
 
 def _configure(conn: psycopg.Connection) -> None:
