@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -118,6 +120,22 @@ def run_clients(urls: list[str], clients: int, headers: dict[str, str]) -> dict:
     return summary(latencies, wall, sizes, errors)
 
 
+def run_ab(url: str, clients: int, headers: dict[str, str], requests: int) -> dict | None:
+    """One hot tile hammered by ApacheBench (keep-alive), when installed: the server's own ceiling."""
+    if not shutil.which("ab"):
+        return None
+    cmd = ["ab", "-q", "-k", "-n", str(requests), "-c", str(clients)]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\d+)", out, re.M))
+    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
+    size = int(re.search(r"Document Length:\s+(\d+)", out).group(1))
+    return {"tiles_s": rps, "p50": float(pct.get("50", "nan")), "p95": float(pct.get("95", "nan")),
+            "kb": size / 1024, "errors": failed}
+
+
 def summary(latencies: list[float], wall: float, sizes: list[int], errors: int) -> dict:
     q = statistics.quantiles(latencies, n=100)
     return {"tiles_s": len(latencies) / wall, "p50": q[49] * 1000, "p95": q[94] * 1000,
@@ -202,6 +220,13 @@ def main() -> None:
                 print(rows[-1], file=sys.stderr)
             rows.append(("raw ST_AsMVT SQL", clients, run_sql(args.database, tiles, clients)))
             print(rows[-1], file=sys.stderr)
+        hot = next(i for i, t in enumerate(tiles) if t[0] == "events" and t[1] == 14)
+        for clients in (int(c) for c in args.clients.split(",")):
+            for name, (_, headers, urls) in servers.items():
+                r = run_ab(urls[hot], clients, headers, 3000 if "cached" in name else 1000)
+                if r:
+                    rows.append((f"{name}, one hot tile (ab)", clients, r))
+                    print(rows[-1], file=sys.stderr)
     finally:
         for proc in procs:
             proc.terminate()
