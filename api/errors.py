@@ -49,6 +49,14 @@ def status_for(exc: errors.OneMapError) -> int:
     return 500
 
 
+def error_from_status(status: int, detail: str, parameter: str | None = None) -> errors.OneMapError:
+    """The core exception that maps back to `status` (for answers of embedded libraries such as pygeoapi)."""
+    for cls, code in STATUS_CODES.items():
+        if code == status and cls is not KeyReused:
+            return cls(detail, parameter=parameter)
+    return errors.OneMapError(detail, parameter=parameter)  # anything else: a 500 with the detail logged
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     """Install the error map on an app."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -14,17 +15,28 @@ from pygeoapi.api import API, APIRequest
 from pygeoapi.openapi import get_oas
 from starlette.concurrency import run_in_threadpool
 
+from api.errors import error_from_status
 from api.ogc_config import WORLD, build_config
 from api.pygeoapi_provider import REQUEST, RequestContext
 from api.settings import Settings
 from geoserver.access import Principal, scope_for, visible_layer_ids
 from geoserver.catalog import Catalog, Layer
 from geoserver.crs import CRS84
-from geoserver.errors import NotFound
+from geoserver.errors import BadInput, NotFound
 from geoserver.store import Extent, Store
 
 EXTENT_TTL_S = 15.0
 SYSTEM = Principal("system", "admin")
+FORMATS = ("json", "html", "jsonld")  # what the metadata routes render
+
+
+def _pygeoapi_detail(body: Any) -> str:
+    """The message of a pygeoapi exception document (JSON or HTML), as plain text."""
+    try:
+        doc = json.loads(body)
+        return f"{doc.get('description') or doc.get('code') or 'error'}"
+    except (TypeError, ValueError, AttributeError):
+        return "the OGC API could not answer this request"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -100,11 +112,15 @@ class OGCService:
     async def call(self, request: Request, principal: Principal, api: API, fn: Callable, *args: Any) -> Response:
         """Run a pygeoapi API function for this request with the caller in the provider's context."""
         req = await APIRequest.from_starlette(request, api.locales)
+        if req.format is not None and req.format.lower() not in FORMATS:  # pygeoapi would answer JSON
+            raise BadInput(f"f must be one of {', '.join(FORMATS)}; got {req.format!r}", parameter="f")
         token = REQUEST.set(RequestContext(self.store, principal))
         try:
             headers, status, body = await run_in_threadpool(fn, api, req, *args)
         finally:
             REQUEST.reset(token)
+        if status >= 400:  # pygeoapi's own error document becomes our problem+json, through the one map
+            raise error_from_status(status, _pygeoapi_detail(body))
         if status == 204:
             return Response(status_code=204, headers=headers)
         return Response(content=body, status_code=status, headers=headers)

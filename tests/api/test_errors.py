@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from geoserver import errors
+from geoserver.idempotency import KeyReused
 
 CASES = [
     (errors.BadInput("bbox must have four numbers", parameter="bbox"), 400, "bbox"),
@@ -16,6 +17,7 @@ CASES = [
     (errors.Conflict("already closed"), 409, None),
     (errors.PreconditionFailed("ETag mismatch"), 412, None),
     (errors.StoreUnavailable("database is down"), 503, None),
+    (KeyReused("key used for another request", parameter="Idempotency-Key"), 422, "Idempotency-Key"),
 ]
 
 
