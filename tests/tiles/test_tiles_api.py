@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -174,6 +177,17 @@ def test_the_maplibre_style_is_derived_from_the_catalog(client, admin):
     assert by_id["events"]["type"] == "circle" and by_id["townships"]["type"] == "line"
     anonymous = {lyr["id"] for lyr in client.get("/styles/onemap.json").json()["layers"]}
     assert "events" not in anonymous and "townships" in anonymous
+
+
+STYLE_VALIDATOR = Path("node_modules/@maplibre/maplibre-gl-style-spec/dist/gl-style-validate.mjs")
+
+
+def test_the_style_passes_maplibres_own_validator(client, admin, tmp_path):
+    assert STYLE_VALIDATOR.exists(), "run `make npm` (maplibre-gl brings the style-spec validator)"
+    path = tmp_path / "onemap.json"
+    path.write_text(json.dumps(client.get("/styles/onemap.json", headers=admin).json()))
+    out = subprocess.run(["node", str(STYLE_VALIDATOR), str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize(("path", "status", "parameter"), [
