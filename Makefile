@@ -13,7 +13,7 @@ run: setup npm sample  ## set up and serve the sample county with the embedded s
 	$(BIN)/onemap db upgrade --database $(DATA)/county.gpkg
 	$(BIN)/onemap serve --database $(DATA)/county.gpkg --host $(HOST) --port $(PORT)
 
-test: setup npm system-deps sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores
+test: setup system-deps npm sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores
 	ONEMAP_TEST_POSTGIS=$$(cat $(DATA)/.postgis-url) ONEMAP_SAMPLE_DIR=$(DATA) $(BIN)/pytest -q
 
 setup: $(VENV)/.installed
