@@ -110,6 +110,8 @@ async def get_principal(request: Request) -> Principal:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>'", parameter="Authorization")
+        if not settings.oidc_jwks_url:  # our own HS256 tokens: a CPU-only check, no thread hop needed
+            return authenticate_bearer(request, settings, store, token.strip())
         return await run_in_threadpool(authenticate_bearer, request, settings, store, token.strip())
     key = request.headers.get("x-api-key")
     if key:
