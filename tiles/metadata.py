@@ -42,7 +42,7 @@ def tilesets(base: str, title: str, layer_id: str | None) -> dict:
 def _fields(layer: Layer, plan: TilePlan) -> dict[str, str]:
     props = plan.plan(layer, layer.max_zoom if layer.max_zoom <= MAX_ZOOM else MAX_ZOOM).properties
     fields = {p: _TYPES[layer.prop(p).type] for p in props}
-    if layer.geometry_type.endswith("Point") and layer.min_zoom < 12:
+    if layer.geometry_type.endswith("Point"):  # every point layer is clustered at its first zooms
         fields[CLUSTER_COUNT] = "Number"
     return fields
 

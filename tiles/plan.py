@@ -12,6 +12,9 @@ from tiles.tms import Grid
 # zoom, and in any case for their first CLUSTER_ZOOMS zooms: dense layers that start late (GPS fixes,
 # readings) would otherwise put tens of thousands of points in one tile.
 CLUSTER_BELOW = 12
+# Live point layers (events, alarms) grow without bound -- a million events put 2 MB of points in one z12
+# tile of the large sample -- so they stay clustered three zooms longer.
+LIVE_CLUSTER_BELOW = 15
 CLUSTER_ZOOMS = 2
 CLUSTER_CELL = 64
 # Douglas-Peucker tolerance in tile units (1/4096 of a tile; 8 units are one pixel of a 512-pixel tile):
@@ -55,7 +58,8 @@ class TilePlan:
     def plan(self, layer: Layer, z: int) -> LayerPlan:
         """What goes into the tiles of `layer` at zoom `z`."""
         point = layer.geometry_type.endswith("Point")
-        clustered = z < max(CLUSTER_BELOW, layer.min_zoom + CLUSTER_ZOOMS)
+        below = LIVE_CLUSTER_BELOW if layer.live else CLUSTER_BELOW
+        clustered = z < max(below, layer.min_zoom + CLUSTER_ZOOMS)
         cluster = CLUSTER_CELL if point and clustered else None
         props = () if cluster else tuple(
             p.name for p in layer.properties

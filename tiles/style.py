@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from geoserver.catalog import Layer, Style
 from geoserver.vectortile import CLUSTER_COUNT
-from tiles.plan import CLUSTER_BELOW
 
 SOURCE = "onemap"
 
@@ -39,10 +38,8 @@ def _style_layer(layer: Layer) -> dict | None:
         return {**base, "type": "fill-extrusion",
                 "paint": {"fill-extrusion-color": colour, "fill-extrusion-height": height,
                           "fill-extrusion-opacity": s.opacity}}
-    # Below CLUSTER_BELOW points arrive as clusters with a count: bigger circles for bigger clusters.
-    radius: object = s.radius
-    if layer.min_zoom < CLUSTER_BELOW:
-        radius = ["step", ["coalesce", ["get", CLUSTER_COUNT], 1], s.radius, 10, s.radius * 1.6, 100, s.radius * 2.4]
+    # At their lower zooms points arrive as clusters with a count: bigger circles for bigger clusters.
+    radius = ["step", ["coalesce", ["get", CLUSTER_COUNT], 1], s.radius, 10, s.radius * 1.6, 100, s.radius * 2.4]
     return {**base, "type": "circle",
             "paint": {"circle-color": colour, "circle-radius": radius, "circle-opacity": s.opacity,
                       "circle-stroke-color": "#ffffff", "circle-stroke-width": 1}}

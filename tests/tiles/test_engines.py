@@ -127,11 +127,11 @@ def test_points_are_clustered_with_counts_at_low_zoom(stores, catalog, kind):
 def test_properties_are_trimmed_to_the_zoom(stores, catalog, kind):
     grid = get_grid(WEB_MERCATOR)
     at = {}
-    for z in (14, 16):
+    for z in (15, 16):
         t = grid.tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
         at[z] = _tile(stores[kind], catalog, "events", WEB_MERCATOR, z, t.x, t.y, Scope.everything())
-    assert at[14] and at[16]
-    assert "deadline" in at[14][0]["properties"] and "reporter" not in at[14][0]["properties"]
+    assert at[15] and at[16]
+    assert "deadline" in at[15][0]["properties"] and "reporter" not in at[15][0]["properties"]
     assert "description" not in at[16][0]["properties"]
     assert at[16][0]["properties"]["reported_at"].endswith("Z")
 
