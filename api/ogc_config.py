@@ -32,13 +32,14 @@ def _resource(layer: Layer) -> dict:
     }
 
 
-def build_config(settings: Settings, catalog: Catalog, layer_ids: Iterable[str] | None = None) -> dict:
-    """A pygeoapi config dict for the given layers (default: every catalog layer)."""
+def build_config(settings: Settings, catalog: Catalog, layer_ids: Iterable[str] | None = None,
+                 base_url: str = "http://127.0.0.1:8000") -> dict:
+    """A pygeoapi config dict for the given layers (default: every catalog layer), linking to `base_url`."""
     ids = set(catalog.ids if layer_ids is None else layer_ids)
     return {
         "server": {
             "bind": {"host": "127.0.0.1", "port": 8000},
-            "url": settings.public_url.rstrip("/"),
+            "url": base_url.rstrip("/"),
             "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
             "languages": ["en-US", "zh-CN"], "pretty_print": False,
             "limits": {"default_items": DEFAULT_LIMIT, "max_items": MAX_LIMIT, "on_exceed": "error"},
@@ -50,13 +51,13 @@ def build_config(settings: Settings, catalog: Catalog, layer_ids: Iterable[str] 
             "identification": {
                 "title": "onemap", "description": "One-map GIS server of the county: OGC API Features.",
                 "keywords": ["county", "governance", "grid", "OGC API"], "keywords_type": "theme",
-                "terms_of_service": "", "url": settings.public_url,
+                "terms_of_service": "", "url": base_url,
             },
             "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
-            "provider": {"name": "onemap", "url": settings.public_url},
+            "provider": {"name": "onemap", "url": base_url},
             "contact": {"name": "County command centre", "position": "Operator", "address": "",
                         "city": "", "stateorprovince": "", "postalcode": "", "country": "CN",
-                        "phone": "", "fax": "", "email": "", "url": settings.public_url,
+                        "phone": "", "fax": "", "email": "", "url": base_url,
                         "hours": "", "instructions": "", "role": "pointOfContact"},
         },
         "resources": {layer.id: _resource(layer) for layer in catalog if layer.id in ids},

@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from geoserver.errors import BadInput, NotFound
 from geoserver.store import Extent, Store
 
 EXTENT_TTL_S = 15.0
+MAX_APIS = 64  # pygeoapi API objects kept: one per (set of visible collections, base URL)
 SYSTEM = Principal("system", "admin")
 FORMATS = ("json", "html", "jsonld")  # what the metadata routes render
 
@@ -50,22 +52,32 @@ class OGCService:
         self.settings = settings
         self.catalog = catalog
         self.store = store
-        self._apis: dict[tuple[str, ...], API] = {}
+        self._apis: OrderedDict[tuple[tuple[str, ...], str], API] = OrderedDict()
         self._extents: dict[tuple[str, str], tuple[float, Extent]] = {}
         self._lock = threading.Lock()
-        self.full = self._api_for(catalog.ids)  # fail at start, clearly, if the config is broken
+        # Fail at start, clearly, if the config is broken.
+        self.full = self._api_for(catalog.ids, settings.public_url or "http://127.0.0.1:8000")
 
-    def _api_for(self, ids: tuple[str, ...]) -> API:
+    def base_url(self, request: Request) -> str:
+        """Where links point: the configured public URL, else the URL this request came in on."""
+        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+
+    def _api_for(self, ids: tuple[str, ...], base_url: str) -> API:
+        key = (ids, base_url)
         with self._lock:
-            api = self._apis.get(ids)
-            if api is None:
-                cfg = build_config(self.settings, self.catalog, ids)
+            api = self._apis.get(key)
+            if api is not None:
+                self._apis.move_to_end(key)
+            else:
+                cfg = build_config(self.settings, self.catalog, ids, base_url)
                 token = REQUEST.set(RequestContext(self.store, SYSTEM))
                 try:  # the OpenAPI builder loads each provider to list its queryables
                     api = API(cfg, get_oas(cfg))
                 finally:
                     REQUEST.reset(token)
-                self._apis[ids] = api
+                self._apis[key] = api
+                while len(self._apis) > MAX_APIS:  # bounded, whatever Host headers arrive
+                    self._apis.popitem(last=False)
             return api
 
     def visible(self, principal: Principal) -> tuple[str, ...]:
@@ -90,10 +102,10 @@ class OGCService:
         self._extents[key] = (now, ext)
         return ext
 
-    def view(self, principal: Principal, with_extents: bool = False) -> API:
+    def view(self, principal: Principal, base_url: str, with_extents: bool = False) -> API:
         """The API as this caller sees it: only readable collections, extents of what they may see."""
         ids = self.visible(principal)
-        api = self._api_for(ids)
+        api = self._api_for(ids, base_url)
         if not with_extents:
             return api
         resources = {}

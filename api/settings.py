@@ -18,7 +18,8 @@ class Settings:
     sample_dir: Path = DEFAULT_SAMPLE_DIR
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     token_minutes: int = 12 * 60
-    public_url: str = "http://127.0.0.1:8000"
+    # Where clients reach the server (behind a proxy); unset, links follow each request's own base URL.
+    public_url: str | None = None
     mqtt_url: str | None = None
     oidc_jwks_url: str | None = None
     oidc_issuer: str | None = None
