@@ -1,9 +1,9 @@
 // Open a page in Debian's headless Chromium (playwright-core, never a downloaded browser), wait until the
-// page sets window.__ready, screenshot it. Prints JSON: ready, console errors, requests that left this
-// machine, and responses that failed.
+// page sets window.__ready (and, if given, until a further JS condition holds, e.g. Cesium's tiles loaded),
+// screenshot it. Prints JSON: ready, console errors, requests that left this machine, failed responses.
 import { chromium } from 'playwright-core';
 
-const [url, out] = process.argv.slice(2);
+const [url, out, settled] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -29,7 +29,12 @@ try {
   try {
     await page.waitForFunction(() => window.__ready !== undefined, null, { timeout: 90000 });
     ready = await page.evaluate(() => window.__ready);
-    await page.waitForTimeout(500);
+    if (settled) {
+      await page.waitForFunction(settled, null, { timeout: 60000 });
+      await page.waitForTimeout(1500);  // a few more frames drawn
+    } else {
+      await page.waitForTimeout(500);
+    }
   } catch (err) {
     errors.push('timeout: ' + String(err));
   }

@@ -41,8 +41,9 @@ def test_cesium_draws_the_white_model_without_errors_or_outside_requests(server,
     token = httpx.post(f"{server}/auth/token", data={"username": "admin", "password": county.PASSWORD}).json()
     shot = tmp_path / "white-model.png"
     done = subprocess.run(
-        ["node", str(ROOT / "tests" / "e2e" / "cesium_screenshot.mjs"),
-         f"{server}/viewer/white-model.html#token={token['access_token']}", str(shot)],
+        ["node", str(ROOT / "tests" / "e2e" / "page_screenshot.mjs"),
+         f"{server}/viewer/white-model.html#token={token['access_token']}", str(shot),
+         "window.__tileset && window.__tileset.tilesLoaded"],
         capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
