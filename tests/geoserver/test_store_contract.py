@@ -3,121 +3,39 @@
 A handmade county: townships 632626100 (west) and 632626200 (east) side by side, two grids in each,
 a dozen events, four buildings, four patrols and three temples with known properties and places.
 """
-
 from __future__ import annotations
 
-import re
-import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-import shapely
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
+from shapely.geometry import Point
 
 from geoserver.access import Scope
 from geoserver.cql import parse_filter
-from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
+from geoserver.errors import BadInput, NotFound
 from geoserver.features import Feature, FeatureQuery
-from geoserver.store import ApiKeyRecord, UserRecord
-
-WEST, EAST = "632626100", "632626200"
-WEST_BOX, EAST_BOX = (100.60, 32.80, 100.70, 32.90), (100.70, 32.80, 100.80, 32.90)
-GRIDS = {  # grid code -> (township, lon from, lon to); every grid spans lat 32.80-32.90
-    "632626100001": (WEST, 100.60, 100.65), "632626100002": (WEST, 100.65, 100.70),
-    "632626200001": (EAST, 100.70, 100.75), "632626200002": (EAST, 100.75, 100.80),
-}
-G1, G2, G3, G4 = GRIDS
-
-
-def t(text: str) -> datetime:
-    """An aware UTC datetime from ISO text."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-# id: (lon, lat, type, status, priority, reported_at, title)
-EVENTS = {
-    1: (100.62, 32.82, "garbage", "reported", "high", "2024-03-01T08:00:00Z", "Garbage pile by the road"),
-    2: (100.63, 32.85, "road_damage", "closed", "low", "2024-03-02T09:30:00.250Z", "Pothole on G317"),
-    3: (100.67, 32.86, "fire_hazard", "dispatched", "urgent", "2024-03-03T10:00:00Z", "Smoke near the monastery"),
-    4: (100.68, 32.88, "dispute", "reported", "normal", "2024-03-04T11:00:00Z", "garbage dispute between herders"),
-    5: (100.72, 32.82, "garbage", "in_progress", None, "2024-03-05T12:00:00Z", "Garbage bin full"),
-    6: (100.74, 32.84, "water_pollution", "reported", "high", "2024-03-06T13:00:00Z", "Foam on the river"),
-    7: (100.77, 32.86, "wildlife", "closed", "low", "2024-03-07T14:00:00Z", "Injured deer"),
-    8: (100.79, 32.89, "livestock", "reported", None, "2024-03-08T15:00:00Z", "Yaks on the highway"),
-    9: (100.61, 32.895, "other", "reported", "normal", "2024-02-29T23:59:59.999Z", "Broken street light"),
-    10: (100.76, 32.81, "infrastructure", "accepted", "urgent", "2024-03-10T08:00:00Z", "Bridge crack"),
-    11: (100.655, 32.83, "garbage", "reported", "low", "2024-03-11T08:00:00Z", "Plastic in the grassland"),
-    12: (100.745, 32.87, "fire_hazard", "handled", "normal", "2024-03-12T08:00:00Z", "Overloaded socket"),
-}
-WEST_EVENTS, EAST_EVENTS = [1, 2, 3, 4, 9, 11], [5, 6, 7, 8, 10, 12]
-EVENT_GRID = {1: G1, 2: G1, 9: G1, 3: G2, 4: G2, 11: G2, 5: G3, 6: G3, 12: G3, 7: G4, 8: G4, 10: G4}
-
-# An L-shaped building: its bounding box covers the notch at NOTCH, the building does not.
-L_SHAPE = Polygon([(100.76, 32.86), (100.78, 32.86), (100.78, 32.862), (100.762, 32.862), (100.762, 32.88),
-                   (100.76, 32.88)])
-NOTCH = (100.77, 32.87, 100.78, 32.88)
-BUILDINGS = {
-    1: (box(100.620, 32.820, 100.621, 32.821), {"floors": 2, "height": 6.5, "use": "residential", "is_key": False,
-                                                "year_built": 1998}),
-    2: (box(100.730, 32.830, 100.7312, 32.8312), {"floors": 3, "height": 9.0, "use": "public", "is_key": True}),
-    3: (L_SHAPE, {"floors": 1, "height": 4.0, "use": "agricultural", "is_key": False}),
-    4: (box(100.670, 32.860, 100.6712, 32.8612), {"height": 12.0, "use": "religious", "name": "Assembly hall"}),
-}
-# id: (line, started_at, ended_at); keyed by where the track starts.
-PATROLS = {
-    1: ([(100.62, 32.81), (100.68, 32.85)], "2024-03-01T08:00:00Z", "2024-03-01T10:00:00Z"),
-    2: ([(100.72, 32.81), (100.78, 32.86)], "2024-03-05T08:00:00Z", None),
-    3: ([(100.69, 32.82), (100.75, 32.84)], "2024-03-03T08:00:00Z", "2024-03-03T12:00:00Z"),
-    4: ([(100.71, 32.89), (100.79, 32.81)], "2024-03-02T08:00:00Z", "2024-03-04T12:00:00Z"),
-}
-EVERYTHING = Scope.everything()
-WEST_ONLY = Scope.of([WEST])
-
-
-def event_feature(fid: int | None, lon: float, lat: float, **props) -> Feature:
-    """An event with the required properties filled in (overridable)."""
-    base = {"title": "Reported by test", "type": "other", "reported_at": t("2024-04-01T00:00:00Z")}
-    return Feature(fid, Point(lon, lat), {**base, **props})
-
-
-@pytest.fixture
-def store(empty_store):
-    """A store holding the handmade county, loaded through bulk_load (events keyed by spatial join)."""
-    s = empty_store
-    s.bulk_load("townships", [
-        Feature(1, MultiPolygon([box(*WEST_BOX)]), {"township_code": WEST, "name": "West", "kind": "township"}),
-        Feature(2, MultiPolygon([box(*EAST_BOX)]), {"township_code": EAST, "name": "East", "kind": "town"}),
-    ])
-    s.bulk_load("grids", [
-        Feature(i, MultiPolygon([box(x0, 32.80, x1, 32.90)]), {"grid_code": code, "township_code": town})
-        for i, (code, (town, x0, x1)) in enumerate(GRIDS.items(), start=1)
-    ])
-    s.bulk_load("events", [
-        Feature(fid, Point(lon, lat), {"type": typ, "status": status, "priority": prio, "reported_at": t(at),
-                                       "title": title})
-        for fid, (lon, lat, typ, status, prio, at, title) in EVENTS.items()
-    ])
-    s.bulk_load("buildings", [Feature(fid, geom, props) for fid, (geom, props) in BUILDINGS.items()])
-    s.bulk_load("patrols", [
-        Feature(fid, LineString(line), {"worker": f"worker-{fid}", "started_at": t(start),
-                                        "ended_at": t(end) if end else None})
-        for fid, (line, start, end) in PATROLS.items()
-    ])
-    return s
-
-
-def ids(store, layer: str, scope: Scope = EVERYTHING, **query) -> list[int]:
-    """Ids of every feature the query returns, in the store's order."""
-    return [f.id for f in store.query(layer, FeatureQuery(limit=1000, **query), scope).features]
-
-
-def count(store, layer: str) -> int:
-    return store.extent(layer, EVERYTHING).count
-
-
-def prop(name: str) -> dict:
-    return {"property": name}
-
+from tests.geoserver.contract_county import (
+    EAST,
+    EAST_BOX,
+    EAST_EVENTS,
+    EVENT_GRID,
+    EVENTS,
+    EVERYTHING,
+    G1,
+    G2,
+    G3,
+    G4,
+    NOTCH,
+    PATROLS,
+    WEST,
+    WEST_BOX,
+    WEST_EVENTS,
+    WEST_ONLY,
+    event_feature,
+    ids,
+    prop,
+    t,
+)
 
 # -- spatial join on load ---------------------------------------------------------------------------------
 
@@ -417,188 +335,3 @@ def test_datetimes_and_dates_round_trip_as_aware_utc(store):
     site = store.insert("monitoring_sites", [Feature(None, Point(100.73, 32.83), {
         "site_code": "S-1", "kind": "air", "installed_on": "2023-06-01"})], EVERYTHING)[0]
     assert store.get("monitoring_sites", site.id, EVERYTHING).properties["installed_on"] == date(2023, 6, 1)
-
-
-# -- writes ------------------------------------------------------------------------------------------------
-
-
-def test_insert_fills_township_and_grid_by_spatial_join(store):
-    stored = store.insert("events", [event_feature(None, 100.66, 32.87, township_code=EAST, grid_code=G4)],
-                          EVERYTHING)[0]
-    assert stored.id not in EVENTS  # given ids were kept on load; new ones do not collide
-    assert (stored.properties["township_code"], stored.properties["grid_code"]) == (WEST, G2)
-    assert store.get("events", stored.id, WEST_ONLY).properties["grid_code"] == G2
-    outside = store.insert("events", [event_feature(None, 101.5, 33.5)], EVERYTHING)[0]
-    assert outside.properties["township_code"] is None and outside.properties["grid_code"] is None
-
-
-def test_insert_outside_the_callers_townships_is_forbidden_and_writes_nothing(store):
-    with pytest.raises(Forbidden):
-        store.insert("events", [event_feature(None, 100.61, 32.81), event_feature(None, 100.75, 32.85)], WEST_ONLY)
-    assert count(store, "events") == 12
-    assert store.insert("events", [event_feature(None, 100.61, 32.81)], WEST_ONLY)[0].properties[
-        "township_code"] == WEST
-
-
-BOWTIE = Polygon([(100.61, 32.81), (100.62, 32.82), (100.62, 32.81), (100.61, 32.82)])
-
-
-@pytest.mark.parametrize("layer, feature, field", [
-    ("buildings", Feature(None, BOWTIE, {"floors": 2}), "geometry"),
-    ("buildings", Feature(None, box(100.61, 32.81, 100.611, 32.811), {"floors": "three"}), "floors"),
-    ("events", event_feature(None, 100.62, 32.82, colour="red"), "colour"),
-    ("events", Feature(None, Point(100.62, 32.82), {"type": "garbage", "reported_at": "2024-03-01T00:00:00Z"}),
-     "title"),
-    ("events", event_feature(None, 100.62, 32.82, type="meteor"), "type"),
-    ("events", event_feature(None, 200.0, 32.82), "geometry"),
-    ("events", Feature(None, LineString([(100.61, 32.81), (100.62, 32.82)]), {"title": "x", "type": "other",
-                                                                            "reported_at": "2024-03-01"}), "geometry"),
-])
-def test_bad_input_names_the_field_and_writes_nothing(store, layer, feature, field):
-    before = count(store, layer)
-    with pytest.raises(BadInput) as err:
-        store.insert(layer, [feature], EVERYTHING)
-    assert err.value.parameter == field
-    assert field in str(err.value) or field == "geometry"
-    assert count(store, layer) == before
-
-
-def test_a_batch_whose_third_feature_is_bad_writes_nothing(store):
-    batch = [event_feature(None, 100.61, 32.81), event_feature(None, 100.62, 32.81),
-             event_feature(None, 100.63, 32.81, reported_at="yesterday")]
-    with pytest.raises(BadInput) as err:
-        store.insert("events", batch, EVERYTHING)
-    assert err.value.parameter == "reported_at" and re.search(r"\b2\b", str(err.value))
-    assert count(store, "events") == 12
-    with pytest.raises(BadInput) as err:
-        store.bulk_load("events", batch)
-    assert err.value.parameter == "reported_at" and re.search(r"\b2\b", str(err.value))
-    assert count(store, "events") == 12
-
-
-def test_bulk_load_keeps_given_ids_and_replace_empties_first(store):
-    assert store.bulk_load("temples", [Feature(40, Point(100.61, 32.81), {"name": "Forty"}),
-                                       Feature(41, Point(100.71, 32.81), {"name": "Forty-one"})]) == 2
-    assert ids(store, "temples") == [40, 41]
-    assert store.get("temples", 41, EVERYTHING).properties["township_code"] == EAST
-    assert store.bulk_load("temples", [Feature(7, Point(100.61, 32.81), {"name": "Seven"})], replace=True) == 1
-    assert ids(store, "temples") == [7]
-
-
-def test_bulk_load_of_an_id_already_taken_is_a_conflict_and_writes_nothing(store):
-    with pytest.raises(Conflict):
-        store.bulk_load("events", [event_feature(None, 100.61, 32.81), event_feature(5, 100.62, 32.81)])
-    assert count(store, "events") == 12
-    # The spatial index still follows every write after a failed load.
-    (new,) = store.insert("events", [event_feature(None, 100.611, 32.811)], EVERYTHING)
-    assert ids(store, "events", bbox=(100.61, 32.81, 100.612, 32.812)) == [new.id]
-
-
-def test_bulk_load_keeps_codes_a_feature_carries(store):
-    store.bulk_load("pois", [Feature(None, Point(100.61, 32.81), {"name": "Hall", "category": "service_hall",
-                                                                   "township_code": EAST, "grid_code": G4})])
-    (poi,) = store.query("pois", FeatureQuery(), EVERYTHING).features
-    assert (poi.properties["township_code"], poi.properties["grid_code"]) == (EAST, G4)
-
-
-def test_update_with_the_current_etag_patches_and_a_stale_one_fails(store):
-    current = store.get("events", 1, EVERYTHING)
-    updated = store.update("events", 1, Feature(None, None, {"status": "accepted"}), EVERYTHING, partial=True,
-                           if_match=current.etag())
-    assert updated.properties["status"] == "accepted"
-    assert updated.properties["title"] == EVENTS[1][6] and updated.geometry.equals(current.geometry)
-    assert updated.etag() != current.etag() and store.get("events", 1, EVERYTHING).etag() == updated.etag()
-    with pytest.raises(PreconditionFailed):
-        store.update("events", 1, Feature(None, None, {"status": "closed"}), EVERYTHING, partial=True,
-                     if_match=current.etag())
-    assert store.get("events", 1, EVERYTHING).properties["status"] == "accepted"
-
-
-def test_update_moves_a_feature_and_rekeys_it(store):
-    moved = store.update("events", 1, event_feature(None, 100.77, 32.85, title="Moved"), EVERYTHING)
-    assert (moved.properties["township_code"], moved.properties["grid_code"]) == (EAST, G4)
-    assert moved.properties["status"] is None  # a full replace drops what it does not carry
-    assert 1 in ids(store, "events", bbox=(100.76, 32.84, 100.78, 32.86))
-    assert 1 not in ids(store, "events", bbox=(100.61, 32.81, 100.63, 32.83))
-
-
-def test_update_respects_the_scope(store):
-    with pytest.raises(NotFound):  # cannot see it, so cannot touch it
-        store.update("events", 5, Feature(None, None, {"status": "closed"}), WEST_ONLY, partial=True)
-    with pytest.raises(Forbidden):  # may not move it out of the townships it may edit
-        store.update("events", 1, Feature(None, Point(100.77, 32.85), {}), WEST_ONLY, partial=True)
-    assert store.get("events", 1, EVERYTHING).properties["township_code"] == WEST
-    assert store.get("events", 5, EVERYTHING).properties["status"] == "in_progress"
-
-
-def test_update_with_bad_input_changes_nothing(store):
-    before = store.get("events", 1, EVERYTHING)
-    with pytest.raises(BadInput) as err:
-        store.update("events", 1, Feature(None, Point(100.62, 32.82), {"title": "no type"}), EVERYTHING)
-    assert err.value.parameter in ("type", "reported_at")
-    assert store.get("events", 1, EVERYTHING) == before
-
-
-def test_concurrent_updates_with_one_etag_let_exactly_one_win(store):
-    etag = store.get("events", 1, EVERYTHING).etag()
-    outcomes: list[str] = []
-
-    def worker(i: int) -> None:
-        try:
-            store.update("events", 1, Feature(None, None, {"assignee": f"w{i}"}), EVERYTHING, partial=True,
-                         if_match=etag)
-            outcomes.append("ok")
-        except PreconditionFailed:
-            outcomes.append("stale")
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert sorted(outcomes) == ["ok"] + ["stale"] * 5
-    assert store.get("events", 1, EVERYTHING).properties["assignee"].startswith("w")
-
-
-def test_delete_removes_and_respects_scope_and_etag(store):
-    store.delete("events", 3, EVERYTHING)
-    with pytest.raises(NotFound):
-        store.get("events", 3, EVERYTHING)
-    with pytest.raises(NotFound):
-        store.delete("events", 3, EVERYTHING)
-    with pytest.raises(NotFound):
-        store.delete("events", 5, WEST_ONLY)
-    with pytest.raises(PreconditionFailed):
-        store.delete("events", 5, EVERYTHING, if_match='"stale"')
-    assert count(store, "events") == 11 and store.get("events", 5, EVERYTHING).id == 5
-    assert 3 not in ids(store, "events", bbox=WEST_BOX)
-
-
-# -- accounts and health -----------------------------------------------------------------------------------
-
-
-def test_users_and_api_keys_round_trip(store):
-    leader = UserRecord(f"leader-{WEST}", "leader", "pbkdf2$x", "Leader West", (WEST,), (G1, G2), None,
-                        {"phone": "0975-123", "languages": ["bo", "zh"]})
-    store.put_users([leader, UserRecord("dept-ecology", "department", "pbkdf2$y", department="ecology")])
-    assert store.get_user(f"leader-{WEST}") == leader
-    assert store.get_user("dept-ecology").department == "ecology"
-    assert store.get_user("nobody") is None
-    store.put_users([UserRecord(f"leader-{WEST}", "leader", "pbkdf2$z", "Leader West", (WEST, EAST))])
-    assert store.get_user(f"leader-{WEST}").townships == (WEST, EAST)
-    key = ApiKeyRecord("sha256:abc", f"leader-{WEST}", "field tablet")
-    store.put_api_key(key)
-    assert store.get_api_key("sha256:abc") == key
-    assert store.get_api_key("sha256:nope") is None
-    with pytest.raises(NotFound):
-        store.put_api_key(ApiKeyRecord("sha256:def", "nobody"))
-
-
-def test_health_names_the_store(store):
-    assert store.health()["store"] == store.kind
-
-
-def test_initialize_twice_keeps_the_data(store):
-    store.initialize()
-    assert count(store, "events") == 12
-    assert shapely.equals(store.get("buildings", 3, EVERYTHING).geometry, L_SHAPE)

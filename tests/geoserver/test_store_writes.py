@@ -1,0 +1,213 @@
+"""The Store contract, writes: all or nothing, keyed by spatial join, guarded by scope and ETag, in both stores."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, Polygon, box
+
+from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
+from geoserver.features import Feature, FeatureQuery
+from geoserver.store import ApiKeyRecord, UserRecord
+from tests.geoserver.contract_county import (
+    EAST,
+    EVENTS,
+    EVERYTHING,
+    G1,
+    G2,
+    G4,
+    L_SHAPE,
+    WEST,
+    WEST_BOX,
+    WEST_ONLY,
+    count,
+    event_feature,
+    ids,
+)
+
+# -- writes ------------------------------------------------------------------------------------------------
+
+
+def test_insert_fills_township_and_grid_by_spatial_join(store):
+    stored = store.insert("events", [event_feature(None, 100.66, 32.87, township_code=EAST, grid_code=G4)],
+                          EVERYTHING)[0]
+    assert stored.id not in EVENTS  # given ids were kept on load; new ones do not collide
+    assert (stored.properties["township_code"], stored.properties["grid_code"]) == (WEST, G2)
+    assert store.get("events", stored.id, WEST_ONLY).properties["grid_code"] == G2
+    outside = store.insert("events", [event_feature(None, 101.5, 33.5)], EVERYTHING)[0]
+    assert outside.properties["township_code"] is None and outside.properties["grid_code"] is None
+
+
+def test_insert_outside_the_callers_townships_is_forbidden_and_writes_nothing(store):
+    with pytest.raises(Forbidden):
+        store.insert("events", [event_feature(None, 100.61, 32.81), event_feature(None, 100.75, 32.85)], WEST_ONLY)
+    assert count(store, "events") == 12
+    assert store.insert("events", [event_feature(None, 100.61, 32.81)], WEST_ONLY)[0].properties[
+        "township_code"] == WEST
+
+
+BOWTIE = Polygon([(100.61, 32.81), (100.62, 32.82), (100.62, 32.81), (100.61, 32.82)])
+
+
+@pytest.mark.parametrize("layer, feature, field", [
+    ("buildings", Feature(None, BOWTIE, {"floors": 2}), "geometry"),
+    ("buildings", Feature(None, box(100.61, 32.81, 100.611, 32.811), {"floors": "three"}), "floors"),
+    ("events", event_feature(None, 100.62, 32.82, colour="red"), "colour"),
+    ("events", Feature(None, Point(100.62, 32.82), {"type": "garbage", "reported_at": "2024-03-01T00:00:00Z"}),
+     "title"),
+    ("events", event_feature(None, 100.62, 32.82, type="meteor"), "type"),
+    ("events", event_feature(None, 200.0, 32.82), "geometry"),
+    ("events", Feature(None, LineString([(100.61, 32.81), (100.62, 32.82)]), {"title": "x", "type": "other",
+                                                                            "reported_at": "2024-03-01"}), "geometry"),
+])
+def test_bad_input_names_the_field_and_writes_nothing(store, layer, feature, field):
+    before = count(store, layer)
+    with pytest.raises(BadInput) as err:
+        store.insert(layer, [feature], EVERYTHING)
+    assert err.value.parameter == field
+    assert field in str(err.value) or field == "geometry"
+    assert count(store, layer) == before
+
+
+def test_a_batch_whose_third_feature_is_bad_writes_nothing(store):
+    batch = [event_feature(None, 100.61, 32.81), event_feature(None, 100.62, 32.81),
+             event_feature(None, 100.63, 32.81, reported_at="yesterday")]
+    with pytest.raises(BadInput) as err:
+        store.insert("events", batch, EVERYTHING)
+    assert err.value.parameter == "reported_at" and re.search(r"\b2\b", str(err.value))
+    assert count(store, "events") == 12
+    with pytest.raises(BadInput) as err:
+        store.bulk_load("events", batch)
+    assert err.value.parameter == "reported_at" and re.search(r"\b2\b", str(err.value))
+    assert count(store, "events") == 12
+
+
+def test_bulk_load_keeps_given_ids_and_replace_empties_first(store):
+    assert store.bulk_load("temples", [Feature(40, Point(100.61, 32.81), {"name": "Forty"}),
+                                       Feature(41, Point(100.71, 32.81), {"name": "Forty-one"})]) == 2
+    assert ids(store, "temples") == [40, 41]
+    assert store.get("temples", 41, EVERYTHING).properties["township_code"] == EAST
+    assert store.bulk_load("temples", [Feature(7, Point(100.61, 32.81), {"name": "Seven"})], replace=True) == 1
+    assert ids(store, "temples") == [7]
+
+
+def test_bulk_load_of_an_id_already_taken_is_a_conflict_and_writes_nothing(store):
+    with pytest.raises(Conflict):
+        store.bulk_load("events", [event_feature(None, 100.61, 32.81), event_feature(5, 100.62, 32.81)])
+    assert count(store, "events") == 12
+    # The spatial index still follows every write after a failed load.
+    (new,) = store.insert("events", [event_feature(None, 100.611, 32.811)], EVERYTHING)
+    assert ids(store, "events", bbox=(100.61, 32.81, 100.612, 32.812)) == [new.id]
+
+
+def test_bulk_load_keeps_codes_a_feature_carries(store):
+    store.bulk_load("pois", [Feature(None, Point(100.61, 32.81), {"name": "Hall", "category": "service_hall",
+                                                                   "township_code": EAST, "grid_code": G4})])
+    (poi,) = store.query("pois", FeatureQuery(), EVERYTHING).features
+    assert (poi.properties["township_code"], poi.properties["grid_code"]) == (EAST, G4)
+
+
+def test_update_with_the_current_etag_patches_and_a_stale_one_fails(store):
+    current = store.get("events", 1, EVERYTHING)
+    updated = store.update("events", 1, Feature(None, None, {"status": "accepted"}), EVERYTHING, partial=True,
+                           if_match=current.etag())
+    assert updated.properties["status"] == "accepted"
+    assert updated.properties["title"] == EVENTS[1][6] and updated.geometry.equals(current.geometry)
+    assert updated.etag() != current.etag() and store.get("events", 1, EVERYTHING).etag() == updated.etag()
+    with pytest.raises(PreconditionFailed):
+        store.update("events", 1, Feature(None, None, {"status": "closed"}), EVERYTHING, partial=True,
+                     if_match=current.etag())
+    assert store.get("events", 1, EVERYTHING).properties["status"] == "accepted"
+
+
+def test_update_moves_a_feature_and_rekeys_it(store):
+    moved = store.update("events", 1, event_feature(None, 100.77, 32.85, title="Moved"), EVERYTHING)
+    assert (moved.properties["township_code"], moved.properties["grid_code"]) == (EAST, G4)
+    assert moved.properties["status"] is None  # a full replace drops what it does not carry
+    assert 1 in ids(store, "events", bbox=(100.76, 32.84, 100.78, 32.86))
+    assert 1 not in ids(store, "events", bbox=(100.61, 32.81, 100.63, 32.83))
+
+
+def test_update_respects_the_scope(store):
+    with pytest.raises(NotFound):  # cannot see it, so cannot touch it
+        store.update("events", 5, Feature(None, None, {"status": "closed"}), WEST_ONLY, partial=True)
+    with pytest.raises(Forbidden):  # may not move it out of the townships it may edit
+        store.update("events", 1, Feature(None, Point(100.77, 32.85), {}), WEST_ONLY, partial=True)
+    assert store.get("events", 1, EVERYTHING).properties["township_code"] == WEST
+    assert store.get("events", 5, EVERYTHING).properties["status"] == "in_progress"
+
+
+def test_update_with_bad_input_changes_nothing(store):
+    before = store.get("events", 1, EVERYTHING)
+    with pytest.raises(BadInput) as err:
+        store.update("events", 1, Feature(None, Point(100.62, 32.82), {"title": "no type"}), EVERYTHING)
+    assert err.value.parameter in ("type", "reported_at")
+    assert store.get("events", 1, EVERYTHING) == before
+
+
+def test_concurrent_updates_with_one_etag_let_exactly_one_win(store):
+    etag = store.get("events", 1, EVERYTHING).etag()
+    outcomes: list[str] = []
+
+    def worker(i: int) -> None:
+        try:
+            store.update("events", 1, Feature(None, None, {"assignee": f"w{i}"}), EVERYTHING, partial=True,
+                         if_match=etag)
+            outcomes.append("ok")
+        except PreconditionFailed:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["ok"] + ["stale"] * 5
+    assert store.get("events", 1, EVERYTHING).properties["assignee"].startswith("w")
+
+
+def test_delete_removes_and_respects_scope_and_etag(store):
+    store.delete("events", 3, EVERYTHING)
+    with pytest.raises(NotFound):
+        store.get("events", 3, EVERYTHING)
+    with pytest.raises(NotFound):
+        store.delete("events", 3, EVERYTHING)
+    with pytest.raises(NotFound):
+        store.delete("events", 5, WEST_ONLY)
+    with pytest.raises(PreconditionFailed):
+        store.delete("events", 5, EVERYTHING, if_match='"stale"')
+    assert count(store, "events") == 11 and store.get("events", 5, EVERYTHING).id == 5
+    assert 3 not in ids(store, "events", bbox=WEST_BOX)
+
+
+# -- accounts and health -----------------------------------------------------------------------------------
+
+
+def test_users_and_api_keys_round_trip(store):
+    leader = UserRecord(f"leader-{WEST}", "leader", "pbkdf2$x", "Leader West", (WEST,), (G1, G2), None,
+                        {"phone": "0975-123", "languages": ["bo", "zh"]})
+    store.put_users([leader, UserRecord("dept-ecology", "department", "pbkdf2$y", department="ecology")])
+    assert store.get_user(f"leader-{WEST}") == leader
+    assert store.get_user("dept-ecology").department == "ecology"
+    assert store.get_user("nobody") is None
+    store.put_users([UserRecord(f"leader-{WEST}", "leader", "pbkdf2$z", "Leader West", (WEST, EAST))])
+    assert store.get_user(f"leader-{WEST}").townships == (WEST, EAST)
+    key = ApiKeyRecord("sha256:abc", f"leader-{WEST}", "field tablet")
+    store.put_api_key(key)
+    assert store.get_api_key("sha256:abc") == key
+    assert store.get_api_key("sha256:nope") is None
+    with pytest.raises(NotFound):
+        store.put_api_key(ApiKeyRecord("sha256:def", "nobody"))
+
+
+def test_health_names_the_store(store):
+    assert store.health()["store"] == store.kind
+
+
+def test_initialize_twice_keeps_the_data(store):
+    store.initialize()
+    assert count(store, "events") == 12
+    assert shapely.equals(store.get("buildings", 3, EVERYTHING).geometry, L_SHAPE)
