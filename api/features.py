@@ -179,8 +179,8 @@ class FeaturesFactory:
         out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
         feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
         if _wants_html(request):
-            return await svc.call(request, principal, svc.view(principal, svc.base_url(request)), itemtypes.get_collection_item,
-                                  collection_id, fid)
+            view = svc.view(principal, svc.base_url(request))
+            return await svc.call(request, principal, view, itemtypes.get_collection_item, collection_id, fid)
         body = to_geojson(feature, out_crs)
         body["links"] = [
             {"rel": "self", "type": GEOJSON, "href": f"{svc.base_url(request)}/collections/{layer.id}/items/{fid}"},
