@@ -74,6 +74,16 @@ def make_empty_store(kind: str, catalog: Catalog, tmp_path: Path, pg_url: str) -
     return store
 
 
+def filled_database(kind: str, catalog: Catalog, tmp_path: Path, pg_url: str, fill) -> str:
+    """A database of the given kind holding what `fill(store)` writes; its gpkg path or PostGIS URL."""
+    store = make_empty_store(kind, catalog, tmp_path, pg_url)
+    try:
+        fill(store)
+    finally:
+        store.close()
+    return str(tmp_path / "test.gpkg") if kind == "embedded" else pg_url
+
+
 def _truncate_postgis(url: str, catalog: Catalog) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = ", ".join(f'"{layer.id}"' for layer in catalog)

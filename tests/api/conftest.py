@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.api import county
-from tests.conftest import STORE_KINDS, make_empty_store
+from tests.conftest import STORE_KINDS, filled_database
 
 SECRET = "test-secret-of-at-least-thirty-two-bytes"
 
@@ -19,12 +19,7 @@ SECRET = "test-secret-of-at-least-thirty-two-bytes"
 def county_db(request, catalog, tmp_path_factory, fresh_postgis_url) -> str:
     """The database (gpkg path or PostGIS URL) of the tiny county, per store kind."""
     tmp = tmp_path_factory.mktemp(f"county-{request.param}")
-    store = make_empty_store(request.param, catalog, tmp, fresh_postgis_url)
-    try:
-        county.fill(store)
-    finally:
-        store.close()
-    return str(tmp / "test.gpkg") if request.param == "embedded" else fresh_postgis_url
+    return filled_database(request.param, catalog, tmp, fresh_postgis_url, county.fill)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import rasterio
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import STORE_KINDS, make_empty_store
+from tests.conftest import STORE_KINDS, filled_database
 from tests.e2e.live_server import live_server
 from tests.tiles import white_model_county as county
 
@@ -25,12 +25,7 @@ def server(request, catalog, tmp_path, fresh_postgis_url):
     for need in ("cesium", "playwright-core"):
         if not (ROOT / "node_modules" / need).is_dir():
             pytest.fail(f"npm {need} is missing: run `make npm` (make test does)")
-    store = make_empty_store(request.param, catalog, tmp_path, fresh_postgis_url)
-    try:
-        county.fill(store)
-    finally:
-        store.close()
-    db = str(tmp_path / "test.gpkg") if request.param == "embedded" else fresh_postgis_url
+    db = filled_database(request.param, catalog, tmp_path, fresh_postgis_url, county.fill)
     with live_server(create_app(Settings(database=db, secret=SECRET, sample_dir=tmp_path))) as url:
         yield url
 

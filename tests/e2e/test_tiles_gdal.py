@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ import pytest
 from pyproj import Transformer
 
 from tests.api.conftest import SECRET
-from tests.conftest import STORE_KINDS, make_empty_store
+from tests.conftest import STORE_KINDS, filled_database
+from tests.e2e.live_server import free_port
 from tests.tiles import county
 from tests.tiles.mvt import decode
 from tiles.tms import get_grid
@@ -26,21 +26,12 @@ pytestmark = pytest.mark.e2e
 COUNTY_BBOX = (100.0, 33.0, 101.0, 33.5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def server(request, catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[str]:
     """`onemap serve` in its own process (GDAL holds the GIL while it fetches, so no in-process server)."""
     tmp = tmp_path_factory.mktemp(f"gdal-{request.param}")
-    store = make_empty_store(request.param, catalog, tmp, fresh_postgis_url)
-    county.fill(store)
-    store.close()
-    db = str(tmp / "test.gpkg") if request.param == "embedded" else fresh_postgis_url
-    port = _free_port()
+    db = filled_database(request.param, catalog, tmp, fresh_postgis_url, county.fill)
+    port = free_port()
     env = {**os.environ, "ONEMAP_SECRET": SECRET}
     onemap = Path(sys.executable).with_name("onemap")
     proc = subprocess.Popen([str(onemap), "serve", "--database", db, "--port", str(port)], env=env,

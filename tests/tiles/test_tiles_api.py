@@ -16,7 +16,7 @@ from api.settings import Settings
 from geoserver.access import Scope
 from geoserver.features import Feature
 from tests.api.conftest import SECRET, login
-from tests.conftest import STORE_KINDS, make_empty_store
+from tests.conftest import STORE_KINDS, filled_database
 from tests.tiles import county
 from tests.tiles.mvt import decode
 from tiles.tms import get_grid
@@ -29,10 +29,7 @@ TOWN_B = county.TOWN_CENTRES["B"]
 def client(request, catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[TestClient]:
     """The app over the tiny county with buildings, per store kind."""
     tmp = tmp_path_factory.mktemp(f"tiles-{request.param}")
-    store = make_empty_store(request.param, catalog, tmp, fresh_postgis_url)
-    county.fill(store)
-    store.close()
-    db = str(tmp / "test.gpkg") if request.param == "embedded" else fresh_postgis_url
+    db = filled_database(request.param, catalog, tmp, fresh_postgis_url, county.fill)
     with TestClient(create_app(Settings(database=db, secret=SECRET, tile_cache_mb=16))) as c:
         yield c
 

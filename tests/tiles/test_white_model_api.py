@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import STORE_KINDS, make_empty_store
+from tests.conftest import STORE_KINDS, filled_database
 from tests.tiles import white_model_county as county
 from tests.tiles.tileset_rules import check_tileset, property_table, read_glb
 
@@ -19,12 +19,7 @@ SECRET = "test-secret-of-at-least-thirty-two-bytes"
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def client(request, catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp(f"white-{request.param}")
-    store = make_empty_store(request.param, catalog, tmp, fresh_postgis_url)
-    try:
-        county.fill(store)
-    finally:
-        store.close()
-    db = str(tmp / "test.gpkg") if request.param == "embedded" else fresh_postgis_url
+    db = filled_database(request.param, catalog, tmp, fresh_postgis_url, county.fill)
     with TestClient(create_app(Settings(database=db, secret=SECRET, sample_dir=tmp))) as c:
         yield c
 
