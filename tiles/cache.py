@@ -66,19 +66,21 @@ class TileCache:
     def peek(self, key: TileKey) -> CachedTile | None:
         """The tile if it is in memory (never touches the disk or renders)."""
         with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
-            return hit
+            return self._hit(key)
+
+    def _hit(self, key: TileKey) -> CachedTile | None:
+        """The in-memory tile, counted and marked most recent (call with the lock held)."""
+        hit = self._entries.get(key)
+        if hit is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return hit
 
     def get_or_render(self, key: TileKey, render: Callable[[], bytes]) -> CachedTile:
         """The cached tile, or render it, keep it (unless a write raced the render) and return it."""
         with self._lock:
-            hit = self._entries.get(key)
+            hit = self._hit(key)
             if hit is not None:
-                self._entries.move_to_end(key)
-                self.hits += 1
                 return hit
             generation = self._generation
         disk = self._read_disk(key)
