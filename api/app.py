@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
+from api.links import LinkBase
 from api.ogc_service import OGCService
 from api.routers import auth, basemaps, health
 from api.routers.tiles import TilesFactory
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
     app.state.settings = settings
+    app.state.links = LinkBase(settings)
     app.state.catalog = catalog
     add_exception_handlers(app)
     app.include_router(health.router)

@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    settings = _settings(args)
+    settings = Settings.from_env(database=args.database, listen=f"{args.host}:{args.port}")
     if args.workers > 1:
         print("onemap serve: several workers need a process manager; run one per port behind a balancer",
               file=sys.stderr)

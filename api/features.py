@@ -14,6 +14,7 @@ from pygeoapi.util import render_j2_template
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.links import base_url
 from api.ogc_params import parse_items
 from api.ogc_service import OGCService
 from geoserver import crs as crsmod
@@ -91,13 +92,13 @@ class FeaturesFactory:
     async def landing(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """Landing page."""
         svc = self.service(request)
-        return await svc.call(request, principal, svc.view(principal, svc.base_url(request)), pga.landing_page)
+        return await svc.call(request, principal, svc.view(principal, base_url(request)), pga.landing_page)
 
     async def conformance(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """Conformance classes, Part 3 and 4 included (pygeoapi 0.21 does not declare them)."""
         body = {"conformsTo": CONFORMANCE}
         if _wants_html(request):
-            api = self.service(request).full
+            api = self.service(request).view(principal, base_url(request))
             html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
                                            "conformance.html", body, api.default_locale)
             return Response(html, media_type="text/html")
@@ -106,12 +107,12 @@ class FeaturesFactory:
     async def openapi(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """OpenAPI 3.0 document of what the caller can reach."""
         svc = self.service(request)
-        return await svc.call(request, principal, svc.view(principal, svc.base_url(request)), pga.openapi_)
+        return await svc.call(request, principal, svc.view(principal, base_url(request)), pga.openapi_)
 
     async def collections(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """The collections the caller may read, with extents of what they may see."""
         svc = self.service(request)
-        view = await run_in_threadpool(svc.view, principal, svc.base_url(request), True)
+        view = await run_in_threadpool(svc.view, principal, base_url(request), True)
         return await svc.call(request, principal, view, pga.describe_collections)
 
     async def collection(self, collection_id: str, request: Request,
@@ -119,7 +120,7 @@ class FeaturesFactory:
         """One collection (404 when the caller may not read it)."""
         svc = self.service(request)
         svc.layer(principal, collection_id)
-        view = await run_in_threadpool(svc.view, principal, svc.base_url(request), True)
+        view = await run_in_threadpool(svc.view, principal, base_url(request), True)
         return await svc.call(request, principal, view, pga.describe_collections, collection_id)
 
     async def queryables(self, collection_id: str, request: Request,
@@ -127,7 +128,7 @@ class FeaturesFactory:
         """Queryable properties of a collection."""
         svc = self.service(request)
         svc.layer(principal, collection_id)
-        return await svc.call(request, principal, svc.view(principal, svc.base_url(request)), itemtypes.get_collection_queryables,
+        return await svc.call(request, principal, svc.view(principal, base_url(request)), itemtypes.get_collection_queryables,
                               collection_id)
 
     # -- reads ------------------------------------------------------------------------------------------
@@ -144,11 +145,11 @@ class FeaturesFactory:
         page: FeaturePage = await run_in_threadpool(svc.store.query, layer.id, parsed.query, scope)
         q = parsed.query
         feats = [to_geojson(f, out_crs) for f in page.features]
-        base = f"{svc.base_url(request)}/collections/{layer.id}/items"
+        base = f"{base_url(request)}/collections/{layer.id}/items"
         links = [{"rel": "self", "type": GEOJSON, "href": _href(base, request, q.offset)},
                  {"rel": "alternate", "type": "text/html", "href": _href(base, request, q.offset, f="html")},
                  {"rel": "collection", "type": "application/json",
-                  "href": f"{svc.base_url(request)}/collections/{layer.id}"}]
+                  "href": f"{base_url(request)}/collections/{layer.id}"}]
         if q.offset + len(feats) < page.number_matched:
             links.append({"rel": "next", "type": GEOJSON, "href": _href(base, request, q.offset + q.limit)})
         if q.offset > 0:
@@ -158,14 +159,15 @@ class FeaturesFactory:
                 "numberReturned": len(feats), "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 "links": links}
         if html:
-            return await self._render_items(request, layer, body, q.offset, base)
+            return await self._render_items(request, principal, layer, body, q.offset, base)
         return _json(body, media_type=GEOJSON, **{"Content-Crs": f"<{out_crs}>"})
 
-    async def _render_items(self, request: Request, layer: Layer, body: dict, offset: int, base: str) -> Response:
-        api = self.service(request).full
+    async def _render_items(self, request: Request, principal: Principal, layer: Layer, body: dict, offset: int,
+                            base: str) -> Response:
+        api = self.service(request).view(principal, base_url(request))
         body.update({"title": layer.title, "id_field": "id", "items_path": base,
                      "dataset_path": base.rsplit("/", 1)[0],
-                     "collections_path": f"{self.service(request).base_url(request)}/collections",
+                     "collections_path": f"{base_url(request)}/collections",
                      "offset": offset})
         html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
                                        "collections/items/index.html", body, api.default_locale)
@@ -179,13 +181,13 @@ class FeaturesFactory:
         out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
         feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
         if _wants_html(request):
-            view = svc.view(principal, svc.base_url(request))
+            view = svc.view(principal, base_url(request))
             return await svc.call(request, principal, view, itemtypes.get_collection_item, collection_id, fid)
         body = to_geojson(feature, out_crs)
         body["links"] = [
-            {"rel": "self", "type": GEOJSON, "href": f"{svc.base_url(request)}/collections/{layer.id}/items/{fid}"},
+            {"rel": "self", "type": GEOJSON, "href": f"{base_url(request)}/collections/{layer.id}/items/{fid}"},
             {"rel": "collection", "type": "application/json",
-             "href": f"{svc.base_url(request)}/collections/{layer.id}"}]
+             "href": f"{base_url(request)}/collections/{layer.id}"}]
         return _json(body, media_type=GEOJSON, ETag=feature.etag(), **{"Content-Crs": f"<{out_crs}>"})
 
     # -- writes (Part 4) --------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ class FeaturesFactory:
 
     def _written_response(self, request: Request, layer: Layer, feature: Feature, status: int) -> dict[str, Any]:
         """Status, headers and GeoJSON body of a written feature (the form an Idempotency-Key keeps)."""
-        url = f"{self.service(request).base_url(request)}/collections/{layer.id}/items/{feature.id}"
+        url = f"{base_url(request)}/collections/{layer.id}/items/{feature.id}"
         return {"status": status, "headers": {"ETag": feature.etag(), "Location": url}, "body": to_geojson(feature)}
 
     def _written(self, request: Request, layer: Layer, feature: Feature, status: int) -> Response:

@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
+from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from pygeoapi.openapi import get_oas
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_from_status
+from api.links import LinkBase
 from api.ogc_config import WORLD, build_config
 from api.pygeoapi_provider import REQUEST, RequestContext
 from api.settings import Settings
@@ -30,6 +32,16 @@ EXTENT_TTL_S = 15.0
 MAX_APIS = 64  # pygeoapi API objects kept: one per (set of visible collections, base URL)
 SYSTEM = Principal("system", "admin")
 FORMATS = ("json", "html", "jsonld")  # what the metadata routes render
+
+
+class _NoConfigCache(dict):
+    """Stands in for pygeoapi's translated-config cache, which keeps nothing."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return default
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
 
 
 def _pygeoapi_detail(body: Any) -> str:
@@ -55,12 +67,11 @@ class OGCService:
         self._apis: OrderedDict[tuple[tuple[str, ...], str], API] = OrderedDict()
         self._extents: dict[tuple[str, str], tuple[float, Extent]] = {}
         self._lock = threading.Lock()
+        # pygeoapi 0.21 caches the config it hands to HTML templates per locale only, for the whole process:
+        # every page would then carry the base URL (and metadata) of the first API that rendered one.
+        l10n._cfg_cache = _NoConfigCache()
         # Fail at start, clearly, if the config is broken.
-        self.full = self._api_for(catalog.ids, settings.public_url or "http://127.0.0.1:8000")
-
-    def base_url(self, request: Request) -> str:
-        """Where links point: the configured public URL, else the URL this request came in on."""
-        return (self.settings.public_url or str(request.base_url)).rstrip("/")
+        self.full = self._api_for(catalog.ids, LinkBase(settings).default)
 
     def _api_for(self, ids: tuple[str, ...], base_url: str) -> API:
         key = (ids, base_url)

@@ -18,8 +18,11 @@ class Settings:
     sample_dir: Path = DEFAULT_SAMPLE_DIR
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     token_minutes: int = 12 * 60
-    # Where clients reach the server (behind a proxy); unset, links follow each request's own base URL.
+    # Where clients reach the server (behind a proxy). Unset, links name the request's Host when it is one
+    # of allowed_hosts (None: the listen host, localhost, 127.0.0.1), else the listen address (api/links.py).
     public_url: str | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+    listen: str = "127.0.0.1:8000"  # host:port the server is bound to; `onemap serve` passes its own
     mqtt_url: str | None = None
     oidc_jwks_url: str | None = None
     oidc_issuer: str | None = None
@@ -43,6 +46,8 @@ class Settings:
             values["secret"] = env["ONEMAP_SECRET"]
         if "ONEMAP_PUBLIC_URL" in env:
             values["public_url"] = env["ONEMAP_PUBLIC_URL"].rstrip("/")
+        if env.get("ONEMAP_ALLOWED_HOSTS", "").strip():
+            values["allowed_hosts"] = tuple(h.strip() for h in env["ONEMAP_ALLOWED_HOSTS"].split(",") if h.strip())
         if "ONEMAP_MQTT_URL" in env:
             values["mqtt_url"] = env["ONEMAP_MQTT_URL"]
         for key, name in (("ONEMAP_OIDC_JWKS_URL", "oidc_jwks_url"), ("ONEMAP_OIDC_ISSUER", "oidc_issuer"),

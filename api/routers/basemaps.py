@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.links import base_url
 from basemaps import outlines, wmts
 from basemaps.render import FORMATS, TileFormat, render_tile, tile_format
 from basemaps.sources import RasterRegistry
@@ -21,10 +22,6 @@ PRIVATE = {"Cache-Control": "private, max-age=300", "Vary": "Authorization, X-AP
 
 def _registry(request: Request) -> RasterRegistry:
     return request.app.state.rasters
-
-
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def negotiate(f: str | None, accept: str | None) -> TileFormat:
@@ -69,7 +66,7 @@ class BasemapFactory:
         def tilesets(request: Request, source: str) -> JSONResponse:
             """The map tilesets of a raster source, one per tile matrix set."""
             _registry(request).get(source)
-            base = _base_url(request)
+            base = base_url(request)
             return JSONResponse({"tilesets": [self._tileset(base, source, t) for t in tms_ids()]})
 
         @router.get("/collections/{source}/map/tiles/{tms}")
@@ -77,7 +74,7 @@ class BasemapFactory:
             """OGC API – Tiles tileset metadata of a raster source in one matrix set."""
             raster = _registry(request).get(source)
             get_tms(tms)
-            doc = self._tileset(_base_url(request), source, tms)
+            doc = self._tileset(base_url(request), source, tms)
             west, south, east, north = raster.bounds
             doc.update(title=raster.title, boundingBox={
                 "lowerLeft": [west, south], "upperRight": [east, north],
@@ -122,7 +119,7 @@ class BasemapFactory:
         matrix_sets = {t: get_tms(t) for t in tms_ids()}
         layers = wmts.raster_layers(_registry(request)) + await run_in_threadpool(
             self._outline_layers, request, principal)
-        body = wmts.capabilities(layers, matrix_sets, _base_url(request))
+        body = wmts.capabilities(layers, matrix_sets, base_url(request))
         return Response(body, media_type="application/xml", headers={"Vary": "Authorization, X-API-Key"})
 
     @staticmethod

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.links import base_url
 from geoserver.access import Principal
 from tiles import metadata
 from tiles.service import TileResult, TileService
@@ -18,10 +19,6 @@ COMBINED_TITLE = "onemap: every layer"
 
 def _service(request: Request) -> TileService:
     return request.app.state.tiles
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def tile_response(request: Request, result: TileResult) -> Response:
@@ -60,7 +57,7 @@ class TilesFactory:
         @r.get("/tileMatrixSets")
         def list_tms(request: Request) -> dict:
             """The tile matrix sets we serve."""
-            return metadata.tile_matrix_sets(_base(request))
+            return metadata.tile_matrix_sets(base_url(request))
 
         @r.get("/tileMatrixSets/{tms}")
         def one_tms(tms: str) -> dict:
@@ -71,7 +68,7 @@ class TilesFactory:
         def collection_tilesets(request: Request, collection: str, principal: Principal = who) -> dict:
             """The tilesets of one collection."""
             layer, _ = _service(request).layer(principal, collection)
-            return metadata.tilesets(_base(request), layer.title, layer.id)
+            return metadata.tilesets(base_url(request), layer.title, layer.id)
 
         @r.get("/collections/{collection}/tiles/{tms}")
         def collection_tileset(request: Request, collection: str, tms: str, principal: Principal = who) -> dict:
@@ -79,7 +76,7 @@ class TilesFactory:
             svc = _service(request)
             layer, _ = svc.layer(principal, collection)
             get_tms(tms)
-            return metadata.tileset(_base(request), layer.title, tms, [layer], svc.plan, layer.id)
+            return metadata.tileset(base_url(request), layer.title, tms, [layer], svc.plan, layer.id)
 
         @r.get("/collections/{collection}/tiles/{tms}/tilejson.json")
         def collection_tilejson(request: Request, collection: str, tms: str, principal: Principal = who) -> dict:
@@ -88,7 +85,7 @@ class TilesFactory:
             layer, scope = svc.layer(principal, collection)
             get_tms(tms)
             bounds = metadata.bounds_of(svc.store, [(layer, scope)])
-            return metadata.tilejson(_base(request), layer.title, tms, [layer], svc.plan, bounds, layer.id)
+            return metadata.tilejson(base_url(request), layer.title, tms, [layer], svc.plan, bounds, layer.id)
 
         @r.get("/collections/{collection}/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
                responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
@@ -100,7 +97,7 @@ class TilesFactory:
         @r.get("/tiles")
         def combined_tilesets(request: Request) -> dict:
             """The tilesets of the combined (every layer) tiles."""
-            return metadata.tilesets(_base(request), COMBINED_TITLE, None)
+            return metadata.tilesets(base_url(request), COMBINED_TITLE, None)
 
         @r.get("/tiles/{tms}")
         def combined_tileset(request: Request, tms: str, principal: Principal = who) -> dict:
@@ -108,7 +105,7 @@ class TilesFactory:
             svc = _service(request)
             get_tms(tms)
             layers = [lyr for lyr, _ in svc.readable(principal)]
-            return metadata.tileset(_base(request), COMBINED_TITLE, tms, layers, svc.plan, None)
+            return metadata.tileset(base_url(request), COMBINED_TITLE, tms, layers, svc.plan, None)
 
         @r.get("/tiles/{tms}/tilejson.json")
         def combined_tilejson(request: Request, tms: str, principal: Principal = who) -> dict:
@@ -117,7 +114,7 @@ class TilesFactory:
             get_tms(tms)
             readable = svc.readable(principal)
             bounds = metadata.bounds_of(svc.store, readable)
-            return metadata.tilejson(_base(request), COMBINED_TITLE, tms, [lyr for lyr, _ in readable], svc.plan,
+            return metadata.tilejson(base_url(request), COMBINED_TITLE, tms, [lyr for lyr, _ in readable], svc.plan,
                                      bounds, None)
 
         @r.get("/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
@@ -134,5 +131,5 @@ class TilesFactory:
             readable = svc.readable(principal)
             bounds = metadata.bounds_of(svc.store, readable)
             center = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 10]
-            url = f"{_base(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
+            url = f"{base_url(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
             return maplibre_style([lyr for lyr, _ in readable], url, center)

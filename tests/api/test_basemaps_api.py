@@ -23,7 +23,8 @@ def client(tmp_path_factory):
     d = tmp_path_factory.mktemp("sample")
     make_imagery(d / "imagery.tif")
     make_dem(d / "dem.tif")
-    settings = Settings(database=str(d / "county.gpkg"), sample_dir=d, migrate_on_start=True)
+    settings = Settings(database=str(d / "county.gpkg"), sample_dir=d, migrate_on_start=True,
+                        public_url="http://testserver")
     with TestClient(create_app(settings)) as c:
         yield c
 

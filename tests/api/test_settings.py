@@ -24,3 +24,9 @@ def test_explicit_override_wins_and_none_is_ignored():
 
 def test_each_process_gets_its_own_random_secret_when_none_is_set():
     assert Settings.from_env({}).secret != Settings.from_env({}).secret
+
+
+def test_allowed_hosts_are_a_comma_separated_list_and_default_to_none():
+    s = Settings.from_env({"ONEMAP_ALLOWED_HOSTS": " map.county.lan, 10.0.0.5:8000 ,,"})
+    assert s.allowed_hosts == ("map.county.lan", "10.0.0.5:8000")
+    assert Settings.from_env({}).allowed_hosts is None  # None: the listen host, localhost and 127.0.0.1

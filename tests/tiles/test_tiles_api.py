@@ -30,7 +30,8 @@ def client(request, catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[Te
     """The app over the tiny county with buildings, per store kind."""
     tmp = tmp_path_factory.mktemp(f"tiles-{request.param}")
     db = filled_database(request.param, catalog, tmp, fresh_postgis_url, county.fill)
-    with TestClient(create_app(Settings(database=db, secret=SECRET, tile_cache_mb=16))) as c:
+    with TestClient(create_app(Settings(database=db, secret=SECRET, tile_cache_mb=16,
+                                            public_url="http://testserver"))) as c:
         yield c
 
 

@@ -94,3 +94,17 @@ def test_2d_and_3d_agree_on_the_height_property(client, catalog):
     _, contents = fetch_model(client, login(client, "admin"))
     table = property_table(*read_glb(next(iter(contents.values()))))
     assert style.height_property == "height" and "height" in table
+
+
+def test_the_tileset_refers_to_its_content_relatively_so_no_host_header_reaches_it(client):
+    r = client.get("/3dtiles/buildings/tileset.json", headers={**login(client, "admin"), "Host": "evil.example"})
+    uris = []
+
+    def walk(tile):
+        uris.extend([tile["content"]["uri"]] if "content" in tile else [])
+        for child in tile.get("children", []):
+            walk(child)
+
+    walk(r.json()["root"])
+    assert uris and all(u.endswith(".glb") and "://" not in u for u in uris)
+    assert "evil.example" not in r.text
