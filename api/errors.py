@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -63,9 +64,14 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.OneMapError)
     async def _core(request: Request, exc: errors.OneMapError) -> JSONResponse:
         status = status_for(exc)
+        # A passing outage (database down or busy): tell clients when to try again. The store logs the
+        # outage itself once; a line per refused request would flood the log while it lasts.
+        retry_after = exc.retry_after if isinstance(exc, errors.StoreUnavailable) else None
         if status >= 500:
-            log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
-        return problem(status, exc.message, parameter=exc.parameter)
+            log.log(logging.DEBUG if retry_after else logging.WARNING, "%s on %s: %s", type(exc).__name__,
+                    request.url.path, exc.message)
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
+        return problem(status, exc.message, parameter=exc.parameter, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -48,4 +48,12 @@ class LoadError(BadInput):
 
 
 class StoreUnavailable(OneMapError):
-    """The store cannot be reached or is not set up (no schema, no file)."""
+    """The store cannot be reached or is not set up (no schema, no file).
+
+    `retry_after` (seconds) is set when the trouble is passing (the database is down or busy): a client may
+    retry then; it is None when retrying will not help until someone acts (no schema, no file).
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, parameter=parameter)
+        self.retry_after = retry_after

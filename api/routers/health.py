@@ -9,6 +9,9 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(request: Request) -> dict:
-    """The store's own health report; 503 problem+json when it does not answer."""
+    """The store's own health report; 503 problem+json saying what is wrong when it does not answer.
+
+    While the database is down that answer comes at once, with Retry-After.
+    """
     report = request.app.state.store.health()
     return {"status": "ok", **report}

@@ -7,7 +7,6 @@ runs inside an explicit transaction, so it all lands or nothing does.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,6 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
@@ -29,6 +27,7 @@ from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Locati
 from geoserver.store.batches import reference_points
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
+from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
 from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
@@ -49,7 +48,7 @@ class PostGISStore(Store):
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
-        self._pool: ConnectionPool | None = None
+        self._pool: PostgresPool | None = None
         self._sql: dict[str, LayerSQL] = {}
         try:
             info = conninfo_to_dict(url)
@@ -60,24 +59,13 @@ class PostGISStore(Store):
 
     # -- life cycle -------------------------------------------------------------------------------------
     def open(self) -> None:
-        """Check the server answers (a clear error if not), then open the pool."""
+        """Check the server answers (a clear error if not), then open the pool (see postgis_pool)."""
         if self._pool is not None:
             return
-        timeout = max(1, round(self.connect_timeout))
-        try:  # one plain connection first: the pool would retry quietly and only say "timeout"
-            psycopg.connect(self.url, connect_timeout=timeout).close()
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: {_reason(exc)}") from None
-        pool = ConnectionPool(
-            self.url, min_size=self.min_size, max_size=self.max_size, open=False, name="onemap",
-            kwargs={"autocommit": True, "connect_timeout": timeout, "application_name": "onemap"},
-            configure=_configure, timeout=self.connect_timeout * 2,
-        )
-        try:
-            pool.open(wait=True, timeout=self.connect_timeout * 2)
-        except PoolTimeout:
-            pool.close()
-            raise StoreUnavailable(f"cannot open a connection pool to PostgreSQL at {self.where}") from None
+        pool = PostgresPool(self.url, self.where, min_size=self.min_size, max_size=self.max_size,
+                            connect_timeout=self.connect_timeout, wait_timeout=self.connect_timeout * 2,
+                            configure=_configure)
+        pool.open()
         self._pool = pool
 
     def close(self) -> None:
@@ -98,7 +86,7 @@ class PostGISStore(Store):
             )
 
     def health(self) -> dict[str, Any]:
-        """PostGIS version and schema version; StoreUnavailable when unreachable or not migrated."""
+        """PostGIS and schema versions, the pool's figures; StoreUnavailable (at once) when unreachable."""
         with self._connection() as conn:
             version = migrate.schema_version(conn)
             if version is None:
@@ -108,7 +96,8 @@ class PostGISStore(Store):
             except pg_errors.UndefinedFunction:
                 raise StoreUnavailable(f"PostGIS is not installed in {self.where}; {migrate.UPGRADE_HINT}") from None
         return {"store": self.kind, "database": self.where,
-                "postgis_version": postgis[0] if postgis else None, "schema_version": version}
+                "postgis_version": postgis[0] if postgis else None, "schema_version": version,
+                "connections": self._pool.stats() if self._pool is not None else None}
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
@@ -118,8 +107,6 @@ class PostGISStore(Store):
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except PoolTimeout:
-            raise StoreUnavailable(f"no free connection to PostgreSQL at {self.where}") from None
         except (pg_errors.UndefinedTable, pg_errors.UndefinedColumn) as exc:
             raise StoreUnavailable(
                 f"the database {self.where} lacks the onemap schema ({_first_line(exc)}); {migrate.UPGRADE_HINT}"
@@ -128,8 +115,9 @@ class PostGISStore(Store):
             raise Conflict(_detail(exc), parameter="id") from None
         except psycopg.DataError as exc:
             raise BadInput(_detail(exc)) from None
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}") from None
+        except psycopg.OperationalError as exc:  # a lost connection, a cancelled statement: worth a retry
+            raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}",
+                                   retry_after=RETRY_AFTER) from None
 
     def _layer(self, layer_id: str) -> tuple[Layer, LayerSQL]:
         layer = self.catalog.get(layer_id)
@@ -359,12 +347,6 @@ def _configure(conn: psycopg.Connection) -> None:
 def _locate_many(conn: psycopg.Connection, lons: list[float], lats: list[float]) -> list[tuple[Any, Any]]:
     """(township_code, grid_code) of each point, in one statement."""
     return [tuple(r) for r in conn.execute(LOCATE_MANY, [lons, lats]).fetchall()]
-
-
-def _reason(exc: BaseException) -> str:
-    """libpq's connection error in one line, without its repetition of the address."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return re.sub(r"^(connection failed: )?connection to server at [^:]*? failed: ", "", text)
 
 
 def _first_line(exc: BaseException) -> str:

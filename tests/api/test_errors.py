@@ -16,7 +16,8 @@ CASES = [
     (errors.NotFound("no feature 7", parameter="featureId"), 404, "featureId"),
     (errors.Conflict("already closed"), 409, None),
     (errors.PreconditionFailed("ETag mismatch"), 412, None),
-    (errors.StoreUnavailable("database is down"), 503, None),
+    (errors.StoreUnavailable("no onemap schema"), 503, None),
+    (errors.StoreUnavailable("database is down", retry_after=0.5), 503, None),
     (KeyReused("key used for another request", parameter="Idempotency-Key"), 422, "Idempotency-Key"),
 ]
 
@@ -47,6 +48,13 @@ def test_core_errors_map_to_one_status_each(client, i):
 
 def test_unauthorized_asks_for_a_bearer_token(client):
     assert client.get("/boom/2").headers["www-authenticate"] == "Bearer"
+
+
+def test_a_passing_outage_says_when_to_retry_and_a_lasting_one_does_not(client):
+    down, no_schema = (next(i for i, case in enumerate(CASES) if case[0].message == m)
+                       for m in ("database is down", "no onemap schema"))
+    assert client.get(f"/boom/{down}").headers["retry-after"] == "1"  # whole seconds, at least one
+    assert "retry-after" not in client.get(f"/boom/{no_schema}").headers
 
 
 def test_unknown_path_is_a_problem_404(client):
