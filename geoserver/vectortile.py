@@ -38,7 +38,7 @@ class TileRequest:
 
     @property
     def web_mercator(self) -> bool:
-        """True for the EPSG:3857 grid (PostGIS builds its envelope with ST_TileEnvelope)."""
+        """True for the EPSG:3857 tile matrix set (PostGIS builds its envelope with ST_TileEnvelope)."""
         return self.epsg == 3857
 
     @property

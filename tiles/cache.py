@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geoserver.events import Change
-from tiles.tms import MAX_ZOOM, get_grid
+from tiles.tms import MAX_ZOOM, get_tiling
 
 # Above this many tiles in one zoom's range, the disk tier drops the whole zoom instead of file by file.
 _DISK_FILE_BY_FILE = 4096
@@ -153,7 +153,7 @@ class TileCache:
             for (layer, tms, z), cells in list(self._index.items()):
                 if layer != layer_id:
                     continue
-                cols, rows = get_grid(tms).tiles_covering(bbox, z, self.margin)
+                cols, rows = get_tiling(tms).tiles_covering(bbox, z, self.margin)
                 if len(cols) * len(rows) <= len(cells):
                     hits = [(x, y) for x in cols for y in rows if (x, y) in cells]
                 else:
@@ -193,7 +193,7 @@ class TileCache:
         if not self.directory.exists():
             return
         for tms_dir in _subdirs(self.directory):
-            grid = get_grid(tms_dir.name)
+            tiling = get_tiling(tms_dir.name)
             for layers_dir in _subdirs(tms_dir):
                 if layer_id not in layers_dir.name.split("+"):
                     continue
@@ -202,7 +202,7 @@ class TileCache:
                         zdir = scope_dir / str(z)
                         if not zdir.exists():
                             continue
-                        cols, rows = grid.tiles_covering(bbox, z, self.margin)
+                        cols, rows = tiling.tiles_covering(bbox, z, self.margin)
                         if len(cols) * len(rows) > _DISK_FILE_BY_FILE:
                             shutil.rmtree(zdir, ignore_errors=True)
                             continue

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from geoserver.catalog import Catalog, Layer
 from geoserver.vectortile import DEFAULT_BUFFER, DEFAULT_EXTENT, TileRequest
-from tiles.tms import Grid
+from tiles.tms import Tiling
 
 # Point layers are clustered on a grid (one feature per 64x64-unit cell, with point_count) below this
 # zoom, and in any case for their first CLUSTER_ZOOMS zooms: dense layers that start late (GPS fixes,
@@ -69,15 +69,15 @@ class TilePlan:
             tolerance *= LINE_FACTOR  # tracks overlap along the same streets: two pixels are plenty
         return LayerPlan(layer, z, props, tolerance, cluster)
 
-    def request(self, layer: Layer, grid: Grid, z: int, x: int, y: int) -> TileRequest:
+    def request(self, layer: Layer, tiling: Tiling, z: int, x: int, y: int) -> TileRequest:
         """The TileRequest a store answers for one layer of one tile."""
         lp = self.plan(layer, z)
-        w, s, e, n = grid.lonlat_bounds(z, x, y)
+        w, s, e, n = tiling.lonlat_bounds(z, x, y)
         # The index box grows by the buffer (plus a hair for the lon/lat vs projected difference).
         grow = 1.5 * self.buffer / self.extent
         dx, dy = (e - w) * grow, (n - s) * grow
         lonlat = (max(w - dx, -180.0), max(s - dy, -90.0), min(e + dx, 180.0), min(n + dy, 90.0))
-        return TileRequest(layer.id, z, x, y, grid.epsg, grid.bounds(z, x, y), lonlat, lp.properties,
+        return TileRequest(layer.id, z, x, y, tiling.epsg, tiling.bounds(z, x, y), lonlat, lp.properties,
                            self.extent, self.buffer, lp.tolerance, lp.cluster_cell)
 
     def invalidation_margin(self) -> float:

@@ -10,7 +10,7 @@ from geoserver.errors import NotFound
 from geoserver.store import Store
 from tiles.cache import TileCache, TileKey
 from tiles.plan import TilePlan
-from tiles.tms import get_grid
+from tiles.tms import get_tiling
 
 STATIC_MAX_AGE = 3600
 LIVE_MAX_AGE = 5
@@ -76,8 +76,8 @@ class TileService:
         `layer_id` None asks for the combined tile of every layer the principal may read.
         """
         layers = [self.layer(principal, layer_id)] if layer_id is not None else self.readable(principal)
-        grid = get_grid(tms_id)
-        grid.check(z, x, y)
+        tiling = get_tiling(tms_id)
+        tiling.check(z, x, y)
         drawn = tuple((lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom)
         max_age = LIVE_MAX_AGE if any(lyr.live for lyr, _ in layers) else STATIC_MAX_AGE
         public = all(lyr.public for lyr, _ in layers)
@@ -95,12 +95,12 @@ class TileService:
         """The tile from the cache tiers or built by the store (blocking)."""
         if not job.drawn:
             return TileResult(b"", "", job.max_age, job.public)
-        grid = get_grid(job.key.tms)
+        tiling = get_tiling(job.key.tms)
         z, x, y = job.key.z, job.key.x, job.key.y
 
         def build() -> bytes:
             # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
-            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, grid, z, x, y), sc)
+            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y), sc)
                             for lyr, sc in job.drawn)
 
         tile = self.cache.get_or_render(job.key, build)

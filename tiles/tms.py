@@ -60,8 +60,11 @@ class TileAddress:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """One tile matrix set reduced to what tile arithmetic needs, with its EPSG code."""
+class Tiling:
+    """How one tile matrix set cuts the world into tiles (OGC's tiling scheme): tile arithmetic and its EPSG code.
+
+    Not a grid (网格) of the governance layers: those are the `grids` layer.
+    """
 
     tms_id: str
     epsg: int
@@ -124,10 +127,10 @@ def _transformer(epsg: int) -> Transformer:
     return Transformer.from_crs(4326, epsg, always_xy=True)
 
 
-GRIDS = {WEB_MERCATOR: Grid(WEB_MERCATOR, 3857), CGCS2000: Grid(CGCS2000, 4490)}
+TILINGS = {WEB_MERCATOR: Tiling(WEB_MERCATOR, 3857), CGCS2000: Tiling(CGCS2000, 4490)}
 
 
-def get_grid(tms_id: str) -> Grid:
-    """The Grid of `tms_id`, or NotFound."""
+def get_tiling(tms_id: str) -> Tiling:
+    """The tiling of tile matrix set `tms_id`, or NotFound."""
     get_tms(tms_id)
-    return GRIDS[tms_id]
+    return TILINGS[tms_id]

@@ -39,7 +39,7 @@ from geoserver.store.postgis import _configure as onemap_session  # noqa: E402
 from geoserver.store.postgis_mvt import tile_sql  # noqa: E402
 from layers.catalog import build_catalog  # noqa: E402
 from tiles.plan import TilePlan  # noqa: E402
-from tiles.tms import get_grid  # noqa: E402
+from tiles.tms import get_tiling  # noqa: E402
 
 ONEMAP = ROOT / ".venv" / "bin" / "onemap"
 TIPG = ROOT / "bench" / ".venv-tipg" / "bin" / "uvicorn"
@@ -147,11 +147,11 @@ def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int) -> d
     """The same tiles as onemap builds them, straight from PostGIS: the limit with no HTTP at all."""
     catalog = build_catalog()
     plan = TilePlan(catalog)
-    grid = get_grid("WebMercatorQuad")
+    tiling = get_tiling("WebMercatorQuad")
     statements = []
     for layer_id, z, x, y in tiles:
         layer = catalog.get(layer_id)
-        statements.append(tile_sql(layer, plan.request(layer, grid, z, x, y), Scope.everything()))
+        statements.append(tile_sql(layer, plan.request(layer, tiling, z, x, y), Scope.everything()))
     latencies: list[float] = []
     sizes: list[int] = []
     lock = threading.Lock()

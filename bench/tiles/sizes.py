@@ -22,7 +22,7 @@ from geoserver.access import Scope  # noqa: E402
 from geoserver.store import open_store  # noqa: E402
 from layers.catalog import build_catalog  # noqa: E402
 from tiles.plan import TilePlan  # noqa: E402
-from tiles.tms import WEB_MERCATOR, get_grid  # noqa: E402
+from tiles.tms import WEB_MERCATOR, get_tiling  # noqa: E402
 
 SAMPLE = 20_000
 LIMIT = 500_000
@@ -45,7 +45,7 @@ def main() -> None:
     args = p.parse_args()
     catalog = build_catalog()
     plan = TilePlan(catalog)
-    grid = get_grid(args.tms)
+    tiling = get_tiling(args.tms)
     store = open_store(args.database, catalog)
     store.open()
     with psycopg.connect(args.database) as conn:
@@ -53,13 +53,13 @@ def main() -> None:
     print("| z | largest tile KB | its heaviest layer (KB) | build s |\n|---:|---:|---|---:|")
     worst = 0
     for z in range(6, 18):
-        m = grid.tms.matrix(z)
+        m = tiling.tms.matrix(z)
         span = m.cellSize * m.tileWidth
-        x0, y0 = grid.origin(z)
+        x0, y0 = tiling.origin(z)
         keys = []
         for layer in plan.layers_at(z):
             if len(pts[layer.id]):
-                x, y = grid.to_crs(pts[layer.id][:, 0], pts[layer.id][:, 1])
+                x, y = tiling.to_crs(pts[layer.id][:, 0], pts[layer.id][:, 1])
                 keys.append(np.floor((np.asarray(x) - x0) / span).astype(np.int64) * (1 << 32)
                             + np.floor((y0 - np.asarray(y)) / span).astype(np.int64))
         values, counts = np.unique(np.concatenate(keys), return_counts=True)
@@ -67,7 +67,7 @@ def main() -> None:
         for key in values[np.argsort(counts)[::-1][:args.top]]:
             tx, ty = int(key) >> 32, int(key) & 0xFFFFFFFF
             t0 = time.perf_counter()
-            sizes = {lyr.id: len(store.tile(lyr.id, plan.request(lyr, grid, z, tx, ty), Scope.everything()))
+            sizes = {lyr.id: len(store.tile(lyr.id, plan.request(lyr, tiling, z, tx, ty), Scope.everything()))
                      for lyr in plan.layers_at(z)}
             took = time.perf_counter() - t0
             total = sum(sizes.values())

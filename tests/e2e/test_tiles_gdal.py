@@ -20,7 +20,7 @@ from tests.conftest import STORE_KINDS, filled_database
 from tests.e2e.live_server import free_port
 from tests.tiles import county
 from tests.tiles.mvt import decode
-from tiles.tms import get_grid
+from tiles.tms import get_tiling
 
 pytestmark = pytest.mark.e2e
 COUNTY_BBOX = (100.0, 33.0, 101.0, 33.5)
@@ -66,7 +66,7 @@ def test_gdal_ogcapi_driver_reads_a_collection_through_its_tiles(server):
 def test_debian_ogrinfo_decodes_a_saved_tile(server, tmp_path):
     token = httpx.post(f"{server}/auth/token", data={"username": "admin", "password": county.base.PASSWORD}).json()
     z = 14
-    t = get_grid("WebMercatorQuad").tms.tile(*county.TOWN_CENTRES["B"], z)
+    t = get_tiling("WebMercatorQuad").tms.tile(*county.TOWN_CENTRES["B"], z)
     r = httpx.get(f"{server}/tiles/WebMercatorQuad/{z}/{t.y}/{t.x}",
                   headers={"Authorization": f"Bearer {token['access_token']}"})
     assert r.status_code == 200
@@ -82,7 +82,7 @@ def test_debian_ogrinfo_decodes_a_saved_tile(server, tmp_path):
 
 
 def test_an_empty_tile_is_204_without_a_body_and_the_server_lives_on(server):
-    t = get_grid("WebMercatorQuad").tms.tile(10.0, 50.0, 12)
+    t = get_tiling("WebMercatorQuad").tms.tile(10.0, 50.0, 12)
     with httpx.Client() as client:
         for _ in range(3):
             r = client.get(f"{server}/collections/townships/tiles/WebMercatorQuad/12/{t.y}/{t.x}")

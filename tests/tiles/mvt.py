@@ -6,7 +6,7 @@ import mapbox_vector_tile
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from tiles.tms import get_grid
+from tiles.tms import get_tiling
 
 
 def decode(content: bytes) -> dict:
@@ -19,11 +19,11 @@ def decode(content: bytes) -> dict:
 
 def lonlat(tms_id: str, z: int, x: int, y: int, px: float, py: float, extent: int = 4096) -> tuple[float, float]:
     """A tile-unit position back in lon/lat."""
-    grid = get_grid(tms_id)
-    minx, miny, maxx, maxy = grid.bounds(z, x, y)
+    tiling = get_tiling(tms_id)
+    minx, miny, maxx, maxy = tiling.bounds(z, x, y)
     cx = minx + px / extent * (maxx - minx)
     cy = maxy - py / extent * (maxy - miny)
-    lon, lat = Transformer.from_crs(grid.epsg, 4326, always_xy=True).transform(cx, cy)
+    lon, lat = Transformer.from_crs(tiling.epsg, 4326, always_xy=True).transform(cx, cy)
     return lon, lat
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geoserver.events import Change
 from tiles.cache import TileCache, TileKey
-from tiles.tms import WEB_MERCATOR, get_grid
+from tiles.tms import WEB_MERCATOR, get_tiling
 
 POINT = (100.75, 33.25)
 
@@ -14,7 +14,7 @@ def _key(z, x, y, layers=("events",), scope="*"):
 
 
 def _tile_at(z, lon=POINT[0], lat=POINT[1]):
-    t = get_grid(WEB_MERCATOR).tms.tile(lon, lat, z)
+    t = get_tiling(WEB_MERCATOR).tms.tile(lon, lat, z)
     return t.x, t.y
 
 

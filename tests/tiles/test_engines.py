@@ -12,7 +12,7 @@ from tests.conftest import STORE_KINDS, make_empty_store
 from tests.tiles import county
 from tests.tiles.mvt import decode, geometry, lonlat
 from tiles.plan import CLUSTER_BELOW, TilePlan
-from tiles.tms import CGCS2000, WEB_MERCATOR, get_grid
+from tiles.tms import CGCS2000, WEB_MERCATOR, get_tiling
 
 TOWN_B = county.TOWN_CENTRES["B"]
 LAYERS = ("townships", "grids", "buildings", "events", "temples")
@@ -34,10 +34,10 @@ def stores(catalog, tmp_path_factory, fresh_postgis_url) -> Iterator[dict[str, S
 
 def _addresses():
     for tms_id in (WEB_MERCATOR, CGCS2000):
-        grid = get_grid(tms_id)
+        tiling = get_tiling(tms_id)
         for z in (6, 9, 11, 12, 13, 14, 16):
             for lon, lat in (TOWN_B, county.TOWN_CENTRES["A"], (100.5, 33.25)):
-                t = grid.tms.tile(lon, lat, z)
+                t = tiling.tms.tile(lon, lat, z)
                 yield tms_id, z, t.x, t.y
 
 
@@ -45,7 +45,7 @@ ADDRESSES = sorted(set(_addresses()))
 
 
 def _tile(store: Store, catalog, layer_id: str, tms_id: str, z: int, x: int, y: int, scope: Scope) -> dict:
-    request = TilePlan(catalog).request(catalog.get(layer_id), get_grid(tms_id), z, x, y)
+    request = TilePlan(catalog).request(catalog.get(layer_id), get_tiling(tms_id), z, x, y)
     return decode(store.tile(layer_id, request, scope)).get(layer_id, [])
 
 
@@ -86,10 +86,10 @@ def test_both_engines_build_the_same_tiles(stores, catalog, layer_id, scope):
 def test_decoded_points_land_where_the_store_has_them(stores, catalog, kind, tms_id):
     store = stores[kind]
     z = 16
-    t = get_grid(tms_id).tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
+    t = get_tiling(tms_id).tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
     feats = _tile(store, catalog, "events", tms_id, z, t.x, t.y, Scope.everything())
     assert feats
-    w, s, e, n = get_grid(tms_id).lonlat_bounds(z, t.x, t.y)
+    w, s, e, n = get_tiling(tms_id).lonlat_bounds(z, t.x, t.y)
     one_unit = (e - w) / 4096
     for f in feats:
         lon, lat = lonlat(tms_id, z, t.x, t.y, *f["geometry"]["coordinates"])
@@ -104,7 +104,7 @@ def test_a_leaders_tile_holds_only_their_township(stores, catalog, kind):
             feats = _tile(stores[kind], catalog, layer_id, tms_id, z, x, y, Scope.of(["A"]))
             assert all(f["properties"].get("township_code", "A") == "A" for f in feats)
             assert not _tile(stores[kind], catalog, layer_id, tms_id, z, x, y, Scope.nothing())
-    t = get_grid(WEB_MERCATOR).tms.tile(*TOWN_B, 14)
+    t = get_tiling(WEB_MERCATOR).tms.tile(*TOWN_B, 14)
     assert _tile(stores[kind], catalog, "buildings", WEB_MERCATOR, 14, t.x, t.y, Scope.everything())
     assert not _tile(stores[kind], catalog, "buildings", WEB_MERCATOR, 14, t.x, t.y, Scope.of(["A"]))
 
@@ -112,10 +112,10 @@ def test_a_leaders_tile_holds_only_their_township(stores, catalog, kind):
 @pytest.mark.parametrize("kind", STORE_KINDS)
 def test_points_are_clustered_with_counts_at_low_zoom(stores, catalog, kind):
     z = CLUSTER_BELOW - 2
-    grid = get_grid(WEB_MERCATOR)
-    t = grid.tms.tile(*TOWN_B, z)
+    tiling = get_tiling(WEB_MERCATOR)
+    t = tiling.tms.tile(*TOWN_B, z)
     clusters = _tile(stores[kind], catalog, "events", WEB_MERCATOR, z, t.x, t.y, Scope.everything())
-    w, s, e, n = grid.lonlat_bounds(z, t.x, t.y)
+    w, s, e, n = tiling.lonlat_bounds(z, t.x, t.y)
     inside = [f for f in stores[kind].iter_features("events", Scope.everything())
               if w <= f.geometry.x < e and s < f.geometry.y <= n]
     assert sum(c["properties"]["point_count"] for c in clusters) == len(inside)
@@ -125,10 +125,10 @@ def test_points_are_clustered_with_counts_at_low_zoom(stores, catalog, kind):
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
 def test_properties_are_trimmed_to_the_zoom(stores, catalog, kind):
-    grid = get_grid(WEB_MERCATOR)
+    tiling = get_tiling(WEB_MERCATOR)
     at = {}
     for z in (15, 16):
-        t = grid.tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
+        t = tiling.tms.tile(TOWN_B[0], TOWN_B[1] + 0.01, z)
         at[z] = _tile(stores[kind], catalog, "events", WEB_MERCATOR, z, t.x, t.y, Scope.everything())
     assert at[15] and at[16]
     assert "deadline" in at[15][0]["properties"] and "reporter" not in at[15][0]["properties"]

@@ -13,7 +13,7 @@ from layers.catalog import build_catalog
 from tests.conftest import sample_dir
 from tests.tiles.mvt import decode, geometry
 from tiles.plan import TilePlan
-from tiles.tms import CGCS2000, WEB_MERCATOR, get_grid
+from tiles.tms import CGCS2000, WEB_MERCATOR, get_tiling
 
 LIMIT = 500_000
 ZOOMS = range(6, 18)
@@ -30,14 +30,14 @@ def _positions(layer_id: str) -> tuple[np.ndarray, np.ndarray]:
 @cache
 def densest_tile(tms_id: str, z: int) -> tuple[int, int]:
     """The tile at zoom `z` holding the most features of the layers drawn there (from the RTrees)."""
-    grid = get_grid(tms_id)
-    m = grid.tms.matrix(z)
+    tiling = get_tiling(tms_id)
+    m = tiling.tms.matrix(z)
     span = m.cellSize * m.tileWidth
-    x0, y0 = grid.origin(z)
+    x0, y0 = tiling.origin(z)
     cells = []
     for layer in TilePlan(build_catalog()).layers_at(z):
         lon, lat = _positions(layer.id)
-        x, y = grid.to_crs(lon, lat)
+        x, y = tiling.to_crs(lon, lat)
         cells.append(np.floor((np.asarray(x) - x0) / span).astype(np.int64) * (1 << 32)
                      + np.floor((y0 - np.asarray(y)) / span).astype(np.int64))
     values, counts = np.unique(np.concatenate(cells), return_counts=True)
@@ -48,11 +48,11 @@ def densest_tile(tms_id: str, z: int) -> tuple[int, int]:
 @pytest.mark.parametrize("tms_id", [WEB_MERCATOR, CGCS2000])
 def test_no_combined_tile_of_the_sample_exceeds_500_kb(sample_store, catalog, tms_id):
     plan = TilePlan(catalog)
-    grid = get_grid(tms_id)
+    tiling = get_tiling(tms_id)
     largest = {}
     for z in ZOOMS:
         x, y = densest_tile(tms_id, z)
-        largest[z] = sum(len(sample_store.tile(lyr.id, plan.request(lyr, grid, z, x, y), Scope.everything()))
+        largest[z] = sum(len(sample_store.tile(lyr.id, plan.request(lyr, tiling, z, x, y), Scope.everything()))
                          for lyr in plan.layers_at(z))
     assert all(size > 0 for size in largest.values())  # the densest tiles are not empty
     assert {z: s for z, s in largest.items() if s > LIMIT} == {}
@@ -61,10 +61,10 @@ def test_no_combined_tile_of_the_sample_exceeds_500_kb(sample_store, catalog, tm
 @pytest.mark.parametrize("z", [10, 13, 14, 16])
 def test_both_engines_agree_on_the_densest_sample_tiles(sample_stores, catalog, z):
     plan = TilePlan(catalog)
-    grid = get_grid(WEB_MERCATOR)
+    tiling = get_tiling(WEB_MERCATOR)
     x, y = densest_tile(WEB_MERCATOR, z)
     for layer in plan.layers_at(z):
-        request = plan.request(layer, grid, z, x, y)
+        request = plan.request(layer, tiling, z, x, y)
         pg = decode(sample_stores["postgis"].tile(layer.id, request, Scope.everything())).get(layer.id, [])
         em = decode(sample_stores["embedded"].tile(layer.id, request, Scope.everything())).get(layer.id, [])
         assert len(pg) == len(em), layer.id

@@ -19,7 +19,7 @@ from tests.api.conftest import SECRET, login
 from tests.conftest import STORE_KINDS, filled_database
 from tests.tiles import county
 from tests.tiles.mvt import decode
-from tiles.tms import get_grid
+from tiles.tms import get_tiling
 
 MVT = "application/vnd.mapbox-vector-tile"
 TOWN_B = county.TOWN_CENTRES["B"]
@@ -46,7 +46,7 @@ def leader_a(client) -> dict:
 
 
 def _path(tms: str, lon: float, lat: float, z: int, collection: str | None = None) -> str:
-    t = get_grid(tms).tms.tile(lon, lat, z)
+    t = get_tiling(tms).tms.tile(lon, lat, z)
     prefix = f"/collections/{collection}/tiles" if collection else "/tiles"
     return f"{prefix}/{tms}/{z}/{t.y}/{t.x}"
 

@@ -6,7 +6,7 @@ import morecantile
 import pytest
 
 from geoserver.errors import BadInput, NotFound
-from tiles.tms import CGCS2000, WEB_MERCATOR, get_grid, get_tms, tms_document, tms_ids
+from tiles.tms import CGCS2000, WEB_MERCATOR, get_tiling, get_tms, tms_document, tms_ids
 
 COUNTY = (100.9, 32.9)  # lon, lat inside Banma County
 
@@ -21,9 +21,9 @@ def test_the_contract_ids_are_served():
 def test_web_mercator_tile_bounds_match_morecantile(z):
     ref = morecantile.tms.get("WebMercatorQuad")
     t = ref.tile(*COUNTY, z)
-    grid = get_grid(WEB_MERCATOR)
-    assert grid.bounds(z, t.x, t.y) == pytest.approx(tuple(ref.xy_bounds(t)))
-    assert grid.lonlat_bounds(z, t.x, t.y) == pytest.approx(tuple(ref.bounds(t)))
+    tiling = get_tiling(WEB_MERCATOR)
+    assert tiling.bounds(z, t.x, t.y) == pytest.approx(tuple(ref.xy_bounds(t)))
+    assert tiling.lonlat_bounds(z, t.x, t.y) == pytest.approx(tuple(ref.bounds(t)))
 
 
 @pytest.mark.parametrize("z", [0, 1, 5, 10, 15, 18])
@@ -33,7 +33,7 @@ def test_cgcs2000_quad_is_a_geographic_quad_in_epsg_4490(z):
     m = tms.matrix(z)
     assert (m.matrixWidth, m.matrixHeight) == (2 ** (z + 1), 2 ** z)
     t = tms.tile(*COUNTY, z)
-    w, s, e, n = get_grid(CGCS2000).bounds(z, t.x, t.y)
+    w, s, e, n = get_tiling(CGCS2000).bounds(z, t.x, t.y)
     assert e - w == pytest.approx(180 / 2 ** z) and n - s == pytest.approx(180 / 2 ** z)
     assert w <= COUNTY[0] < e and s <= COUNTY[1] < n
     # the same cells as WorldCRS84Quad, whose shape it takes
@@ -50,24 +50,24 @@ def test_tms_documents_are_tms_2_json():
 
 @pytest.mark.parametrize("tms_id", [WEB_MERCATOR, CGCS2000])
 def test_out_of_matrix_addresses_name_the_parameter(tms_id):
-    grid = get_grid(tms_id)
+    tiling = get_tiling(tms_id)
     with pytest.raises(BadInput) as e:
-        grid.check(3, 0, 8)
+        tiling.check(3, 0, 8)
     assert e.value.parameter == "tileRow"
     with pytest.raises(BadInput) as e:
-        grid.check(3, 2 ** 3 * (2 if tms_id == CGCS2000 else 1), 0)
+        tiling.check(3, 2 ** 3 * (2 if tms_id == CGCS2000 else 1), 0)
     assert e.value.parameter == "tileCol"
     with pytest.raises(BadInput) as e:
-        grid.check(23, 0, 0)
+        tiling.check(23, 0, 0)
     assert e.value.parameter == "tileMatrix"
 
 
 @pytest.mark.parametrize("tms_id", [WEB_MERCATOR, CGCS2000])
 def test_tiles_covering_a_box_are_the_tiles_morecantile_lists(tms_id):
-    grid = get_grid(tms_id)
+    tiling = get_tiling(tms_id)
     bbox = (100.71, 32.81, 100.95, 33.07)
     for z in (8, 11, 14):
-        cols, rows = grid.tiles_covering(bbox, z)
+        cols, rows = tiling.tiles_covering(bbox, z)
         ours = {(x, y) for x in cols for y in rows}
-        ref = {(t.x, t.y) for t in grid.tms.tiles(*bbox, zooms=[z])}
+        ref = {(t.x, t.y) for t in tiling.tms.tiles(*bbox, zooms=[z])}
         assert ours == ref
