@@ -1,7 +1,9 @@
-"""Who is calling: bearer JWTs (ours, HS256), OIDC bearer tokens (JWKS) and API keys -> a Principal."""
+"""Who is calling: bearer JWTs (ours, HS256), OIDC bearer tokens (JWKS), API keys and HTTP Basic -> a Principal."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from typing import Any
 
@@ -13,10 +15,20 @@ from api.settings import Settings
 from geoserver.access import ROLES, Grant, Principal
 from geoserver.apikeys import hash_api_key
 from geoserver.errors import Unauthorized
+from geoserver.passwords import VerifiedPasswords, verify_nobody
 from geoserver.store import Store, UserRecord
 
 ALGORITHM = "HS256"
 ISSUER = "onemap"
+# HTTP Basic (RFC 7617) for GIS clients that speak nothing else (QGIS, ArcGIS, GDAL). The password is the
+# account's password or one of its API keys; with the reserved username `apikey`, any API key.
+BASIC_REALM = "onemap"
+BASIC_CHALLENGE = f'Basic realm="{BASIC_REALM}", charset="UTF-8"'
+API_KEY_USERNAME = "apikey"
+
+
+class BasicUnauthorized(Unauthorized):
+    """Basic credentials were refused or malformed: the answer challenges for Basic again."""
 
 
 def principal_of(user: UserRecord) -> Principal:
@@ -101,18 +113,77 @@ def authenticate_api_key(store: Store, key: str) -> Principal:
     return principal_of(user)
 
 
+def basic_credentials(value: str) -> tuple[str, str]:
+    """The username and password of a Basic credential (the base64 text after `Basic `); 401 if malformed."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise BasicUnauthorized("Authorization: Basic credentials must be base64 of 'username:password'",
+                                parameter="Authorization") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # older clients send ISO-8859-1, as RFC 2617 allowed
+    username, colon, password = text.partition(":")
+    if not colon or not username:
+        raise BasicUnauthorized("Authorization: Basic credentials must be base64 of 'username:password'",
+                                parameter="Authorization")
+    return username, password
+
+
+def authenticate_basic(store: Store, verified: VerifiedPasswords, username: str, password: str) -> Principal:
+    """The principal of Basic credentials: the account's password, or an API key as the password.
+
+    The account is read on every request, so a changed password or a removed account counts at once; only
+    the slow hash of a password already proven right is skipped (`verified`). An unknown username and a
+    wrong password get the same answer after the same work.
+    """
+    rejected = BasicUnauthorized("wrong username or password", parameter="Authorization")
+    if username == API_KEY_USERNAME:
+        record = store.get_api_key(hash_api_key(password))
+        user = store.get_user(record.username) if record is not None else None
+        if user is None:
+            raise rejected
+        return principal_of(user)
+    user = store.get_user(username)
+    if user is None:
+        verify_nobody(password)
+        raise rejected
+    if verified.remembered(username, password, user.password_hash):
+        return principal_of(user)
+    record = store.get_api_key(hash_api_key(password))  # one of the account's own keys as its password
+    if record is not None and record.username == user.username:
+        return principal_of(user)
+    if verified.verify(username, password, user.password_hash):
+        return principal_of(user)
+    raise rejected
+
+
+def _verified_passwords(request: Request) -> VerifiedPasswords:
+    verified = getattr(request.app.state, "verified_passwords", None)
+    if verified is None:  # one per app; two racing first requests at worst each build one, and one stays
+        verified = request.app.state.verified_passwords = VerifiedPasswords()
+    return verified
+
+
 async def get_principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, from `Authorization: Bearer` or `X-API-Key`; anonymous if neither."""
+    """FastAPI dependency: the caller, from `Authorization` (Bearer or Basic) or `X-API-Key`; else anonymous."""
     settings: Settings = request.app.state.settings
     store: Store = request.app.state.store
     auth = request.headers.get("authorization")
     if auth:
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization must be 'Bearer <token>'", parameter="Authorization")
+        scheme, _, credentials = auth.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "basic":
+            username, password = basic_credentials(credentials)
+            return await run_in_threadpool(authenticate_basic, store, _verified_passwords(request), username,
+                                           password)
+        if scheme.lower() != "bearer" or not credentials:
+            raise Unauthorized("Authorization must be 'Bearer <token>' or 'Basic <base64 of username:password>'",
+                               parameter="Authorization")
         if not settings.oidc_jwks_url:  # our own HS256 tokens: a CPU-only check, no thread hop needed
-            return authenticate_bearer(request, settings, store, token.strip())
-        return await run_in_threadpool(authenticate_bearer, request, settings, store, token.strip())
+            return authenticate_bearer(request, settings, store, credentials)
+        return await run_in_threadpool(authenticate_bearer, request, settings, store, credentials)
     key = request.headers.get("x-api-key")
     if key:
         return await run_in_threadpool(authenticate_api_key, store, key.strip())

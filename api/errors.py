@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth import BASIC_CHALLENGE, BasicUnauthorized
 from geoserver import errors
 from geoserver.idempotency import KeyReused
 
@@ -71,6 +72,10 @@ def add_exception_handlers(app: FastAPI) -> None:
             log.log(logging.DEBUG if retry_after else logging.WARNING, "%s on %s: %s", type(exc).__name__,
                     request.url.path, exc.message)
         headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
+        if isinstance(exc, BasicUnauthorized):
+            # Refused Basic credentials challenge for Basic again (a GIS client then asks its user); a bearer
+            # failure does not, or browsers running the viewer would pop up their own password dialog.
+            headers = {"WWW-Authenticate": BASIC_CHALLENGE}
         return problem(status, exc.message, parameter=exc.parameter, headers=headers)
 
     @app.exception_handler(RequestValidationError)
