@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the suite needs, if missing: PostGIS for the production store, GDAL's
-# command-line clients and Chromium for end-to-end tests. Needs root (or sudo) on Debian 12.
+# command-line clients, QGIS (python3-qgis, for the system python3) and Chromium for end-to-end tests.
+# Needs root (or sudo) on Debian 12.
 set -euo pipefail
 need=()
 dpkg -s postgresql-15-postgis-3 >/dev/null 2>&1 || need+=(postgresql-15-postgis-3)
 command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+dpkg -s python3-qgis >/dev/null 2>&1 || need+=(python3-qgis)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
