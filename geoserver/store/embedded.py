@@ -359,6 +359,8 @@ class EmbeddedStore(Store):
             if replace:
                 conn.execute(f"DELETE FROM {t}")
                 conn.execute(f"DELETE FROM {rtree}")
+                # Numbering starts again at 1, as PostGIS's TRUNCATE ... RESTART IDENTITY does.
+                conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (layer.id,))
             next_id = conn.execute(
                 f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
                 f"coalesce((SELECT max({FID}) FROM {t}), 0)) + 1", (layer.id,)).fetchone()[0]
@@ -368,10 +370,14 @@ class EmbeddedStore(Store):
                 if areas:
                     _fill_keys(layer, batch, areas)
                 fids = []
+                # Ids left out come after every id the chunk gives, wherever it gives them (as in PostGIS).
+                next_id = max([next_id, *(_given_id(g, row) + 1 for row, g in enumerate(batch.ids, start=count)
+                                          if g is not None)])
                 for row, given in enumerate(batch.ids, start=count):
                     fid = next_id if given is None else _given_id(given, row)
                     next_id = max(next_id, fid + 1)
                     fids.append(fid)
+                _refuse_taken_ids(conn, t, fids, batch.ids, count)
                 columns = [[to_db(p, v) for v in batch.columns[p.name]] if p.type in _CONVERTED
                            else batch.columns[p.name] for p in props]
                 conn.executemany(sql, zip(fids, gpkg.encode_many(batch.geometries), *columns, strict=True))
@@ -533,6 +539,20 @@ def _given_id(value: object, row: int) -> int:
         return feature_id(value)
     except NotFound:
         raise BadInput(f"row {row}: the id must be an integer, got {value!r}", parameter="id") from None
+
+
+def _refuse_taken_ids(conn: sqlite3.Connection, table: str, fids: list[int], given: list, first_row: int) -> None:
+    """Conflict naming the first row whose given id is stored already or repeats one earlier in the load."""
+    wanted = [fid for fid, g in zip(fids, given, strict=True) if g is not None]
+    if not wanted:
+        return
+    taken = {r[0] for r in conn.execute(f"SELECT {FID} FROM {table} WHERE {FID} IN (SELECT value FROM json_each(?))",
+                                        (json.dumps(wanted),))}
+    seen: set[int] = set()
+    for row, (fid, g) in enumerate(zip(fids, given, strict=True), start=first_row):
+        if g is not None and (fid in taken or fid in seen):
+            raise Conflict(f"row {row}: feature id {fid} is already taken", parameter="id")
+        seen.add(fid)
 
 
 def _chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:

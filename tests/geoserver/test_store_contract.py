@@ -284,19 +284,37 @@ def test_text_sorts_bytewise_so_both_stores_agree(store):
     assert got == [10, 9, 6, 5, 1, 7, 12, 11, 2, 3, 8, 4]  # capitals before lower case
 
 
+BY_TIME = [9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12]  # the events in reported_at order
+
+
 def test_pages_are_stable_and_number_matched_exact(store):
-    order = [9, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12]
     seen = []
     for offset in (0, 5, 10):
         page = store.query("events", FeatureQuery(sortby=(("reported_at", True),), limit=5, offset=offset),
                            EVERYTHING)
         assert page.number_matched == 12
         seen += [f.id for f in page.features]
-    assert seen == order
+    assert seen == BY_TIME
     beyond = store.query("events", FeatureQuery(limit=5, offset=50), EVERYTHING)
     assert (beyond.features, beyond.number_matched) == ([], 12)
     counted = store.query("events", FeatureQuery(limit=0), WEST_ONLY)
     assert (counted.features, counted.number_matched) == ([], 6)
+
+
+@pytest.mark.parametrize(("limit", "offset"), [
+    (5, 0), (5, 10), (5, 12), (5, 100), (0, 0), (0, 5), (12, 0), (13, 0), (4, 9), (1, 11),
+])
+def test_every_page_shape_returns_its_slice_and_the_exact_count(store, limit, offset):
+    # Short pages, empty pages past the end, limit 0 and a page exactly as long as the rest: a store may
+    # count from the page itself when it is short, so each shape must still give the true number.
+    page = store.query("events", FeatureQuery(limit=limit, offset=offset, sortby=(("reported_at", True),)),
+                       EVERYTHING)
+    assert page.number_matched == 12
+    assert [f.id for f in page.features] == BY_TIME[offset:offset + limit]
+    west = store.query("events", FeatureQuery(limit=limit, offset=offset, sortby=(("reported_at", True),)),
+                       WEST_ONLY)
+    assert west.number_matched == 6
+    assert [f.id for f in west.features] == [i for i in BY_TIME if i in WEST_EVENTS][offset:offset + limit]
 
 
 def test_property_selection_returns_only_those_properties(store):

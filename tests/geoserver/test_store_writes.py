@@ -11,13 +11,14 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
 from geoserver.features import Feature, FeatureQuery
-from geoserver.store import ApiKeyRecord, UserRecord
+from geoserver.store import ApiKeyRecord, UserRecord, embedded, postgis_load
 from tests.geoserver.contract_county import (
     EAST,
     EVENTS,
     EVERYTHING,
     G1,
     G2,
+    G3,
     G4,
     L_SHAPE,
     WEST,
@@ -90,12 +91,13 @@ def test_bulk_load_keeps_given_ids_and_replace_empties_first(store):
                                        Feature(41, Point(100.71, 32.81), {"name": "Forty-one"})]) == 2
     assert ids(store, "temples") == [40, 41]
     assert store.get("temples", 41, EVERYTHING).properties["township_code"] == EAST
+    assert store.insert("temples", [Feature(None, Point(100.62, 32.82), {"name": "New"})], EVERYTHING)[0].id == 42
     assert store.bulk_load("temples", [Feature(7, Point(100.61, 32.81), {"name": "Seven"})], replace=True) == 1
     assert ids(store, "temples") == [7]
 
 
 def test_bulk_load_of_an_id_already_taken_is_a_conflict_and_writes_nothing(store):
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match=r"\b5\b"):
         store.bulk_load("events", [event_feature(None, 100.61, 32.81), event_feature(5, 100.62, 32.81)])
     assert count(store, "events") == 12
     # The spatial index still follows every write after a failed load.
@@ -140,6 +142,19 @@ def test_update_respects_the_scope(store):
     assert store.get("events", 5, EVERYTHING).properties["status"] == "in_progress"
 
 
+def test_a_partial_move_re_keys_and_the_scope_guards_the_destination(store):
+    f = store.insert("events", [event_feature(None, 100.62, 32.82)], WEST_ONLY)[0]
+    assert (f.properties["township_code"], f.properties["grid_code"]) == (WEST, G1)
+    with pytest.raises(Forbidden):
+        store.update("events", f.id, Feature(None, Point(100.77, 32.85), {}), WEST_ONLY, partial=True)
+    assert store.get("events", f.id, EVERYTHING) == f  # not moved, not re-keyed
+    moved = store.update("events", f.id, Feature(None, Point(100.77, 32.85), {}), EVERYTHING, partial=True)
+    assert (moved.properties["township_code"], moved.properties["grid_code"]) == (EAST, G4)
+    assert moved.properties["title"] == f.properties["title"]  # a partial move keeps the rest
+    back = store.update("events", f.id, Feature(None, Point(100.67, 32.82), {}), EVERYTHING, partial=True)
+    assert (back.properties["township_code"], back.properties["grid_code"]) == (WEST, G2)
+
+
 def test_update_with_bad_input_changes_nothing(store):
     before = store.get("events", 1, EVERYTHING)
     with pytest.raises(BadInput) as err:
@@ -150,23 +165,24 @@ def test_update_with_bad_input_changes_nothing(store):
 
 def test_concurrent_updates_with_one_etag_let_exactly_one_win(store):
     etag = store.get("events", 1, EVERYTHING).etag()
-    outcomes: list[str] = []
+    outcomes: dict[str, str] = {}
 
     def worker(i: int) -> None:
         try:
             store.update("events", 1, Feature(None, None, {"assignee": f"w{i}"}), EVERYTHING, partial=True,
                          if_match=etag)
-            outcomes.append("ok")
+            outcomes[f"w{i}"] = "ok"
         except PreconditionFailed:
-            outcomes.append("stale")
+            outcomes[f"w{i}"] = "stale"
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert sorted(outcomes) == ["ok"] + ["stale"] * 5
-    assert store.get("events", 1, EVERYTHING).properties["assignee"].startswith("w")
+    assert sorted(outcomes.values()) == ["ok"] + ["stale"] * 5
+    winner = next(name for name, outcome in outcomes.items() if outcome == "ok")
+    assert store.get("events", 1, EVERYTHING).properties["assignee"] == winner
 
 
 def test_delete_removes_and_respects_scope_and_etag(store):
@@ -181,6 +197,110 @@ def test_delete_removes_and_respects_scope_and_etag(store):
         store.delete("events", 5, EVERYTHING, if_match='"stale"')
     assert count(store, "events") == 11 and store.get("events", 5, EVERYTHING).id == 5
     assert 3 not in ids(store, "events", bbox=WEST_BOX)
+
+
+# -- where a feature is keyed -------------------------------------------------------------------------------
+
+# An L-shaped building mostly east of the township border (100.70) by area: its centroid lies east and outside
+# it, its point on surface inside it, in the west (grid G2).
+ELL = Polygon([(100.690, 32.810), (100.730, 32.810), (100.730, 32.812), (100.692, 32.812), (100.692, 32.850),
+               (100.690, 32.850)])
+# A track from the east into the west, longer in the west: keyed where it starts.
+WESTWARD = LineString([(100.78, 32.85), (100.60, 32.85)])
+
+
+def test_areas_are_keyed_by_an_inner_point_and_lines_by_their_first_vertex_on_every_write_path(store):
+    assert shapely.centroid(ELL).x > 100.70 and not ELL.contains(shapely.centroid(ELL))
+    assert shapely.point_on_surface(ELL).x < 100.70
+    inserted = store.insert("buildings", [Feature(None, ELL, {"floors": 2})], EVERYTHING)[0]
+    assert store.bulk_load("buildings", [Feature(50, ELL, {"floors": 3})]) == 1
+    for building in (inserted, store.get("buildings", 50, EVERYTHING)):
+        assert (building.properties["township_code"], building.properties["grid_code"]) == (WEST, G2)
+    patrol = {"worker": "w", "started_at": "2026-05-01T08:00:00Z"}
+    inserted = store.insert("patrols", [Feature(None, WESTWARD, patrol)], EVERYTHING)[0]
+    assert store.bulk_load("patrols", [Feature(50, WESTWARD, patrol)]) == 1
+    for track in (inserted, store.get("patrols", 50, EVERYTHING)):
+        assert (track.properties["township_code"], track.properties["grid_code"]) == (EAST, G4)
+
+
+@pytest.mark.parametrize(("lon", "lat", "township", "grid"), [
+    (100.70, 32.85, WEST, G2),  # on the border of the two townships (and of grids G2 and G3)
+    (100.65, 32.85, WEST, G1),  # on the border of two grids of one township
+    (100.70, 32.90, WEST, G2),  # on the corner where both townships meet the county's edge
+])
+def test_a_point_on_a_shared_border_goes_to_the_smaller_code_on_every_path(store, lon, lat, township, grid):
+    where = store.locate(lon, lat)
+    assert (where.township_code, where.grid_code) == (township, grid)
+    assert store.bulk_load("events", [event_feature(100, lon, lat)]) == 1
+    inserted = store.insert("events", [event_feature(None, lon, lat)], EVERYTHING)[0]
+    for event in (store.get("events", 100, EVERYTHING), inserted):
+        assert (event.properties["township_code"], event.properties["grid_code"]) == (township, grid)
+
+
+# -- bulk loads in chunks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Both stores load in chunks of 1,000 features, so a few thousand cross chunk boundaries."""
+    monkeypatch.setattr(embedded, "CHUNK", 1000)
+    monkeypatch.setattr(postgis_load, "CHUNK_ROWS", 1000)
+
+
+def test_a_streamed_load_keeps_given_ids_and_numbers_the_rest_after_them(empty_store, small_chunks):
+    def stream():  # ids 1..2500 given, then none: the third chunk mixes both
+        for i in range(5500):
+            yield event_feature(i + 1 if i < 2500 else None, 100.62, 32.82, title=f"e{i}")
+
+    assert empty_store.bulk_load("events", stream()) == 5500
+    got = {f.properties["title"]: f.id for f in empty_store.iter_features("events", EVERYTHING)}
+    assert all(got[f"e{i}"] == i + 1 for i in range(2500))
+    assert len(set(got.values())) == 5500 and min(got[f"e{i}"] for i in range(2500, 5500)) > 2500
+
+
+def test_a_feature_without_an_id_never_takes_one_given_later_in_the_load(empty_store):
+    loaded = [event_feature(None, 100.62, 32.82, title="first"), event_feature(1, 100.62, 32.82, title="second")]
+    assert empty_store.bulk_load("events", loaded) == 2
+    got = {f.properties["title"]: f.id for f in empty_store.iter_features("events", EVERYTHING)}
+    assert got["second"] == 1 and got["first"] > 1
+
+
+def test_a_duplicate_id_within_one_load_is_a_conflict_naming_it_and_nothing_is_written(empty_store):
+    with pytest.raises(Conflict, match=r"\b7\b"):
+        empty_store.bulk_load("events", [event_feature(7, 100.62, 32.82), event_feature(8, 100.62, 32.82),
+                                         event_feature(7, 100.62, 32.82)])
+    assert count(empty_store, "events") == 0
+
+
+def test_a_bad_row_deep_in_a_stream_is_named_and_nothing_is_written(empty_store, small_chunks):
+    good = [event_feature(None, 100.62, 32.82, title=f"e{i}") for i in range(4321)]
+    bad = event_feature(None, 100.62, 32.82, priority="whenever")
+    with pytest.raises(BadInput) as err:
+        empty_store.bulk_load("events", [*good, bad, *good])
+    assert err.value.parameter == "priority"
+    assert str(err.value).startswith("row 4321:") and "whenever" in str(err.value)
+    assert count(empty_store, "events") == 0
+
+
+def test_a_failed_replace_keeps_the_layer_and_a_replace_numbers_from_one(store):
+    with pytest.raises(BadInput):
+        store.bulk_load("events", [event_feature(None, 100.62, 32.82), event_feature(None, 100.62, 32.82,
+                                                                                     type="volcano")], replace=True)
+    assert ids(store, "events") == sorted(EVENTS)  # the failed replace left the old layer
+    assert store.bulk_load("events", [event_feature(None, 100.72, 32.82, title="new")], replace=True) == 1
+    (new,) = store.query("events", FeatureQuery(), EVERYTHING).features
+    assert (new.id, new.properties["title"]) == (1, "new")
+    assert (new.properties["township_code"], new.properties["grid_code"]) == (EAST, G3)
+    assert store.insert("events", [event_feature(None, 100.62, 32.82)], EVERYTHING)[0].id == 2
+
+
+def test_text_comes_back_exactly_as_it_went_in_on_every_write_path(store):
+    worker = "网格员-7\t'\"\\ \n\r%_;--"
+    point = {"patrol_id": 1, "worker": worker, "recorded_at": "2026-04-01T00:00:00.123Z"}
+    assert store.bulk_load("track_points", [Feature(70, Point(100.62, 32.82), point)]) == 1
+    inserted = store.insert("track_points", [Feature(None, Point(100.62, 32.82), point)], EVERYTHING)[0]
+    for fid in (70, inserted.id):
+        assert store.get("track_points", fid, EVERYTHING).properties["worker"] == worker
 
 
 # -- accounts and health -----------------------------------------------------------------------------------
