@@ -10,7 +10,6 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/onemap_test
 .PHONY: run test setup npm sample lint system-deps postgis serve clean
 
 run: setup npm sample  ## set up and serve the sample county with the embedded store
-	$(BIN)/onemap db upgrade --database $(DATA)/county.gpkg
 	$(BIN)/onemap serve --database $(DATA)/county.gpkg --host $(HOST) --port $(PORT)
 
 test: setup system-deps npm sample postgis lint  ## set up, provision PostGIS, run the whole suite on both stores
@@ -32,6 +31,7 @@ $(VENV)/.installed: pyproject.toml
 
 sample: setup  ## generate the sample county if it is missing (deterministic)
 	$(BIN)/onemap sample --out $(DATA) --if-missing
+	$(BIN)/onemap db upgrade --database $(DATA)/county.gpkg
 
 system-deps:  ## Debian packages the end-to-end tests use (PostGIS, GDAL, QGIS, Chromium)
 	bash scripts/system-deps.sh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,13 +13,17 @@ from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import auth, basemaps, health
+from api.routers import auth, basemaps, health, stream
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
 from api.routers.viewer import router as viewer_router
 from api.settings import Settings
+from api.stream import StreamHub
 from basemaps.sources import RasterRegistry
+from geoserver import jobs
+from geoserver.extents import ExtentCache
+from geoserver.jobs import JobRunner
 from geoserver.store import open_store
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
@@ -41,15 +46,29 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.migrate_on_start:
             store.initialize()
         app.state.store = store
-        app.state.ogc = OGCService(settings, catalog, store)
-        app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir))
+        # Consumers of the change log (this process's feed): extents, tiles, the white model, the stream.
+        app.state.extents = extents = ExtentCache(store)
+        app.state.ogc = OGCService(settings, catalog, store, extents)
+        app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir),
+                                      extents=extents)
         app.state.white_model = WhiteModelService(store, catalog)
+        app.state.stream = StreamHub(store, asyncio.get_running_loop(),
+                                     heartbeat=settings.stream_heartbeat_seconds)
+        store.changes.start()  # other processes' writes
+        app.state.jobs = JobRunner(store, [
+            jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours)])
+        if settings.jobs:
+            app.state.jobs.start()
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
         try:
             yield
         finally:
+            app.state.jobs.stop()
+            store.changes.stop()
+            app.state.stream.close()
             app.state.tiles.close()
             app.state.white_model.close()
+            extents.close()
             store.close()
 
     app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
@@ -59,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(stream.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)
@@ -67,3 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
     mount_cesium(app)
     mount_viewer(app)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app configured from ONEMAP_* variables (what each `onemap serve --workers N` process runs)."""
+    return create_app(Settings.from_env())

@@ -38,20 +38,39 @@ def principal_of(user: UserRecord) -> Principal:
                      user.department, grants)
 
 
-def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
-    """A signed access token for the principal, and its lifetime in seconds."""
-    lifetime = settings.token_minutes * 60
+def _claims(principal: Principal, lifetime: int) -> dict[str, Any]:
     now = int(time.time())
-    claims: dict[str, Any] = {
+    return {
         "iss": ISSUER, "sub": principal.username, "role": principal.role, "iat": now, "exp": now + lifetime,
         "townships": sorted(principal.townships), "grids": sorted(principal.grids),
         "department": principal.department, "grants": [g.to_json() for g in principal.grants],
     }
-    return jwt.encode(claims, settings.secret, algorithm=ALGORITHM), lifetime
 
 
-def _own_token(settings: Settings, token: str) -> Principal:
-    claims = jwt.decode(token, settings.secret, algorithms=[ALGORITHM], issuer=ISSUER,
+def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
+    """A signed access token for the principal, and its lifetime in seconds."""
+    lifetime = settings.token_minutes * 60
+    return jwt.encode(_claims(principal, lifetime), settings.secret, algorithm=ALGORITHM), lifetime
+
+
+def issue_ticket(settings: Settings, principal: Principal, audience: str, seconds: int) -> str:
+    """A short-lived token good only for `audience` (e.g. a stream a browser opens with the ticket in the
+    URL, since EventSource cannot send headers); it is refused as a bearer token."""
+    return jwt.encode({**_claims(principal, seconds), "aud": audience}, settings.secret, algorithm=ALGORITHM)
+
+
+def principal_from_ticket(settings: Settings, ticket: str, audience: str, parameter: str) -> Principal:
+    """The principal of a ticket issued for `audience`; Unauthorized naming `parameter` if bad or expired."""
+    try:
+        return _own_token(settings, ticket, audience=audience)
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the ticket has expired; ask for a new one", parameter=parameter) from None
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"invalid ticket: {exc}", parameter=parameter) from None
+
+
+def _own_token(settings: Settings, token: str, audience: str | None = None) -> Principal:
+    claims = jwt.decode(token, settings.secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience,
                         options={"require": ["exp", "sub", "role"]})
     if claims["role"] not in ROLES or claims["role"] == "anonymous":
         raise Unauthorized("token carries an unknown role", parameter="Authorization")

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database", help="postgresql:// URL or a .gpkg path (default: ONEMAP_DATABASE or the sample)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes (they share the store; live changes cross through its change log)")
 
     p = sub.add_parser("sample", help="generate the deterministic sample county")
     p.add_argument("--out", type=Path, default=Path("data/sample"))
@@ -62,17 +63,28 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run uvicorn with the app factory."""
+    """Run uvicorn with the app factory; with --workers N, N processes on one port sharing the database."""
+    import os
+    import secrets
+
     import uvicorn
 
     from api.app import create_app
 
     settings = Settings.from_env(database=args.database, listen=f"{args.host}:{args.port}")
-    if args.workers > 1:
-        print("onemap serve: several workers need a process manager; run one per port behind a balancer",
-              file=sys.stderr)
+    if args.workers < 1:
+        print("onemap serve: --workers must be at least 1", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+        return 0
+    # Each worker process builds its app from the environment: give them all the same database and the
+    # same token secret (a token issued by one worker must be good on every other).
+    os.environ["ONEMAP_DATABASE"] = settings.database
+    os.environ["ONEMAP_LISTEN"] = settings.listen
+    os.environ.setdefault("ONEMAP_SECRET", secrets.token_urlsafe(32))
+    uvicorn.run("api.app:create_app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
@@ -26,9 +25,9 @@ from geoserver.access import Principal, scope_for, visible_layer_ids
 from geoserver.catalog import Catalog, Layer
 from geoserver.crs import CRS84
 from geoserver.errors import BadInput, NotFound
+from geoserver.extents import ExtentCache
 from geoserver.store import Extent, Store
 
-EXTENT_TTL_S = 15.0
 MAX_APIS = 64  # pygeoapi API objects kept: one per (set of visible collections, base URL)
 SYSTEM = Principal("system", "admin")
 FORMATS = ("json", "html", "jsonld")  # what the metadata routes render
@@ -60,12 +59,12 @@ def _iso(value: datetime | None) -> str | None:
 class OGCService:
     """Builds and caches pygeoapi API objects and answers with the caller's view of the collections."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: Store) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, store: Store, extents: ExtentCache) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
+        self.extents = extents
         self._apis: OrderedDict[tuple[tuple[str, ...], str], API] = OrderedDict()
-        self._extents: dict[tuple[str, str], tuple[float, Extent]] = {}
         self._lock = threading.Lock()
         # pygeoapi 0.21 caches the config it hands to HTML templates per locale only, for the whole process:
         # every page would then carry the base URL (and metadata) of the first API that rendered one.
@@ -102,16 +101,8 @@ class OGCService:
         return self.catalog.get(collection_id)
 
     def extent(self, layer: Layer, principal: Principal) -> Extent:
-        """What the caller sees of a layer (briefly cached per scope)."""
-        scope = scope_for(principal, layer, "read")
-        key = (layer.id, scope.cache_key())
-        now = time.monotonic()
-        hit = self._extents.get(key)
-        if hit and now - hit[0] < EXTENT_TTL_S:
-            return hit[1]
-        ext = self.store.extent(layer.id, scope)
-        self._extents[key] = (now, ext)
-        return ext
+        """What the caller sees of a layer (kept per scope, refreshed from the change log)."""
+        return self.extents.extent(layer.id, scope_for(principal, layer, "read"))
 
     def view(self, principal: Principal, base_url: str, with_extents: bool = False) -> API:
         """The API as this caller sees it: only readable collections, extents of what they may see."""

@@ -31,6 +31,12 @@ class Settings:
     tile_cache_dir: Path | None = None
     rasters: tuple[Path, ...] = ()
     migrate_on_start: bool = False
+    # How long the change log keeps rows: a stream reconnecting from before that gets a `reset`.
+    change_retention_hours: float = 72.0
+    stream_heartbeat_seconds: float = 15.0
+    # Run the background jobs (purges, and what the domain adds) in this process; each job still runs in
+    # one process at a time under a lease.
+    jobs: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -46,6 +52,8 @@ class Settings:
             values["secret"] = env["ONEMAP_SECRET"]
         if "ONEMAP_PUBLIC_URL" in env:
             values["public_url"] = env["ONEMAP_PUBLIC_URL"].rstrip("/")
+        if env.get("ONEMAP_LISTEN", "").strip():  # set by `onemap serve --workers N` for its workers
+            values["listen"] = env["ONEMAP_LISTEN"].strip()
         if env.get("ONEMAP_ALLOWED_HOSTS", "").strip():
             values["allowed_hosts"] = tuple(h.strip() for h in env["ONEMAP_ALLOWED_HOSTS"].split(",") if h.strip())
         if "ONEMAP_MQTT_URL" in env:
@@ -62,5 +70,11 @@ class Settings:
             values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
         if env.get("ONEMAP_MIGRATE_ON_START", "").lower() in ("1", "true", "yes"):
             values["migrate_on_start"] = True
+        if "ONEMAP_CHANGE_RETENTION_HOURS" in env:
+            values["change_retention_hours"] = float(env["ONEMAP_CHANGE_RETENTION_HOURS"])
+        if "ONEMAP_STREAM_HEARTBEAT" in env:
+            values["stream_heartbeat_seconds"] = float(env["ONEMAP_STREAM_HEARTBEAT"])
+        if env.get("ONEMAP_JOBS", "").lower() in ("0", "false", "no"):
+            values["jobs"] = False
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

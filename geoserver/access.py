@@ -174,3 +174,13 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
 def visible_layer_ids(principal: Principal, layers) -> list[str]:
     """Ids of the layers the principal may read at all (a layer it may not read does not exist for it)."""
     return [layer.id for layer in layers if scope_for(principal, layer, "read").townships != frozenset()]
+
+
+def readable_layers(principal: Principal, layers) -> list[tuple[Any, Scope]]:
+    """The layers the principal may read at all, each with its read scope, in catalog order."""
+    out = []
+    for layer in layers:
+        scope = scope_for(principal, layer, "read")
+        if scope.townships != frozenset():
+            out.append((layer, scope))
+    return out

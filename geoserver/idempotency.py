@@ -49,13 +49,19 @@ def run_once(store: Store, owner: str, endpoint: str, key: str, fingerprint: str
              lease_seconds: float = LEASE_SECONDS) -> tuple[dict[str, Any], bool]:
     """Run `action` once per (owner, endpoint, key) and return (its response, replayed?).
 
+    The claim of the key, everything `action` writes (with its change-log rows) and the response kept for
+    retries commit in ONE transaction: a request that dies anywhere leaves either nothing (a retry runs it)
+    or all of it (a retry gets the response) -- never a write without its key. A retry that arrives while
+    the first request is still running waits for it (PostgreSQL: on the key's row; SQLite: on the write lock).
+
     Args:
         store: where keys are kept (shared by every server process).
         owner: who asks (a principal's username); keys of different owners never meet.
         endpoint: what is asked (e.g. 'POST /collections/events/items').
         key: the client's Idempotency-Key.
         fingerprint: request_hash() of the request; a retry must bring the same one.
-        action: does the work and returns a JSON-serialisable response to keep and replay.
+        action: does the work through `store` (joining the transaction) and returns a JSON-serialisable
+            response to keep and replay.
 
     Returns:
         The response and True when it is a replay of an earlier request's response.
@@ -67,20 +73,17 @@ def run_once(store: Store, owner: str, endpoint: str, key: str, fingerprint: str
     record = IdempotencyRecord(owner, endpoint, key, fingerprint)
     deadline = time.monotonic() + wait_seconds
     while True:
-        held = store.claim_idempotency_key(record, lease_seconds)
-        if held is None:
-            break
+        with store.transaction(actor=owner):
+            held = store.claim_idempotency_key(record, lease_seconds)
+            if held is None:
+                response = action()
+                store.finish_idempotency_key(owner, endpoint, key, response)
+                return response, False
         if held.request_hash != fingerprint:
             raise KeyReused(f"{HEADER} {key!r} was already used for a different request", parameter=HEADER)
         if held.response is not None:
             return held.response, True
+        # A claim without a response (left by an older release that claimed in its own transaction).
         if time.monotonic() >= deadline:
             raise Conflict(f"a request with {HEADER} {key!r} is still in progress; retry later", parameter=HEADER)
         time.sleep(POLL_SECONDS)
-    try:
-        response = action()
-    except BaseException:
-        store.release_idempotency_key(owner, endpoint, key)  # nothing was done: a retry may run it
-        raise
-    store.finish_idempotency_key(owner, endpoint, key, response)
-    return response, False

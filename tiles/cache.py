@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoserver.events import Change
+from geoserver.changes import RESET, Change
 from tiles.tms import MAX_ZOOM, get_tiling
 
 # Above this many tiles in one zoom's range, the disk tier drops the whole zoom instead of file by file.
@@ -140,7 +140,13 @@ class TileCache:
 
     # -- invalidation ----------------------------------------------------------------------------------
     def on_change(self, change: Change) -> None:
-        """Drop every cached tile, of every scope and zoom, that showed the changed features before or after."""
+        """Drop every cached tile, of every scope and zoom, that showed the changed features before or after.
+
+        A `reset` (the change log no longer holds what was missed) drops everything.
+        """
+        if change.op == RESET:
+            self.clear()
+            return
         for bbox in (change.before, change.after):
             if bbox is not None:
                 self.invalidate(change.layer_id, bbox)

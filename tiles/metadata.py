@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geoserver.access import Scope
 from geoserver.catalog import Layer
-from geoserver.store import Store
+from geoserver.extents import ExtentCache
 from geoserver.vectortile import CLUSTER_COUNT
 from tiles.plan import TilePlan
 from tiles.tms import MAX_ZOOM, get_tms, tms_ids
@@ -74,9 +74,9 @@ def tileset(base: str, title: str, tms_id: str, layers: list[Layer], plan: TileP
     }
 
 
-def bounds_of(store: Store, layers: list[tuple[Layer, Scope]]) -> list[float]:
+def bounds_of(extents: ExtentCache, layers: list[tuple[Layer, Scope]]) -> list[float]:
     """The lon/lat bounds of what the scopes see of the layers (the whole world if nothing)."""
-    boxes = [e.bbox for lyr, sc in layers if (e := store.extent(lyr.id, sc)).bbox is not None]
+    boxes = [e.bbox for lyr, sc in layers if (e := extents.extent(lyr.id, sc)).bbox is not None]
     if not boxes:
         return [-180.0, -85.0511, 180.0, 85.0511]
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]

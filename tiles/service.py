@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from geoserver.access import Principal, Scope, scope_for
 from geoserver.catalog import Catalog, Layer
 from geoserver.errors import NotFound
+from geoserver.extents import ExtentCache
 from geoserver.store import Store
 from tiles.cache import TileCache, TileKey
 from tiles.plan import TilePlan
@@ -39,10 +40,12 @@ class TileResult:
 class TileService:
     """Builds single-layer and combined tiles for a principal through the store and the cache."""
 
-    def __init__(self, store: Store, catalog: Catalog, cache: TileCache, plan: TilePlan | None = None) -> None:
+    def __init__(self, store: Store, catalog: Catalog, cache: TileCache, plan: TilePlan | None = None,
+                 extents: ExtentCache | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self.cache = cache
+        self.extents = extents or ExtentCache(store)
         self.plan = plan or TilePlan(catalog)
         cache.margin = max(cache.margin, self.plan.invalidation_margin())
         self._unsubscribe = store.changes.subscribe(cache.on_change)
@@ -50,6 +53,7 @@ class TileService:
     def close(self) -> None:
         """Stop listening to the store's changes."""
         self._unsubscribe()
+        self.extents.close()
 
     def readable(self, principal: Principal, layer_ids: tuple[str, ...] | None = None) -> list[tuple[Layer, Scope]]:
         """The layers (all, or those named) the principal may read at all, with their scopes."""

@@ -14,8 +14,8 @@ import shapely
 
 from geoserver.access import Principal, Scope, scope_for
 from geoserver.catalog import Catalog
+from geoserver.changes import RESET, Change
 from geoserver.errors import NotFound
-from geoserver.events import Change
 from geoserver.store import Store
 from tiles.extrude import Building, enu_to_ecef_matrix, extrude
 from tiles.gltf import to_glb
@@ -160,8 +160,8 @@ class WhiteModelService:
         self._unsubscribe()
 
     def on_change(self, change: Change) -> None:
-        """Any committed write to buildings invalidates every built model."""
-        if change.layer_id == LAYER_ID:
+        """Any committed write to buildings (or a reset of the feed) invalidates every built model."""
+        if change.layer_id == LAYER_ID or change.op == RESET:
             with self._lock:
                 self._models.clear()
 

@@ -124,10 +124,10 @@ class BasemapFactory:
 
     @staticmethod
     def _outline_layers(request: Request, principal: Principal) -> list[wmts.WmtsLayer]:
-        store = request.app.state.store
+        extents = request.app.state.extents
         out = []
         for layer, scope in outlines.readable(request.app.state.catalog, principal):
-            bbox = store.extent(layer.id, scope).bbox
+            bbox = extents.extent(layer.id, scope).bbox
             if bbox is not None:
                 out.append(wmts.WmtsLayer(layer.id, layer.title, bbox))
         return out

@@ -84,7 +84,7 @@ class TilesFactory:
             svc = _service(request)
             layer, scope = svc.layer(principal, collection)
             get_tms(tms)
-            bounds = metadata.bounds_of(svc.store, [(layer, scope)])
+            bounds = metadata.bounds_of(svc.extents, [(layer, scope)])
             return metadata.tilejson(base_url(request), layer.title, tms, [layer], svc.plan, bounds, layer.id)
 
         @r.get("/collections/{collection}/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
@@ -113,7 +113,7 @@ class TilesFactory:
             svc = _service(request)
             get_tms(tms)
             readable = svc.readable(principal)
-            bounds = metadata.bounds_of(svc.store, readable)
+            bounds = metadata.bounds_of(svc.extents, readable)
             return metadata.tilejson(base_url(request), COMBINED_TITLE, tms, [lyr for lyr, _ in readable], svc.plan,
                                      bounds, None)
 
@@ -129,7 +129,7 @@ class TilesFactory:
             """The MapLibre style of the one-map (the layers this caller may read)."""
             svc = _service(request)
             readable = svc.readable(principal)
-            bounds = metadata.bounds_of(svc.store, readable)
+            bounds = metadata.bounds_of(svc.extents, readable)
             center = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 10]
             url = f"{base_url(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
             return maplibre_style([lyr for lyr, _ in readable], url, center)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import abc
-import functools
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from geoserver.access import Scope
 from geoserver.catalog import Catalog
-from geoserver.errors import NotFound
-from geoserver.events import ChangeNotifier
+from geoserver.changes import Change, ChangeFeed, PendingChange
 from geoserver.features import Feature, FeaturePage, FeatureQuery
 from geoserver.vectortile import TileRequest
 
@@ -80,16 +80,12 @@ class Store(abc.ABC):
 
     kind: str = "abstract"
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Every implementation announces its committed writes on `self.changes` without having to remember
-        # to: its write methods are wrapped here, once (see announce_writes).
-        super().__init_subclass__(**kwargs)
-        announce_writes(cls)
-
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        # Every committed write is announced here (layer, bbox before, bbox after); tile caches subscribe.
-        self.changes = ChangeNotifier()
+        # This process's reader of the change log: caches and the live stream subscribe to it. Writers in
+        # this process deliver their own changes at once after commit; start() also reads other processes'.
+        self.changes = ChangeFeed(self)
+        self._tx_local = threading.local()
 
     # -- life cycle -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -228,52 +224,89 @@ class Store(abc.ABC):
         """Forget every idempotency key created before `before`; returns how many."""
 
 
-WORLD = (-180.0, -90.0, 180.0, 90.0)
+    # -- transactions (the unit of work) and the change log ----------------------------------------------
+    @contextmanager
+    def transaction(self, actor: str | None = None) -> Iterator[Store]:
+        """One transaction that every store call made inside it (in this thread) joins; yields the store.
 
+        Reads inside see the transaction's own writes; the change-log rows of every write are appended at
+        the end, in the same transaction, under `actor`. It all commits or nothing does. Nested calls join
+        the outer transaction.
 
-def announce_writes(cls: type[Store]) -> None:
-    """Wrap a Store class's own write methods so each committed write publishes a Change on `self.changes`.
+        Args:
+            actor: who does it (a username, or a job's name); recorded on every change-log row.
+        """
+        if self._tx() is not None:
+            yield self
+            return
+        with self._write(actor):
+            yield self
 
-    The wrapped method has returned -- its transaction committed -- before the Change goes out. The old
-    geometry of an update or delete is read first (only when someone listens); a bulk load announces the
-    whole layer.
-    """
-    for name, make in (("insert", _announce_insert), ("update", _announce_one), ("delete", _announce_one),
-                       ("bulk_load", _announce_layer)):
-        method = cls.__dict__.get(name)
-        if method is not None and not getattr(method, "_announces", False):
-            wrapped = functools.wraps(method)(make(method))
-            wrapped._announces = True  # type: ignore[attr-defined]
-            setattr(cls, name, wrapped)
+    def _tx(self) -> _Tx | None:
+        """The transaction open in this thread, if any."""
+        return getattr(self._tx_local, "tx", None)
 
+    @contextmanager
+    def _joined(self, conn: Any, actor: str | None) -> Iterator[_Tx]:
+        """Mark `conn`'s new transaction as this thread's, so store calls inside join it."""
+        tx = _Tx(conn, actor)
+        self._tx_local.tx = tx
+        try:
+            yield tx
+        finally:
+            self._tx_local.tx = None
 
-def _announce_insert(method):
-    def insert(self, layer_id, features, scope, *args, **kwargs):
-        stored = method(self, layer_id, features, scope, *args, **kwargs)
-        for feature in stored:
-            self.changes.publish(layer_id, None, feature.geometry)
-        return stored
-    return insert
-
-
-def _announce_one(method):
-    def write(self, layer_id, fid, *args, **kwargs):
-        before = None
-        if self.changes.listening:
+    def _after_commit(self, tx: _Tx) -> None:
+        """Deliver this process's own changes to its consumers at once (read-your-writes)."""
+        if tx.pending and self.changes.listening:
             try:
-                before = self.get(layer_id, fid, Scope.everything()).geometry
-            except NotFound:
-                pass  # the write itself answers NotFound
-        result = method(self, layer_id, fid, *args, **kwargs)
-        after = result.geometry if isinstance(result, Feature) else None
-        self.changes.publish(layer_id, before, after)
-        return result
-    return write
+                self.changes.catch_up()
+            except Exception:  # the write has committed; the background reader will deliver it
+                pass
+
+    def record(self, change: PendingChange) -> None:
+        """Add a change to the open transaction's log rows (domain workflows record their own actions)."""
+        tx = self._tx()
+        if tx is None:
+            raise RuntimeError("record() outside a transaction")
+        tx.pending.append(change)
+
+    @abc.abstractmethod
+    @contextmanager
+    def _write(self, actor: str | None = None) -> Iterator[Any]:
+        """The open transaction's connection, or a new write transaction that appends its change rows and
+        commits at the end (rolled back on any error)."""
+
+    @abc.abstractmethod
+    def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        """Committed changes with a seq above `seq`, in seq order, at most `limit`."""
+
+    @abc.abstractmethod
+    def change_bounds(self) -> tuple[int, int]:
+        """(oldest seq kept, latest seq) of the change log; (0, 0) while it is empty."""
+
+    @abc.abstractmethod
+    def purge_changes(self, before: datetime) -> int:
+        """Drop change-log rows older than `before` (the newest row is always kept); returns how many."""
+
+    @abc.abstractmethod
+    def wait_for_changes(self, timeout: float, stop: threading.Event) -> None:
+        """Block until another process may have committed changes, or `timeout` seconds, or `stop` is set."""
+
+    # -- leases (background jobs) -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease `name` for `holder` for `seconds`; False while another holder's is live."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up a lease held by `holder` (another process may take it at once)."""
 
 
-def _announce_layer(method):
-    def bulk_load(self, layer_id, *args, **kwargs):
-        result = method(self, layer_id, *args, **kwargs)
-        self.changes.publish(layer_id, WORLD, None)
-        return result
-    return bulk_load
+@dataclass
+class _Tx:
+    """A transaction open in one thread: its connection, its actor and the changes to log at commit."""
+
+    conn: Any
+    actor: str | None
+    pending: list[PendingChange] = field(default_factory=list)

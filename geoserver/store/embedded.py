@@ -18,9 +18,10 @@ from shapely.geometry.base import BaseGeometry
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
+from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
-from geoserver.store import embedded_mvt, gpkg
+from geoserver.store import embedded_mvt, gpkg, gpkg_migrations, log_sql
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
@@ -43,27 +44,6 @@ FID, GEOM = q(gpkg.ID_COLUMN), q(gpkg.GEOM_COLUMN)
 TOWNSHIPS, GRIDS = "townships", "grids"
 CHUNK = 20_000
 _CONVERTED = ("datetime", "date", "boolean")
-
-_ACCOUNT_DDL = (
-    """CREATE TABLE IF NOT EXISTS users (
-  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-  username TEXT NOT NULL UNIQUE,
-  role TEXT NOT NULL,
-  password_hash TEXT NOT NULL,
-  display_name TEXT NOT NULL DEFAULT '',
-  townships TEXT NOT NULL DEFAULT '[]',
-  grids TEXT NOT NULL DEFAULT '[]',
-  department TEXT,
-  extra TEXT NOT NULL DEFAULT '{}'
-)""",
-    """CREATE TABLE IF NOT EXISTS api_keys (
-  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-  key_hash TEXT NOT NULL UNIQUE,
-  username TEXT NOT NULL,
-  label TEXT NOT NULL DEFAULT ''
-)""",
-)
-
 
 class EmbeddedStore(Store):
     """A GeoPackage file: one feature table per layer (named by layer id), an RTree per geometry column.
@@ -106,23 +86,14 @@ class EmbeddedStore(Store):
             conn.close()
 
     def initialize(self) -> None:
-        """Create the GeoPackage (or add what is missing): core tables, one feature table per layer, accounts."""
+        """Create the GeoPackage or bring it up to date (numbered steps, see gpkg_migrations), then check
+        its tables match the catalog."""
         conn = self._connect("rwc")
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            gpkg.create_core(conn)
-            for layer in self.catalog:
-                gpkg.create_feature_table(conn, layer)
-                for column in (TOWNSHIP_KEY, GRID_KEY, layer.time_field, layer.time_end_field):
-                    if column and layer.has_prop(column):
-                        conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_{layer.id}_{column}')} "
-                                     f"ON {q(layer.id)} ({q(column)})")
-            for ddl in (*_ACCOUNT_DDL, keys.SQLITE_DDL):
-                conn.execute(ddl)
-            gpkg.register_attributes(conn, "users", "User accounts (roles, townships, grids, department)")
-            gpkg.register_attributes(conn, "api_keys", "API keys, stored as hashes")
-            gpkg.register_attributes(conn, "idempotency_keys", "Idempotency-Key requests and their responses")
+            gpkg_migrations.upgrade(conn, self.catalog)
+            drift = gpkg_migrations.schema_drift(conn, self.catalog)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -130,6 +101,9 @@ class EmbeddedStore(Store):
             raise StoreUnavailable(f"cannot initialise GeoPackage {str(self.path)!r}: {exc}") from exc
         finally:
             conn.close()
+        if drift:
+            raise StoreUnavailable(f"GeoPackage {str(self.path)!r} does not match the layer catalog: "
+                                   f"{'; '.join(drift)} (add a step in geoserver/store/gpkg_migrations.py)")
 
     def health(self) -> dict[str, Any]:
         """{'store': 'embedded', 'path': …, 'layers': number of feature tables}."""
@@ -175,7 +149,12 @@ class EmbeddedStore(Store):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction (one consistent snapshot for every statement in it)."""
+        """One read transaction (one consistent snapshot for every statement in it); inside a write
+        transaction of this thread, that transaction."""
+        tx = self._tx()
+        if tx is not None:
+            yield tx.conn
+            return
         with self._guard():
             conn = self._conn()
             conn.execute("BEGIN")
@@ -186,18 +165,26 @@ class EmbeddedStore(Store):
                     conn.execute("ROLLBACK")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE takes the write lock up front; any error rolls it all back."""
+    def _write(self, actor: str | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE takes the write lock up front) that appends its change rows
+        at the end; any error rolls it all back. Inside an open transaction of this thread: that one."""
+        tx = self._tx()
+        if tx is not None:
+            yield tx.conn
+            return
         with self._guard():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                with self._joined(conn, actor) as tx:
+                    yield conn
+                    log_sql.sqlite_append(conn, tx.pending, actor)
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._after_commit(tx)
 
     # -- reads --------------------------------------------------------------------------------------------
     def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
@@ -308,8 +295,11 @@ class EmbeddedStore(Store):
                 require_scope(layer, scope, props)
                 ids.append(self._insert_row(conn, layer, feature.id, feature.geometry, props))
             gpkg.touch_contents(conn, layer.id, _bounds([f.geometry for f in checked]), grow=True)
-            stored = {f.id: f for f in self._fetch(conn, layer, ids)}
-        return [stored[i] for i in ids]
+            by_id = {f.id: f for f in self._fetch(conn, layer, ids)}
+            stored = [by_id[i] for i in ids]
+            for f in stored:
+                self.record(feature_change(layer, INSERT, None, f))
+        return stored
 
     def update(
         self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
@@ -332,7 +322,9 @@ class EmbeddedStore(Store):
             conn.execute(f"UPDATE {q(layer.id)} SET {GEOM} = ?, {sets} WHERE {FID} = ?",
                          [gpkg.encode(change.geometry), *cells, current.id])
             gpkg.touch_contents(conn, layer.id, change.geometry.bounds, grow=True)
-            return self._fetch(conn, layer, [current.id])[0]
+            stored = self._fetch(conn, layer, [current.id])[0]
+            self.record(feature_change(layer, UPDATE, current, stored))
+        return stored
 
     def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
         """Delete one feature; NotFound outside the scope; PreconditionFailed on a stale ETag."""
@@ -342,6 +334,7 @@ class EmbeddedStore(Store):
             check_etag(current, if_match)
             conn.execute(f"DELETE FROM {q(layer.id)} WHERE {FID} = ?", (current.id,))
             gpkg.touch_contents(conn, layer.id, None, grow=True)
+            self.record(feature_change(layer, DELETE, current, None))
 
     def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
         """Check, key and load many features in one transaction, in chunks (ids kept when given).
@@ -387,6 +380,7 @@ class EmbeddedStore(Store):
                 count += len(batch)
             box = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}").fetchone()
             gpkg.touch_contents(conn, layer.id, None if box[0] is None else box, grow=False)
+            self.record(PendingChange(layer.id, None, LOAD, before=WORLD))
         return count
 
     # -- accounts -----------------------------------------------------------------------------------------
@@ -448,6 +442,36 @@ class EmbeddedStore(Store):
         """Forget keys created before `before`."""
         with self._write() as conn:
             return keys.sqlite_purge(conn, before)
+
+    # -- the change log and leases ------------------------------------------------------------------------
+    def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        """Committed changes after `seq`, in order."""
+        with self._read() as conn:
+            return log_sql.sqlite_since(conn, seq, limit)
+
+    def change_bounds(self) -> tuple[int, int]:
+        """(oldest, latest) seq of the change log."""
+        with self._read() as conn:
+            return log_sql.sqlite_bounds(conn)
+
+    def purge_changes(self, before: datetime) -> int:
+        """Drop change rows older than `before` (never the newest)."""
+        with self._write() as conn:
+            return log_sql.sqlite_purge(conn, before)
+
+    def wait_for_changes(self, timeout: float, stop: threading.Event) -> None:
+        """SQLite cannot notify another process: wait `timeout`, then the caller polls the log."""
+        stop.wait(timeout)
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew a job lease (a row in the file)."""
+        with self._write() as conn:
+            return log_sql.sqlite_acquire(conn, name, holder, seconds)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up a job lease."""
+        with self._write() as conn:
+            log_sql.sqlite_release(conn, name, holder)
 
     # -- pieces -------------------------------------------------------------------------------------------
     def _fetch(self, conn: sqlite3.Connection, layer: Layer, ids: list[int]) -> list[Feature]:

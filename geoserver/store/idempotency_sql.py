@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from geoserver.errors import Conflict
 from geoserver.store.base import IdempotencyRecord
 from geoserver.store.sqlite_dialect import format_datetime, parse_datetime
 
@@ -28,6 +29,7 @@ SQLITE_DDL = """CREATE TABLE IF NOT EXISTS idempotency_keys (
   created_at DATETIME NOT NULL,
   UNIQUE (owner, endpoint, key)
 )"""
+LOCK_WAIT_SECONDS = 10.0
 _WHERE = "owner = {p} AND endpoint = {p} AND key = {p}"
 
 
@@ -46,14 +48,23 @@ def _record(owner: str, endpoint: str, key: str, row: tuple[Any, Any, Any]) -> I
 def pg_claim(conn: psycopg.Connection, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:
     """Claim the key (None) or return the record holding it; an abandoned claim is taken over."""
     ident = [record.owner, record.endpoint, record.key]
+    in_transaction = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    if in_transaction:  # a first request still running holds the key's row: wait for it, not for ever
+        conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'")
     while True:
-        claimed = conn.execute(
-            "INSERT INTO idempotency_keys (owner, endpoint, key, request_hash) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (owner, endpoint, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
-            " created_at = now() WHERE idempotency_keys.response IS NULL"
-            " AND idempotency_keys.created_at < now() - make_interval(secs => %s) RETURNING 1",
-            [*ident, record.request_hash, float(lease_seconds)]).fetchone()
+        try:
+            claimed = conn.execute(
+                "INSERT INTO idempotency_keys (owner, endpoint, key, request_hash) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (owner, endpoint, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+                " created_at = now() WHERE idempotency_keys.response IS NULL"
+                " AND idempotency_keys.created_at < now() - make_interval(secs => %s) RETURNING 1",
+                [*ident, record.request_hash, float(lease_seconds)]).fetchone()
+        except psycopg.errors.LockNotAvailable:
+            raise Conflict(f"a request with Idempotency-Key {record.key!r} is still in progress; retry later",
+                           parameter="Idempotency-Key") from None
         if claimed:
+            if in_transaction:
+                conn.execute("SET LOCAL lock_timeout = DEFAULT")
             return None
         row = conn.execute("SELECT request_hash, response, created_at FROM idempotency_keys WHERE "
                            + _WHERE.format(p="%s"), ident).fetchone()

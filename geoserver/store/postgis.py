@@ -7,6 +7,7 @@ runs inside an explicit transaction, so it all lands or nothing does.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -19,10 +20,11 @@ from psycopg.types.json import Jsonb
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
+from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import idempotency_sql as keys
-from geoserver.store import migrate, postgis_mvt
+from geoserver.store import log_sql, migrate, postgis_mvt
 from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import reference_points
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
@@ -50,6 +52,7 @@ class PostGISStore(Store):
         self.connect_timeout = connect_timeout
         self._pool: PostgresPool | None = None
         self._sql: dict[str, LayerSQL] = {}
+        self._listener: psycopg.Connection | None = None
         try:
             info = conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -70,6 +73,9 @@ class PostGISStore(Store):
 
     def close(self) -> None:
         """Close the pool."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -102,6 +108,10 @@ class PostGISStore(Store):
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection; database trouble comes out as StoreUnavailable / BadInput / Conflict."""
+        tx = self._tx()
+        if tx is not None:  # inside a transaction: its connection (errors are translated where it began)
+            yield tx.conn
+            return
         if self._pool is None:
             raise StoreUnavailable("the PostGIS store is not open")
         try:
@@ -118,6 +128,18 @@ class PostGISStore(Store):
         except psycopg.OperationalError as exc:  # a lost connection, a cancelled statement: worth a retry
             raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}",
                                    retry_after=RETRY_AFTER) from None
+
+    @contextlib.contextmanager
+    def _write(self, actor: str | None = None) -> Iterator[psycopg.Connection]:
+        """The open transaction's connection, or a new transaction that appends its change rows last."""
+        if self._tx() is not None:
+            with self._connection() as conn:
+                yield conn
+            return
+        with self._connection() as conn, conn.transaction(), self._joined(conn, actor) as tx:
+            yield conn
+            log_sql.pg_append(conn, tx.pending, actor)
+        self._after_commit(tx)
 
     def _layer(self, layer_id: str) -> tuple[Layer, LayerSQL]:
         layer = self.catalog.get(layer_id)
@@ -210,15 +232,17 @@ class PostGISStore(Store):
         checked = [checked_at(layer, f, i, len(features)) for i, f in enumerate(features)]
         if not checked:
             return []
-        with self._connection() as conn, conn.transaction():
+        with self._write() as conn:
             self._key(conn, layer, checked, scope)
             cursors = []
             with conn.pipeline():  # every INSERT sent at once, one round trip
                 for f in checked:
                     cursors.append(conn.cursor(binary=True))
                     cursors[-1].execute(sql.insert, sql.values(f))
-            rows = [cur.fetchone() for cur in cursors]
-        return decode_rows(rows, sql.names)
+            stored = decode_rows([cur.fetchone() for cur in cursors], sql.names)
+            for f in stored:
+                self.record(feature_change(layer, INSERT, None, f))
+        return stored
 
     def update(
         self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,
@@ -227,7 +251,7 @@ class PostGISStore(Store):
         """Replace or patch one feature under a row lock; the ETag is compared with the locked row."""
         layer, sql = self._layer(layer_id)
         change = check_feature(layer, feature, partial=partial)
-        with self._connection() as conn, conn.transaction():
+        with self._write() as conn:
             current = self._fetch(conn, layer, sql, fid, scope, lock=True)
             check_etag(current, if_match)
             if partial:
@@ -238,15 +262,18 @@ class PostGISStore(Store):
             self._key(conn, layer, [new], scope)
             with conn.cursor(binary=True) as cur:
                 row = cur.execute(sql.update, [*sql.values(new), current.id]).fetchone()
-        return decode_rows([row], sql.names)[0]
+            stored = decode_rows([row], sql.names)[0]
+            self.record(feature_change(layer, UPDATE, current, stored))
+        return stored
 
     def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:
         """Delete one feature in scope (NotFound otherwise), checking the ETag under a row lock."""
         layer, sql = self._layer(layer_id)
-        with self._connection() as conn, conn.transaction():
+        with self._write() as conn:
             current = self._fetch(conn, layer, sql, fid, scope, lock=True)
             check_etag(current, if_match)
             conn.execute(f"DELETE FROM {sql.table} WHERE fid = %s", [current.id])
+            self.record(feature_change(layer, DELETE, current, None))
 
     def _key(self, conn: psycopg.Connection, layer: Layer, features: list[Feature], scope: Scope) -> None:
         """Set township/grid by spatial join (where the layer wants it); Forbidden outside the scope."""
@@ -263,8 +290,10 @@ class PostGISStore(Store):
     def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
         """COPY many features in one transaction, streamed in chunks (see postgis_load)."""
         layer, sql = self._layer(layer_id)
-        with self._connection() as conn:
-            return bulk_load(conn, layer, sql, features, replace=replace)
+        with self._write() as conn:
+            count = bulk_load(conn, layer, sql, features, replace=replace)
+            self.record(PendingChange(layer.id, None, LOAD, before=WORLD))
+        return count
 
     # -- accounts ---------------------------------------------------------------------------------------
     def put_users(self, users: Iterable[UserRecord]) -> None:
@@ -274,7 +303,7 @@ class PostGISStore(Store):
         if not rows:
             return
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in USER_COLUMNS.split(", ")[1:])
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._write() as conn, conn.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s::text[], %s::text[], %s, %s)"
                 f" ON CONFLICT (username) DO UPDATE SET {updates}", rows,
@@ -329,6 +358,50 @@ class PostGISStore(Store):
         """Forget keys created before `before`."""
         with self._connection() as conn:
             return keys.pg_purge(conn, before)
+
+    # -- the change log and leases ------------------------------------------------------------------------
+    def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
+        """Committed changes after `seq`, in order."""
+        with self._connection() as conn:
+            return log_sql.pg_since(conn, seq, limit)
+
+    def change_bounds(self) -> tuple[int, int]:
+        """(oldest, latest) seq of the change log."""
+        with self._connection() as conn:
+            return log_sql.pg_bounds(conn)
+
+    def purge_changes(self, before: datetime) -> int:
+        """Drop change rows older than `before` (never the newest)."""
+        with self._write() as conn:
+            return log_sql.pg_purge(conn, before)
+
+    def wait_for_changes(self, timeout: float, stop: threading.Event) -> None:
+        """Wait for a NOTIFY on the change channel (a connection of its own, LISTENing), or the timeout."""
+        conn = self._listener
+        if conn is None or conn.closed:
+            self._listener = None
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout)),
+                                   application_name="onemap-listen")
+            conn.execute(f"LISTEN {log_sql.CHANNEL}")
+            self._listener = conn
+            return  # (re)connected: the caller reads what was missed meanwhile
+        try:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error:
+            conn.close()
+            self._listener = None
+            raise
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew a job lease."""
+        with self._write() as conn:
+            return log_sql.pg_acquire(conn, name, holder, seconds)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up a job lease."""
+        with self._write() as conn:
+            log_sql.pg_release(conn, name, holder)
 
 
 def _configure(conn: psycopg.Connection) -> None:

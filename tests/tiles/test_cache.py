@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geoserver.events import Change
+from geoserver.changes import Change
 from tiles.cache import TileCache, TileKey
 from tiles.tms import WEB_MERCATOR, get_tiling
 
@@ -50,7 +50,7 @@ def test_a_change_drops_the_tiles_covering_it_at_every_zoom_and_scope_only():
             cache.get_or_render(_key(z, *far[z], scope=scope), lambda: b"f")
         cache.get_or_render(_key(z, *near[z], layers=("buildings",)), lambda: b"b")
         cache.get_or_render(_key(z, *near[z], layers=("townships", "events")), lambda: b"c")
-    cache.on_change(Change("events", None, (POINT[0], POINT[1], POINT[0], POINT[1])))
+    cache.on_change(Change(1, "events", 7, "insert", after=(POINT[0], POINT[1], POINT[0], POINT[1])))
     rendered = []
     for z in range(6, 18):
         for scope in ("*", "A", "B"):
@@ -70,7 +70,7 @@ def test_a_write_during_a_render_is_not_cached_stale():
     x, y = _tile_at(14)
 
     def render_then_write():
-        cache.on_change(Change("events", None, (*POINT, *POINT)))
+        cache.on_change(Change(2, "events", 7, "insert", after=(*POINT, *POINT)))
         return b"old"
 
     assert cache.get_or_render(_key(14, x, y), render_then_write).content == b"old"

@@ -1,0 +1,146 @@
+"""The live stream (GET /stream): change-log entries as Server-Sent Events, scoped per subscriber.
+
+Each process has one StreamHub fed by its ChangeFeed (the feed runs in threads; the hub hands each change to
+the subscribers' asyncio queues). A subscriber sees a change only if it may read the layer in the township the
+feature was in or is in now (geoserver.changes.as_seen_by); the event id is the change's seq. A reconnect with
+`Last-Event-ID` replays what was missed from the change log itself -- whichever process it reaches -- and
+then continues live, skipping what the replay already sent; if the log no longer holds it, a `reset` event
+tells the client to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+
+from geoserver.access import Principal, Scope
+from geoserver.changes import RESET, Change, as_seen_by
+from geoserver.store import Store
+
+log = logging.getLogger("onemap.stream")
+QUEUE_LIMIT = 10_000  # changes waiting for one slow client before it is told to reset
+REPLAY_PAGE = 500
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: what its principal may read of which layers, and its queue of changes."""
+
+    principal: Principal
+    scopes: dict[str, Scope]
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    overflowed: bool = False
+
+    def event(self, change: Change) -> str | None:
+        """The SSE text of a change as this subscriber may see it, or None if it may not."""
+        if change.op == RESET:
+            return _sse(change.seq, "reset", {"seq": change.seq})
+        scope = self.scopes.get(change.layer_id)
+        if scope is None:
+            return None
+        op = as_seen_by(change, scope)
+        if op is None:
+            return None
+        body = {"seq": change.seq, "layer": change.layer_id, "id": change.fid, "op": op,
+                "at": change.at.isoformat().replace("+00:00", "Z") if change.at else None}
+        if op in ("insert", "update"):
+            body["properties"] = change.properties
+            body["township_code"] = change.township_after
+            body["bbox"] = list(change.after) if change.after else None
+        return _sse(change.seq, "change", body)
+
+
+def _sse(seq: int, event: str, data: dict) -> str:
+    return f"id: {seq}\nevent: {event}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+class StreamHub:
+    """This process's fan-out of the change feed to its stream subscribers."""
+
+    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop, *, heartbeat: float = 15.0) -> None:
+        self.store = store
+        self.loop = loop
+        self.heartbeat = heartbeat
+        self._subscribers: set[Subscriber] = set()
+        self._unsubscribe = store.changes.subscribe(self._on_change)
+
+    def close(self) -> None:
+        """Stop receiving changes."""
+        self._unsubscribe()
+
+    @property
+    def subscribers(self) -> int:
+        """How many streams are open in this process."""
+        return len(self._subscribers)
+
+    def _on_change(self, change: Change) -> None:
+        # Called in a feed or writer thread: hand the change to the event loop.
+        for sub in list(self._subscribers):
+            self.loop.call_soon_threadsafe(_offer, sub, change)
+
+    async def events(self, sub: Subscriber, last_event_id: int | None) -> AsyncIterator[str]:
+        """The stream's text: a `ready` event, the replay after `last_event_id`, then live changes."""
+        self._subscribers.add(sub)  # before reading the log: nothing committed from now on can be missed
+        try:
+            oldest, latest = await run_in_threadpool(self.store.change_bounds)
+            yield "retry: 2000\n\n"
+            sent = latest
+            if last_event_id is not None:
+                missed_purged = oldest > last_event_id + 1 and latest >= oldest
+                if last_event_id > latest or missed_purged:
+                    yield _sse(latest, "reset", {"seq": latest, "reason": "Last-Event-ID is no longer in the change log"})
+                else:
+                    sent = last_event_id
+                    async for text, seq in self._replay(sub, last_event_id, latest):
+                        sent = seq
+                        if text:
+                            yield text
+                    sent = max(sent, latest)
+            yield _sse(sent, "ready", {"seq": sent})
+            while True:
+                if sub.overflowed:
+                    sub.overflowed = False
+                    _, latest = await run_in_threadpool(self.store.change_bounds)
+                    sent = latest
+                    yield _sse(latest, "reset", {"seq": latest, "reason": "the client fell too far behind"})
+                try:
+                    change = await asyncio.wait_for(sub.queue.get(), self.heartbeat)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if change.seq <= sent and change.op != RESET:
+                    continue  # the replay already covered it
+                sent = max(sent, change.seq)
+                text = sub.event(change)
+                if text:
+                    yield text
+        finally:
+            self._subscribers.discard(sub)
+
+    async def _replay(self, sub: Subscriber, after: int, upto: int) -> AsyncIterator[tuple[str | None, int]]:
+        seq = after
+        while seq < upto:
+            page = await run_in_threadpool(self.store.changes_since, seq, REPLAY_PAGE)
+            if not page:
+                return
+            for change in page:
+                if change.seq > upto:
+                    return
+                seq = change.seq
+                yield sub.event(change), seq
+            if len(page) < REPLAY_PAGE:
+                return
+
+
+def _offer(sub: Subscriber, change: Change) -> None:
+    try:
+        sub.queue.put_nowait(change)
+    except asyncio.QueueFull:
+        sub.overflowed = True
+        while not sub.queue.empty():
+            sub.queue.get_nowait()

@@ -1,0 +1,138 @@
+"""Numbered schema steps for the GeoPackage store, like the PostGIS SQL migrations, and the same drift check.
+
+Each step runs at most once, in order, inside one BEGIN IMMEDIATE transaction, and is recorded in
+`onemap_migrations` (a GeoPackage attributes table). A file written before the steps were numbered (it has
+the onemap tables but no `onemap_migrations`) counts as having step 1 and is brought up from there.
+Steps are Python because SQLite DDL differs from PostgreSQL's; they only ever add (tables, columns, indexes).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
+from geoserver.store import gpkg, log_sql
+from geoserver.store import idempotency_sql as keys
+
+q = gpkg.q
+ACCOUNT_DDL = (
+    """CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  username TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  display_name TEXT NOT NULL DEFAULT '',
+  townships TEXT NOT NULL DEFAULT '[]',
+  grids TEXT NOT NULL DEFAULT '[]',
+  department TEXT,
+  extra TEXT NOT NULL DEFAULT '{}'
+)""",
+    """CREATE TABLE IF NOT EXISTS api_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  username TEXT NOT NULL,
+  label TEXT NOT NULL DEFAULT ''
+)""",
+)
+
+
+def _initial(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 1: the GeoPackage core, one feature table per layer with its RTree and key indexes, accounts,
+    idempotency keys (what the store created before steps were numbered)."""
+    gpkg.create_core(conn)
+    for layer in catalog:
+        gpkg.create_feature_table(conn, layer)
+        for column in (TOWNSHIP_KEY, GRID_KEY, layer.time_field, layer.time_end_field):
+            if column and layer.has_prop(column):
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_{layer.id}_{column}')} "
+                             f"ON {q(layer.id)} ({q(column)})")
+    for ddl in (*ACCOUNT_DDL, keys.SQLITE_DDL):
+        conn.execute(ddl)
+    gpkg.register_attributes(conn, "users", "User accounts (roles, townships, grids, department)")
+    gpkg.register_attributes(conn, "api_keys", "API keys, stored as hashes")
+    gpkg.register_attributes(conn, "idempotency_keys", "Idempotency-Key requests and their responses")
+
+
+def _change_log(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 2: the change log and job leases; a patrol's points in time order (as PostGIS has it)."""
+    for ddl in log_sql.SQLITE_DDL:
+        conn.execute(ddl)
+    gpkg.register_attributes(conn, "changes", "The change log: every committed write, in seq order")
+    gpkg.register_attributes(conn, "job_leases", "Which server process runs each background job")
+    if "track_points" in catalog:
+        conn.execute('CREATE INDEX IF NOT EXISTS "idx_track_points_patrol" ON "track_points" '
+                     '("patrol_id", "recorded_at")')
+
+
+Step = Callable[[sqlite3.Connection, Catalog], None]
+STEPS: tuple[tuple[int, str, Step], ...] = (
+    (1, "initial", _initial),
+    (2, "change_log", _change_log),
+)
+_TABLE = "onemap_migrations"
+
+
+def applied(conn: sqlite3.Connection) -> set[int]:
+    """The steps recorded in the file (step 1 for a file from before numbered steps; none for a new one)."""
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_TABLE,)).fetchone()
+    if has:
+        return {row[0] for row in conn.execute(f"SELECT version FROM {_TABLE}")}
+    legacy = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetchone()
+    return {1} if legacy else set()
+
+
+def upgrade(conn: sqlite3.Connection, catalog: Catalog, *, upto: int | None = None) -> list[int]:
+    """Apply the pending steps (up to `upto`) inside the caller's write transaction; returns those applied."""
+    done = applied(conn)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL,"
+                 " applied_at DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))")
+    for version in done:  # a legacy file: record the step it already has
+        conn.execute(f"INSERT OR IGNORE INTO {_TABLE} (version, name) VALUES (?, ?)",
+                     (version, dict((v, n) for v, n, _ in STEPS)[version]))
+    now: list[int] = []
+    for version, name, step in STEPS:
+        if version in done or (upto is not None and version > upto):
+            continue
+        step(conn, catalog)
+        conn.execute(f"INSERT INTO {_TABLE} (version, name) VALUES (?, ?)", (version, name))
+        now.append(version)
+    gpkg.register_attributes(conn, _TABLE, "Schema steps applied to this file")
+    return now
+
+
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The newest step applied, or None for a file never set up."""
+    done = applied(conn)
+    return max(done) if done else None
+
+
+def expected_columns(layer: Layer) -> dict[str, str]:
+    """The columns a layer's table must have: name -> declared SQLite type."""
+    cols = {gpkg.ID_COLUMN: "INTEGER", gpkg.GEOM_COLUMN: gpkg.GEOMETRY_TYPE_NAMES[layer.geometry_type]}
+    cols.update({p.name: gpkg.COLUMN_TYPES[p.type] for p in layer.properties})
+    return cols
+
+
+def schema_drift(conn: sqlite3.Connection, catalog: Catalog) -> list[str]:
+    """Every difference between the catalog's declarations and the file's tables (empty when they agree)."""
+    problems: list[str] = []
+    for layer in catalog:
+        have = {row[1]: row[2].upper() for row in conn.execute(f"PRAGMA table_info({q(layer.id)})")}
+        if not have:
+            problems.append(f"table {layer.id!r} is missing")
+            continue
+        want = expected_columns(layer)
+        for name, sqltype in want.items():
+            if name not in have:
+                problems.append(f"{layer.id}.{name} is missing (declared {sqltype})")
+            elif have[name] != sqltype:
+                problems.append(f"{layer.id}.{name} is {have[name]}, the catalog declares {sqltype}")
+        for name in have.keys() - want.keys():
+            problems.append(f"{layer.id}.{name} exists but is not declared")
+    if LATEST > (schema_version(conn) or 0):
+        problems.append(f"schema step {schema_version(conn)} of {LATEST}")
+    return problems
+
+
+LATEST = STEPS[-1][0]
