@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from shapely.geometry.base import BaseGeometry
 
+from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
+
 if TYPE_CHECKING:
     from geoserver.access import Scope
-    from geoserver.catalog import Layer
     from geoserver.features import Feature
 
 log = logging.getLogger("onemap.changes")
@@ -71,10 +72,11 @@ def bbox_of(geometry: BaseGeometry | None) -> BBox | None:
 
 
 def live_properties(layer: Layer, properties: dict[str, Any]) -> dict[str, Any]:
-    """The properties a change carries: those the layer's tiles show at every zoom, JSON-ready."""
+    """The properties a change carries: the township and grid, and what the layer's tiles show at every zoom."""
     out: dict[str, Any] = {}
     for p in layer.properties:
-        if p.in_tiles and p.tile_min_zoom is None and properties.get(p.name) is not None:
+        wanted = p.name in (TOWNSHIP_KEY, GRID_KEY) or (p.in_tiles and p.tile_min_zoom is None)
+        if wanted and properties.get(p.name) is not None:
             value = properties[p.name]
             out[p.name] = value.isoformat() if hasattr(value, "isoformat") else value
     return out
@@ -82,8 +84,6 @@ def live_properties(layer: Layer, properties: dict[str, Any]) -> dict[str, Any]:
 
 def feature_change(layer: Layer, op: str, before: Feature | None, after: Feature | None) -> PendingChange:
     """The change of one feature written from `before` to `after` (None for a create or a delete)."""
-    from geoserver.catalog import TOWNSHIP_KEY
-
     fid = (after or before).id  # type: ignore[union-attr]
     return PendingChange(
         layer.id, None if fid is None else int(fid), op,
