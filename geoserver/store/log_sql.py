@@ -43,7 +43,8 @@ SQLITE_DDL = (
 )""",
     "CREATE INDEX IF NOT EXISTS changes_at ON changes (at)",
     """CREATE TABLE IF NOT EXISTS job_leases (
-  name TEXT PRIMARY KEY NOT NULL,
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  name TEXT NOT NULL UNIQUE,
   holder TEXT NOT NULL,
   expires_at DATETIME NOT NULL
 )""",

@@ -95,3 +95,49 @@ def test_two_concurrent_requests_on_two_server_processes_create_one_event(client
     assert len({a.json()["id"] for a in answers}) == 1
     assert len({a.headers["location"] for a in answers}) == 1
     assert _titled(client, title) == 1
+
+
+def test_a_response_lost_after_the_commit_is_given_to_the_retry_and_there_is_one_event(client, worker, monkeypatch):
+    # The write, its change-log row and the kept response committed; then the answer never reached the
+    # phone (the connection dropped, the process died). The retry must get that first event.
+    import api.features as features
+
+    title = f"lost answer {uuid.uuid4().hex[:8]}"
+    real, lost = features._json, []
+
+    def lose_the_first_201(body, status=200, *args, **kwargs):
+        if status == 201 and not lost:
+            lost.append(body["id"])
+            raise ConnectionResetError("the phone went out of coverage")
+        return real(body, status, *args, **kwargs)
+
+    monkeypatch.setattr(features, "_json", lose_the_first_201)
+    headers = {**worker, "Idempotency-Key": str(uuid.uuid4())}
+    with pytest.raises(ConnectionResetError):
+        client.post(ITEMS, json=_event(title), headers=headers)
+    retry = client.post(ITEMS, json=_event(title), headers=headers)
+    assert retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true"
+    assert retry.json()["id"] == lost[0]
+    assert _titled(client, title) == 1
+
+
+def test_a_request_that_fails_before_its_commit_writes_nothing_and_the_retry_writes_once(client, worker,
+                                                                                     monkeypatch):
+    store = client.app.state.store
+    real, failed = store.finish_idempotency_key, []
+
+    def fail_once(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("the database went away mid-transaction")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "finish_idempotency_key", fail_once)
+    title = f"half written {uuid.uuid4().hex[:8]}"
+    headers = {**worker, "Idempotency-Key": str(uuid.uuid4())}
+    with pytest.raises(RuntimeError):
+        client.post(ITEMS, json=_event(title), headers=headers)
+    assert _titled(client, title) == 0  # the event was rolled back with the key
+    retry = client.post(ITEMS, json=_event(title), headers=headers)
+    assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
+    assert _titled(client, title) == 1
