@@ -11,9 +11,10 @@ from fastapi import FastAPI
 
 from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
+from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import auth, basemaps, health, stream
+from api.routers import auth, basemaps, health, login, stream
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(stream.router)
+    app.include_router(login.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(viewer_router)
     mount_cesium(app)
     mount_viewer(app)
+    mount_static(app)
     return app
 
 

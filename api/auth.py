@@ -11,6 +11,7 @@ import jwt
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from api.session import session_token
 from api.settings import Settings
 from geoserver.access import ROLES, Grant, Principal
 from geoserver.apikeys import hash_api_key
@@ -185,8 +186,19 @@ def _verified_passwords(request: Request) -> VerifiedPasswords:
     return verified
 
 
+def session_principal(request: Request, settings: Settings) -> Principal | None:
+    """The person behind the browser's session cookie (safe methods only); None if absent, expired or forged."""
+    token = session_token(request)
+    if token is None:
+        return None
+    try:
+        return _own_token(settings, token)  # the cookie only ever holds a token we issued
+    except (jwt.PyJWTError, Unauthorized):
+        return None  # a stale cookie browses as anyone would; the page offers to log in again
+
+
 async def get_principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, from `Authorization` (Bearer or Basic) or `X-API-Key`; else anonymous."""
+    """FastAPI dependency: the caller from `Authorization` (Bearer, Basic), `X-API-Key` or the session cookie."""
     settings: Settings = request.app.state.settings
     store: Store = request.app.state.store
     auth = request.headers.get("authorization")
@@ -206,4 +218,4 @@ async def get_principal(request: Request) -> Principal:
     key = request.headers.get("x-api-key")
     if key:
         return await run_in_threadpool(authenticate_api_key, store, key.strip())
-    return Principal.anonymous()
+    return session_principal(request, settings) or Principal.anonymous()

@@ -7,11 +7,13 @@ import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import BASIC_CHALLENGE, BasicUnauthorized
+from api.auth import BASIC_CHALLENGE, BasicUnauthorized, session_principal
+from api.html import Pages, wants_html
 from geoserver import errors
+from geoserver.access import Principal
 from geoserver.idempotency import KeyReused
 
 log = logging.getLogger("onemap.api")
@@ -43,6 +45,16 @@ def problem(status: int, detail: str, *, parameter: str | None = None, headers: 
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=h)
 
 
+_PAGES = Pages()
+
+
+def html_problem(request: Request, status: int, detail: str, headers: dict | None = None) -> Response:
+    """The same problem as a page, for a person's browser (it offers to log in when a login could help)."""
+    who = session_principal(request, request.app.state.settings) or Principal.anonymous()
+    return _PAGES.render(request, who, "error.html", [], status=status, headers=headers,
+                         title=TITLES.get(status, "Error"), detail=detail, path=request.url.path, code=status)
+
+
 def status_for(exc: errors.OneMapError) -> int:
     """The HTTP status of a core exception (most specific class wins)."""
     for cls in type(exc).__mro__:
@@ -63,7 +75,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     """Install the error map on an app."""
 
     @app.exception_handler(errors.OneMapError)
-    async def _core(request: Request, exc: errors.OneMapError) -> JSONResponse:
+    async def _core(request: Request, exc: errors.OneMapError) -> Response:
         status = status_for(exc)
         # A passing outage (database down or busy): tell clients when to try again. The store logs the
         # outage itself once; a line per refused request would flood the log while it lasts.
@@ -71,6 +83,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.log(logging.DEBUG if retry_after else logging.WARNING, "%s on %s: %s", type(exc).__name__,
                     request.url.path, exc.message)
+        if wants_html(request) and status in (400, 403, 404):  # 401 keeps its challenge for clients
+            return html_problem(request, status, exc.message)
         headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
         if isinstance(exc, BasicUnauthorized):
             # Refused Basic credentials challenge for Basic again (a GIS client then asks its user); a bearer
@@ -86,7 +100,9 @@ def add_exception_handlers(app: FastAPI) -> None:
         return problem(400, f"{name or 'request'}: {first.get('msg', 'invalid value')}", parameter=name)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_html(request) and exc.status_code == 404:
+            return html_problem(request, 404, str(exc.detail))
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

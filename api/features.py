@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from pygeoapi import api as pga
 from pygeoapi.api import itemtypes
-from pygeoapi.util import render_j2_template
 from starlette.concurrency import run_in_threadpool
 
+from api import ogc_pages as pages
 from api.auth import get_principal
+from api.html import wants_html
 from api.links import base_url
 from api.ogc_params import parse_items
 from api.ogc_service import OGCService
@@ -22,7 +23,7 @@ from geoserver import idempotency
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Layer
 from geoserver.errors import BadInput, Forbidden, NotFound
-from geoserver.features import Feature, FeaturePage
+from geoserver.features import MAX_LIMIT, Feature, FeaturePage
 from geoserver.geojson import from_geojson, to_geojson
 
 GEOJSON = "application/geo+json"
@@ -43,14 +44,6 @@ CONFORMANCE = sorted([
     f"{OGC}/ogcapi-features-4/1.0/conf/create-replace-delete", f"{OGC}/ogcapi-features-4/1.0/conf/update",
     f"{OGC}/ogcapi-features-4/1.0/conf/features",
 ])
-
-
-def _wants_html(request: Request) -> bool:
-    f = request.query_params.get("f")
-    if f:
-        return f.lower() == "html"
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "json" not in accept
 
 
 def _json(body: Any, status: int = 200, media_type: str = "application/json", **headers: str) -> Response:
@@ -88,20 +81,18 @@ class FeaturesFactory:
         r.add_api_route("/collections/{collection_id}/items/{fid}", self.delete, methods=["DELETE"],
                         status_code=204)
 
-    # -- metadata, through pygeoapi ---------------------------------------------------------------------
+    # -- metadata, through pygeoapi (JSON; the pages are ours) ---------------------------------------------
     async def landing(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """Landing page."""
         svc = self.service(request)
-        return await svc.call(request, principal, svc.view(principal, base_url(request)), pga.landing_page)
+        return await pages.metadata(request, principal, svc.view(principal, base_url(request)),
+                                    pga.landing_page, template="landing.html", crumbs=lambda doc: [])
 
     async def conformance(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """Conformance classes, Part 3 and 4 included (pygeoapi 0.21 does not declare them)."""
         body = {"conformsTo": CONFORMANCE}
-        if _wants_html(request):
-            api = self.service(request).view(principal, base_url(request))
-            html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
-                                           "conformance.html", body, api.default_locale)
-            return Response(html, media_type="text/html")
+        if wants_html(request):
+            return pages.conformance_page(request, principal, body)
         return _json(body)
 
     async def openapi(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
@@ -113,7 +104,8 @@ class FeaturesFactory:
         """The collections the caller may read, with extents of what they may see."""
         svc = self.service(request)
         view = await run_in_threadpool(svc.view, principal, base_url(request), True)
-        return await svc.call(request, principal, view, pga.describe_collections)
+        return await pages.metadata(request, principal, view, pga.describe_collections, template="collections.html",
+                                    crumbs=lambda doc: pages.trail(request, ("Collections", None)))
 
     async def collection(self, collection_id: str, request: Request,
                          principal: Principal = Depends(get_principal)) -> Response:
@@ -121,15 +113,19 @@ class FeaturesFactory:
         svc = self.service(request)
         svc.layer(principal, collection_id)
         view = await run_in_threadpool(svc.view, principal, base_url(request), True)
-        return await svc.call(request, principal, view, pga.describe_collections, collection_id)
+        return await pages.metadata(
+            request, principal, view, pga.describe_collections, collection_id, template="collection.html",
+            crumbs=lambda doc: pages.trail(request, ("Collections", "/collections"), (doc["title"], None)))
 
     async def queryables(self, collection_id: str, request: Request,
                          principal: Principal = Depends(get_principal)) -> Response:
         """Queryable properties of a collection."""
         svc = self.service(request)
-        svc.layer(principal, collection_id)
-        return await svc.call(request, principal, svc.view(principal, base_url(request)), itemtypes.get_collection_queryables,
-                              collection_id)
+        layer = svc.layer(principal, collection_id)
+        return await pages.metadata(
+            request, principal, svc.view(principal, base_url(request)), itemtypes.get_collection_queryables,
+            collection_id, template="queryables.html", collection_id=collection_id,
+            crumbs=lambda doc: pages.collection_trail(request, layer, ("Queryables", None)))
 
     # -- reads ------------------------------------------------------------------------------------------
     async def items(self, collection_id: str, request: Request,
@@ -138,7 +134,7 @@ class FeaturesFactory:
         svc = self.service(request)
         layer = svc.layer(principal, collection_id)
         params = {k: v for k, v in request.query_params.items()}
-        html = _wants_html(request)
+        html = wants_html(request)
         parsed = parse_items(layer, params)
         out_crs = crsmod.CRS84 if html else parsed.crs
         scope = scope_for(principal, layer, "read")
@@ -159,19 +155,12 @@ class FeaturesFactory:
                 "numberReturned": len(feats), "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                 "links": links}
         if html:
-            return await self._render_items(request, principal, layer, body, q.offset, base)
+            page_links = {"prev": _href(base, request, max(0, q.offset - q.limit), f="html") if q.offset > 0 else None,
+                          "next": _href(base, request, q.offset + q.limit, f="html")
+                          if q.offset + len(feats) < page.number_matched else None,
+                          "json_href": _href(base, request, q.offset, f="json")}
+            return pages.items_page(request, principal, layer, body, q.offset, q.limit, MAX_LIMIT, page_links)
         return _json(body, media_type=GEOJSON, **{"Content-Crs": f"<{out_crs}>"})
-
-    async def _render_items(self, request: Request, principal: Principal, layer: Layer, body: dict, offset: int,
-                            base: str) -> Response:
-        api = self.service(request).view(principal, base_url(request))
-        body.update({"title": layer.title, "id_field": "id", "items_path": base,
-                     "dataset_path": base.rsplit("/", 1)[0],
-                     "collections_path": f"{base_url(request)}/collections",
-                     "offset": offset})
-        html = await run_in_threadpool(render_j2_template, api.tpl_config, api.config["server"]["templates"],
-                                       "collections/items/index.html", body, api.default_locale)
-        return Response(html, media_type="text/html")
 
     async def item(self, collection_id: str, fid: str, request: Request,
                    principal: Principal = Depends(get_principal)) -> Response:
@@ -180,9 +169,8 @@ class FeaturesFactory:
         layer = svc.layer(principal, collection_id)
         out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
         feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
-        if _wants_html(request):
-            view = svc.view(principal, base_url(request))
-            return await svc.call(request, principal, view, itemtypes.get_collection_item, collection_id, fid)
+        if wants_html(request):
+            return pages.item_page(request, principal, layer, to_geojson(feature, crsmod.CRS84))
         body = to_geojson(feature, out_crs)
         body["links"] = [
             {"rel": "self", "type": GEOJSON, "href": f"{base_url(request)}/collections/{layer.id}/items/{fid}"},

@@ -43,8 +43,6 @@ def build_config(settings: Settings, catalog: Catalog, layer_ids: Iterable[str] 
             "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
             "languages": ["en-US", "zh-CN"], "pretty_print": False,
             "limits": {"default_items": DEFAULT_LIMIT, "max_items": MAX_LIMIT, "on_exceed": "error"},
-            "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                    "attribution": "&copy; OpenStreetMap contributors"},
         },
         "logging": {"level": logging.getLevelName(logging.getLogger("onemap").getEffectiveLevel())},
         "metadata": {
