@@ -12,6 +12,7 @@ from geoserver.access import Scope
 from geoserver.errors import OneMapError
 from geoserver.store import open_store
 from layers.catalog import build_catalog
+from layers.event_types import seed_defaults
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +106,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with open_store(settings.database, build_catalog()) as store:
         store.initialize()
-        print(json.dumps(store.health(), default=str))
+        seeded = seed_defaults(store)
+        print(json.dumps({**store.health(), "event_types_added": seeded}, default=str))
     return 0
 
 

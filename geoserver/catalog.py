@@ -8,7 +8,7 @@ from typing import Literal
 
 from geoserver.errors import BadInput, NotFound
 
-PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date"]
+PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date", "json"]
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString", "MultiPoint"]
 StyleKind = Literal["fill", "line", "circle", "fill-extrusion"]
 
@@ -94,11 +94,41 @@ class Layer:
         return any(p.name == name for p in self.properties)
 
 
+@dataclass(frozen=True)
+class Table:
+    """A domain table that is not a map layer (an event's timeline, event types, grid bindings, ...).
+
+    Declared once like a layer; both stores hold it (PostGIS by a versioned SQL migration, the GeoPackage by a
+    numbered step, both checked against this declaration). Every row has an integer `id`; columns are typed
+    like layer properties, plus `json` for lists and small documents.
+    """
+
+    id: str
+    title: str
+    columns: tuple[Property, ...]
+    description: str = ""
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Every column name, `id` first."""
+        return ("id", *(c.name for c in self.columns))
+
+    def column(self, name: str) -> Property:
+        """The declared column `name`, or BadInput naming it."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        if name == "id":
+            return Property("id", "integer")
+        raise BadInput(f"unknown column {name!r} of {self.id!r}", parameter=name)
+
+
 class Catalog:
     """The set of declared layers, by id, in declaration order."""
 
-    def __init__(self, layers: Iterable[Layer]) -> None:
+    def __init__(self, layers: Iterable[Layer], tables: Iterable[Table] = ()) -> None:
         self._layers: dict[str, Layer] = {}
+        self._tables: dict[str, Table] = {t.id: t for t in tables}
         for layer in layers:
             if layer.id in self._layers:
                 raise ValueError(f"layer {layer.id!r} declared twice")
@@ -132,3 +162,12 @@ class Catalog:
     def ids(self) -> tuple[str, ...]:
         """Layer ids in declaration order."""
         return tuple(self._layers)
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """The domain tables, in declaration order."""
+        return tuple(self._tables.values())
+
+    def table(self, table_id: str) -> Table:
+        """The domain table `table_id` (a programming error if it is not declared)."""
+        return self._tables[table_id]

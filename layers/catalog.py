@@ -4,6 +4,7 @@ from geoserver.catalog import Catalog
 from layers.admin import GRIDS, TOWNSHIPS, VILLAGES
 from layers.alarms import ALARMS
 from layers.buildings import BUILDINGS
+from layers.dispatch_tables import TABLES
 from layers.events import EVENTS
 from layers.patrols import PATROLS, TRACK_POINTS
 from layers.pois import POIS
@@ -15,5 +16,5 @@ ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, 
 
 
 def build_catalog() -> Catalog:
-    """The catalog of every layer of the county."""
-    return Catalog(ALL_LAYERS)
+    """The catalog of every layer and domain table of the county."""
+    return Catalog(ALL_LAYERS, TABLES)

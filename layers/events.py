@@ -7,7 +7,7 @@ EVENT_TYPES = ("road_damage", "garbage", "illegal_building", "dispute", "fire_ha
                "grassland_damage", "wildlife", "public_security", "livestock", "infrastructure", "other")
 EVENT_SOURCES = ("grid_worker", "citizen", "sensor", "hotline", "inspection")
 EVENT_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified", "closed",
-                  "rejected")
+                  "rejected", "merged")
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 EVENTS = Layer(
@@ -18,7 +18,8 @@ EVENTS = Layer(
     properties=(
         Property("event_code", "string", "Event code", tile_min_zoom=15),
         Property("title", "string", "Title", required=True, tile_min_zoom=15),
-        Property("type", "string", "Type", required=True, enum=EVENT_TYPES),
+        # The codes are data (the event_types table, layers/event_types.py), checked when an event is reported.
+        Property("type", "string", "Type", required=True),
         Property("source", "string", "Source", enum=EVENT_SOURCES, tile_min_zoom=14),
         Property("status", "string", "Status", enum=EVENT_STATUSES),
         Property("priority", "string", "Priority", enum=PRIORITIES),
@@ -27,6 +28,9 @@ EVENTS = Layer(
         Property("closed_at", "datetime", "Closed at", tile_min_zoom=14),
         Property("reporter", "string", "Reported by", tile_min_zoom=16),
         Property("assignee", "string", "Assigned to", tile_min_zoom=16),
+        Property("department", "string", "Department handling it", tile_min_zoom=16),
+        Property("escalation_level", "integer", "Times escalated", tile_min_zoom=14),
+        Property("merged_into", "integer", "Merged into event", tile_min_zoom=16),
         Property("description", "string", "Description", in_tiles=False),
         TOWNSHIP,
         GRID,

@@ -293,6 +293,37 @@ class Store(abc.ABC):
     def wait_for_changes(self, timeout: float, stop: threading.Event) -> None:
         """Block until another process may have committed changes, or `timeout` seconds, or `stop` is set."""
 
+    # -- rows of the domain tables (the unit of work of workflows) ----------------------------------------
+    @abc.abstractmethod
+    def rows(self, table_id: str, where: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = (),
+             limit: int | None = None, offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
+        """Rows of a domain table matching `where` (column -> value, a list for IN, None for IS NULL).
+
+        Args:
+            table_id: a catalog Table id.
+            where: equality conditions on declared columns.
+            order_by: column names, `-name` for descending; `id` always breaks ties.
+            limit, offset: a page.
+            for_update: lock the rows until the transaction ends (PostgreSQL; the GeoPackage's write
+                transaction already excludes every other writer).
+        """
+
+    @abc.abstractmethod
+    def count_rows(self, table_id: str, where: dict[str, Any] | None = None) -> int:
+        """How many rows match `where`."""
+
+    @abc.abstractmethod
+    def add_row(self, table_id: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert one row (id assigned); returns it as stored."""
+
+    @abc.abstractmethod
+    def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
+        """Set `values` on the rows matching `where`; returns how many."""
+
+    @abc.abstractmethod
+    def delete_rows(self, table_id: str, where: dict[str, Any]) -> int:
+        """Delete the rows matching `where`; returns how many."""
+
     # -- leases (background jobs) -------------------------------------------------------------------------
     @abc.abstractmethod
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:

@@ -41,7 +41,7 @@ GEOMETRY_TYPE_NAMES = {
 }
 COLUMN_TYPES: dict[PropertyType, str] = {
     "string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "BOOLEAN",
-    "datetime": "DATETIME", "date": "DATE",
+    "datetime": "DATETIME", "date": "DATE", "json": "TEXT",
 }
 
 # -- GeoPackage binary geometry --------------------------------------------------------------------------

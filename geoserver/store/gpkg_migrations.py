@@ -65,10 +65,56 @@ def _change_log(conn: sqlite3.Connection, catalog: Catalog) -> None:
                      '("patrol_id", "recorded_at")')
 
 
+def _dispatch(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 3: the dispatch centre's tables (event types, event timelines, grid bindings)."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS event_types (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  code TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  deadline_hours REAL,
+  warn_hours REAL,
+  verify_required BOOLEAN,
+  departments TEXT,
+  escalation TEXT,
+  auto_escalate BOOLEAN,
+  retired BOOLEAN
+)""")
+    conn.execute("""CREATE TABLE IF NOT EXISTS event_timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  event_id INTEGER NOT NULL,
+  at DATETIME NOT NULL,
+  actor TEXT,
+  action TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT,
+  note TEXT,
+  data TEXT
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_event_timeline_event ON event_timeline (event_id, id)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS grid_bindings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  grid_code TEXT NOT NULL,
+  username TEXT NOT NULL,
+  role TEXT NOT NULL,
+  UNIQUE (grid_code, username, role)
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_grid_bindings_username ON grid_bindings (username)")
+    if "events" in catalog:  # a file made by step 1 of this release already has them
+        have = {row[1] for row in conn.execute('PRAGMA table_info("events")')}
+        for column, sqltype in (("department", "TEXT"), ("escalation_level", "INTEGER"), ("merged_into", "INTEGER")):
+            if column not in have:
+                conn.execute(f'ALTER TABLE "events" ADD COLUMN "{column}" {sqltype}')
+    for table, text in (("event_types", "Event types: deadlines, verification, escalation"),
+                        ("event_timeline", "Every step of every event"),
+                        ("grid_bindings", "Each grid's team and bound departments")):
+        gpkg.register_attributes(conn, table, text)
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
     (2, "change_log", _change_log),
+    (3, "dispatch", _dispatch),
 )
 _TABLE = "onemap_migrations"
 
@@ -122,17 +168,28 @@ def schema_drift(conn: sqlite3.Connection, catalog: Catalog) -> list[str]:
         if not have:
             problems.append(f"table {layer.id!r} is missing")
             continue
-        want = expected_columns(layer)
-        for name, sqltype in want.items():
-            if name not in have:
-                problems.append(f"{layer.id}.{name} is missing (declared {sqltype})")
-            elif have[name] != sqltype:
-                problems.append(f"{layer.id}.{name} is {have[name]}, the catalog declares {sqltype}")
-        for name in have.keys() - want.keys():
-            problems.append(f"{layer.id}.{name} exists but is not declared")
+        problems += _differences(layer.id, expected_columns(layer), have)
+    for table in catalog.tables:
+        have = {row[1]: row[2].upper() for row in conn.execute(f"PRAGMA table_info({q(table.id)})")}
+        if not have:
+            problems.append(f"table {table.id!r} is missing")
+            continue
+        want = {"id": "INTEGER", **{c.name: gpkg.COLUMN_TYPES[c.type] for c in table.columns}}
+        problems += _differences(table.id, want, have)
     if LATEST > (schema_version(conn) or 0):
         problems.append(f"schema step {schema_version(conn)} of {LATEST}")
     return problems
 
 
 LATEST = STEPS[-1][0]
+
+
+def _differences(table: str, want: dict[str, str], have: dict[str, str]) -> list[str]:
+    out = []
+    for name, sqltype in want.items():
+        if name not in have:
+            out.append(f"{table}.{name} is missing (declared {sqltype})")
+        elif have[name] != sqltype:
+            out.append(f"{table}.{name} is {have[name]}, the catalog declares {sqltype}")
+    out += [f"{table}.{name} exists but is not declared" for name in have.keys() - want.keys()]
+    return out

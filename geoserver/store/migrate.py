@@ -27,6 +27,7 @@ SQL_TYPES = {
     "boolean": "boolean",
     "datetime": "timestamp with time zone",
     "date": "date",
+    "json": "jsonb",
 }
 
 
@@ -124,6 +125,19 @@ def schema_drift(conn: psycopg.Connection, catalog: Catalog) -> list[str]:
                 problems.append(f"{layer.id}.{name} is {_spell(have[name])}, the catalog declares {_spell(spec)}")
         for name in have.keys() - want.keys():
             problems.append(f"{layer.id}.{name} exists but is not declared")
+    for table in catalog.tables:
+        have = actual_columns(conn, table.id)
+        if not have:
+            problems.append(f"table {table.id!r} is missing")
+            continue
+        want = {"id": ("bigint", True), **{c.name: (SQL_TYPES[c.type], c.required) for c in table.columns}}
+        for name, spec in want.items():
+            if name not in have:
+                problems.append(f"{table.id}.{name} is missing (declared {spec[0]})")
+            elif have[name] != spec:
+                problems.append(f"{table.id}.{name} is {_spell(have[name])}, the catalog declares {_spell(spec)}")
+        for name in have.keys() - want.keys():
+            problems.append(f"{table.id}.{name} exists but is not declared")
     return problems
 
 

@@ -1,0 +1,237 @@
+"""The event lifecycle (事件中心): who may move an event from which state to which, in one transaction with
+its timeline row and its change-log row.
+
+reported -> accepted (or rejected, or merged into another event) -> dispatched -> in_progress -> handled ->
+verified (or back to in_progress: rework) -> closed. `escalate` (越级上报) and `supervise` (督办) keep the state
+and may be done at any open state. A `dispatch` grant on the event's township (geoserver/access.py) allows
+accept, reject, merge, dispatch, verify, rework, close, escalate and supervise; the assignee starts and
+handles (and may escalate). Nothing about an event changes without a timeline row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from geoserver.access import Principal, Scope, scope_for
+from geoserver.catalog import Catalog
+from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
+from geoserver.features import Feature
+from geoserver.store import Store
+from geoserver.store.guards import check_etag
+
+LAYER = "events"
+TIMELINE = "event_timeline"
+OPEN = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified")
+MAX_NOTE = 4000
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One action: the states it applies in, the state it leads to (None: unchanged), who may do it."""
+
+    name: str
+    sources: tuple[str, ...]
+    target: str | None
+    by: str  # "dispatcher", "assignee" or "either"
+
+
+TRANSITIONS = {t.name: t for t in (
+    Transition("accept", ("reported",), "accepted", "dispatcher"),
+    Transition("reject", ("reported", "accepted"), "rejected", "dispatcher"),
+    Transition("merge", ("reported", "accepted"), "merged", "dispatcher"),
+    Transition("dispatch", ("accepted", "dispatched"), "dispatched", "dispatcher"),
+    Transition("start", ("dispatched",), "in_progress", "assignee"),
+    Transition("handle", ("in_progress",), "handled", "assignee"),
+    Transition("verify", ("handled",), "verified", "dispatcher"),
+    Transition("rework", ("handled", "verified"), "in_progress", "dispatcher"),
+    Transition("close", ("verified", "handled"), "closed", "dispatcher"),
+    Transition("escalate", OPEN, None, "either"),
+    Transition("supervise", OPEN, None, "dispatcher"),
+)}
+ACTIONS = tuple(TRANSITIONS)
+
+
+def allowed_now(status: str | None) -> list[str]:
+    """The actions legal from `status` (whoever does them)."""
+    return [t.name for t in TRANSITIONS.values() if status in t.sources]
+
+
+def now() -> datetime:
+    """The current time, cut to the millisecond as the stores keep it."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def _note(body: dict[str, Any]) -> str | None:
+    note = body.get("note")
+    if note is None:
+        return None
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise BadInput(f"note must be text of at most {MAX_NOTE} characters", parameter="note")
+    return note
+
+
+def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadInput(f"{name} is required for this action", parameter=name)
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise BadInput(f"{name} must be a non-empty name of at most 200 characters", parameter=name)
+    return value.strip()
+
+
+def event_type(store: Store, code: str | None) -> dict[str, Any] | None:
+    """The event type row of `code`, or None."""
+    if code is None:
+        return None
+    found = store.rows("event_types", {"code": code}, limit=1)
+    return found[0] if found else None
+
+
+def add_timeline(store: Store, event_id: int, actor: str | None, action: str, *, from_status: str | None = None,
+                 to_status: str | None = None, note: str | None = None, data: dict | None = None,
+                 at: datetime | None = None) -> dict[str, Any]:
+    """Append one timeline row (call inside the transaction that makes the change)."""
+    return store.add_row(TIMELINE, {"event_id": event_id, "at": at or now(), "actor": actor, "action": action,
+                                    "from_status": from_status, "to_status": to_status, "note": note,
+                                    "data": data})
+
+
+def timeline(store: Store, catalog: Catalog, principal: Principal, event_id: int) -> list[dict[str, Any]]:
+    """The timeline of an event the principal may read (NotFound otherwise), oldest first."""
+    store.get(LAYER, event_id, scope_for(principal, catalog.get(LAYER), "read"))
+    return store.rows(TIMELINE, {"event_id": event_id}, order_by=("at",))
+
+
+def on_report(store: Store, principal: Principal, event: Feature) -> None:
+    """What a new report sets in motion, inside its transaction: its deadline from its type, and the timeline
+    rows of the report and of where the point routed it."""
+    props = event.properties
+    kind = event_type(store, props.get("type"))
+    add_timeline(store, event.id, principal.username, "report", to_status=props.get("status"),
+                 data={"type": props.get("type"), "source": props.get("source")})
+    add_timeline(store, event.id, None, "route", to_status=props.get("status"),
+                 note=_routing_note(props), data={"township_code": props.get("township_code"),
+                                                   "grid_code": props.get("grid_code")})
+    if kind and kind.get("deadline_hours") is not None and props.get("deadline") is None:
+        reported = props.get("reported_at") or now()
+        deadline = reported + timedelta(hours=float(kind["deadline_hours"]))
+        _write(store, event, {"deadline": deadline})
+        add_timeline(store, event.id, None, "deadline", note=f"due {deadline.isoformat()}",
+                     data={"deadline": deadline.isoformat(), "hours": kind["deadline_hours"]})
+
+
+def _routing_note(props: dict[str, Any]) -> str:
+    if props.get("grid_code"):
+        return f"routed to grid {props['grid_code']} of township {props.get('township_code')}"
+    if props.get("township_code"):
+        return f"outside every grid: routed to township {props['township_code']}"
+    return "outside every township"
+
+
+def act(store: Store, catalog: Catalog, principal: Principal, event_id: int, action: str, body: dict[str, Any],
+        *, if_match: str | None = None) -> Feature:
+    """Do `action` on an event as `principal`, in one transaction; returns the event as it is now.
+
+    Raises:
+        NotFound: no such event, or not in the principal's read scope; an unknown action.
+        Forbidden: the principal may not do this action on this event.
+        Conflict: the action is not legal in the event's state (the message lists those that are).
+        PreconditionFailed: If-Match is not the event's current ETag.
+        BadInput: a bad body (naming the field).
+    """
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise NotFound(f"no action {action!r}; actions: {', '.join(ACTIONS)}", parameter="action")
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object", parameter="body")
+    layer = catalog.get(LAYER)
+    note = _note(body)
+    with store.transaction(actor=principal.username):
+        current = store.get(LAYER, event_id, scope_for(principal, layer, "read"))
+        check_etag(current, if_match)
+        status = current.properties.get("status")
+        _check_who(principal, layer, transition, current)
+        if status not in transition.sources:
+            legal = allowed_now(status)
+            raise Conflict(f"cannot {action} an event that is {status}; allowed now: "
+                           f"{', '.join(legal) or 'nothing (it is finished)'}", parameter="action")
+        changes, data = _apply(store, principal, transition, current, body)
+        target = transition.target or status
+        changes.setdefault("status", target)
+        try:  # written only if still the version read: of two dispatchers acting at once, one wins
+            updated = _write(store, current, changes, if_match=current.etag())
+        except PreconditionFailed:
+            raise Conflict(f"event {event_id} changed while you acted on it; reload it and retry",
+                           parameter="action") from None
+        add_timeline(store, event_id, principal.username, action, from_status=status, to_status=target,
+                     note=note, data=data or None)
+        return updated
+
+
+def _check_who(principal: Principal, layer, transition: Transition, event: Feature) -> None:
+    township = event.properties.get("township_code")
+    dispatcher = scope_for(principal, layer, "dispatch").allows(township)
+    assignee = principal.username == event.properties.get("assignee") and not principal.is_anonymous
+    ok = {"dispatcher": dispatcher, "assignee": assignee, "either": dispatcher or assignee}[transition.by]
+    if not ok:
+        who = {"dispatcher": "a dispatcher of this township", "assignee": "the assignee",
+               "either": "a dispatcher of this township or the assignee"}[transition.by]
+        raise Forbidden(f"only {who} may {transition.name} this event", parameter="action")
+
+
+def _apply(store: Store, principal: Principal, transition: Transition, event: Feature,
+           body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The property changes and timeline details of an action."""
+    name = transition.name
+    changes: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    if name == "dispatch":
+        assignee = _text(body, "assignee", required=True)
+        department = _text(body, "department")
+        changes.update(assignee=assignee, department=department)
+        data.update(assignee=assignee, department=department)
+    elif name == "close":
+        kind = event_type(store, event.properties.get("type"))
+        if event.properties.get("status") == "handled" and kind and kind.get("verify_required"):
+            raise Conflict("this event type must be verified before it is closed; allowed now: verify, rework",
+                           parameter="action")
+        changes["closed_at"] = now()
+    elif name in ("reject",):
+        changes["closed_at"] = now()
+    elif name == "escalate":
+        level = int(event.properties.get("escalation_level") or 0) + 1
+        changes["escalation_level"] = level
+        data["level"] = level
+    elif name == "merge":
+        into = body.get("into")
+        if not isinstance(into, int) or isinstance(into, bool) or into == event.id or not 0 < into < 2**63:
+            raise BadInput("into must be the id of another event", parameter="into")
+        _merge_into(store, principal, event, into)
+        changes.update(merged_into=into, closed_at=now())
+        data["into"] = into
+    return changes, data
+
+
+def _merge_into(store: Store, principal: Principal, duplicate: Feature, into: int) -> None:
+    """Link the original to its duplicate: a timeline row on the original naming the duplicate's reporter."""
+    layer = store.catalog.get(LAYER)
+    try:
+        original = store.get(LAYER, into, scope_for(principal, layer, "read"))
+    except NotFound:
+        raise BadInput(f"into: no event {into} you may see", parameter="into") from None
+    if original.properties.get("status") not in OPEN:
+        raise Conflict(f"event {into} is {original.properties.get('status')}: merge into an open event",
+                       parameter="into")
+    add_timeline(store, into, principal.username, "merged-in", note=f"duplicate event {duplicate.id} merged in",
+                 data={"duplicate": duplicate.id, "reporter": duplicate.properties.get("reporter")})
+
+
+def _write(store: Store, event: Feature, changes: dict[str, Any], if_match: str | None = None) -> Feature:
+    """Write workflow-owned properties of an event (inside the caller's transaction; the store logs it)."""
+    return store.update(LAYER, event.id, Feature(event.id, None, changes), Scope.everything(), partial=True,
+                        if_match=if_match)

@@ -1,0 +1,205 @@
+"""Event dispatch over HTTP on both stores: the lifecycle, who may do what, the timeline, If-Match, two
+dispatchers at once, and event types as data."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from shapely.geometry import Point
+
+from geoserver.access import Scope
+from geoserver.features import Feature
+
+from geoserver.passwords import hash_password
+from geoserver.store import UserRecord
+from tests.api import county
+from tests.api.conftest import login
+
+ITEMS = "/collections/events/items"
+
+
+@pytest.fixture(scope="module")
+def people(client):
+    """Tokens of the people of the tiny county, plus a second worker in A and one in B."""
+    h = hash_password(county.PASSWORD)
+    client.app.state.store.put_users([UserRecord("worker-A2", "worker", h, townships=("A",), grids=("A2",)),
+                                      UserRecord("worker-B1", "worker", h, townships=("B",), grids=("B1",))])
+    return {name: login(client, name) for name in ("admin", "operator", "leader-A", "leader-B", "worker-A1",
+                                                    "worker-A2", "worker-B1")}
+
+
+def _events(client, people, township: str) -> list[dict]:
+    r = client.get(ITEMS, params={"filter": f"township_code = '{township}' AND status = 'reported'",
+                                  "limit": 100}, headers=people["admin"])
+    return r.json()["features"]
+
+
+@pytest.fixture
+def fresh(client):
+    """A new reported event of township A, by worker-A1 (each test takes its own)."""
+    [event] = client.app.state.store.insert("events", [Feature(None, Point(100.2, 33.3), {
+        "title": "new report", "type": "garbage", "status": "reported", "reported_at": datetime.now(UTC),
+        "reporter": "worker-A1"})], Scope.everything())
+    return event.id
+
+
+def _act(client, headers, fid, action, body=None, **extra):
+    return client.post(f"/events/{fid}/actions/{action}", json=body or {}, headers={**headers, **extra})
+
+
+def test_an_event_walks_from_report_to_closure_with_a_rework_loop_and_every_step_on_its_timeline(
+        client, people, fresh):
+    op, worker = people["operator"], people["worker-A1"]
+    steps = [(op, "accept", {"note": "looks real"}, "accepted"),
+             (op, "dispatch", {"assignee": "worker-A1", "department": "sanitation"}, "dispatched"),
+             (worker, "start", {}, "in_progress"),
+             (worker, "handle", {"note": "cleared"}, "handled"),
+             (op, "rework", {"note": "still there"}, "in_progress"),
+             (worker, "handle", {"note": "cleared again"}, "handled"),
+             (op, "verify", {}, "verified"),
+             (op, "close", {}, "closed")]
+    for who, action, body, status in steps:
+        r = _act(client, who, fresh, action, body)
+        assert r.status_code == 200, (action, r.text)
+        assert r.json()["properties"]["status"] == status
+        assert r.headers["etag"] and r.headers["content-type"].startswith("application/geo+json")
+    props = r.json()["properties"]
+    assert props["assignee"] == "worker-A1" and props["department"] == "sanitation" and props["closed_at"]
+    timeline = client.get(f"/events/{fresh}/timeline", headers=op).json()["timeline"]
+    assert [(t["action"], t["from_status"], t["to_status"]) for t in timeline] == [
+        ("accept", "reported", "accepted"), ("dispatch", "accepted", "dispatched"),
+        ("start", "dispatched", "in_progress"), ("handle", "in_progress", "handled"),
+        ("rework", "handled", "in_progress"), ("handle", "in_progress", "handled"),
+        ("verify", "handled", "verified"), ("close", "verified", "closed")]
+    assert [t["actor"] for t in timeline][:3] == ["operator", "operator", "worker-A1"]
+    assert timeline[0]["note"] == "looks real" and timeline[1]["data"]["assignee"] == "worker-A1"
+    # The map sees it too: the feature in the collection, and one change-log row per action.
+    assert client.get(f"{ITEMS}/{fresh}", headers=op).json()["properties"]["status"] == "closed"
+    changes = [c for c in client.app.state.store.changes_since(0, 10_000) if c.fid == fresh]
+    assert [c.properties.get("status") for c in changes][-8:] == [s[3] for s in steps]
+    assert changes[-1].actor == "operator"
+
+
+def test_an_illegal_transition_is_409_listing_what_is_allowed_now(client, people, fresh):
+    r = _act(client, people["operator"], fresh, "close")
+    assert r.status_code == 409
+    assert r.json()["parameter"] == "action"
+    assert "allowed now: accept, reject, merge, escalate, supervise" in r.json()["detail"]
+
+
+def test_who_may_do_what_is_decided_by_role_grant_and_assignment(client, people, fresh):
+    assert _act(client, people["worker-A1"], fresh, "accept").status_code == 403  # no dispatch grant
+    assert _act(client, people["leader-B"], fresh, "accept").status_code == 404  # not his township: not there
+    assert _act(client, people["worker-B1"], fresh, "accept").status_code == 404
+    assert _act(client, people["leader-A"], fresh, "accept").status_code == 200  # his township
+    assert _act(client, people["leader-A"], fresh, "dispatch", {"assignee": "worker-A1"}).status_code == 200
+    assert _act(client, people["worker-A2"], fresh, "start").status_code == 403  # not the assignee
+    assert _act(client, people["worker-A1"], fresh, "start").status_code == 200
+    assert client.post(f"/events/{fresh}/actions/accept").status_code == 404  # anonymous: events do not exist
+
+
+def test_a_stale_if_match_is_412_and_changes_nothing(client, people, fresh):
+    op = people["operator"]
+    etag = client.get(f"{ITEMS}/{fresh}", headers=op).headers["etag"]
+    assert _act(client, op, fresh, "accept", {}, **{"If-Match": etag}).status_code == 200
+    r = _act(client, op, fresh, "dispatch", {"assignee": "worker-A1"}, **{"If-Match": etag})
+    assert r.status_code == 412
+    assert client.get(f"{ITEMS}/{fresh}", headers=op).json()["properties"]["status"] == "accepted"
+
+
+def test_of_several_dispatchers_acting_at_once_exactly_one_wins(client, people, fresh):
+    op = people["operator"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: _act(client, op, fresh, "accept").status_code, range(8)))
+    assert sorted(answers) == [200] + [409] * 7
+    timeline = client.get(f"/events/{fresh}/timeline", headers=op).json()["timeline"]
+    assert [t["action"] for t in timeline] == ["accept"]
+
+
+def test_a_failed_action_writes_nothing(client, people, fresh):
+    op = people["operator"]
+    assert _act(client, op, fresh, "accept").status_code == 200
+    before = client.get(f"{ITEMS}/{fresh}", headers=op).json()
+    for body, field in (({}, "assignee"), ({"assignee": ""}, "assignee"), ({"assignee": "x" * 500}, "assignee"),
+                        ({"assignee": "worker-A1", "note": "n" * 5000}, "note")):
+        r = _act(client, op, fresh, "dispatch", body)
+        assert r.status_code == 400 and r.json()["parameter"] == field, r.text
+    assert client.get(f"{ITEMS}/{fresh}", headers=op).json() == before
+    assert len(client.get(f"/events/{fresh}/timeline", headers=op).json()["timeline"]) == 1
+
+
+def test_merge_closes_the_duplicate_into_an_open_original_and_links_both(client, people, fresh):
+    op = people["operator"]
+    original = _events(client, people, "A")[0]["id"]
+    bad = _act(client, op, fresh, "merge", {"into": fresh})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "into"
+    r = _act(client, op, fresh, "merge", {"into": original, "note": "same pile"})
+    assert r.status_code == 200 and r.json()["properties"]["status"] == "merged"
+    assert r.json()["properties"]["merged_into"] == original
+    linked = client.get(f"/events/{original}/timeline", headers=op).json()["timeline"]
+    assert linked[-1]["action"] == "merged-in" and linked[-1]["data"]["duplicate"] == fresh
+    assert linked[-1]["data"]["reporter"] == "worker-A1"
+
+
+def test_escalation_keeps_the_state_and_counts_the_level(client, people, fresh):
+    op = people["operator"]
+    for level in (1, 2):
+        r = _act(client, op, fresh, "escalate", {"note": "stuck"})
+        assert r.status_code == 200
+        assert r.json()["properties"]["status"] == "reported"
+        assert r.json()["properties"]["escalation_level"] == level
+
+
+@pytest.mark.parametrize("path", ["/events/999999/actions/accept", "/events/99999999999999999999/actions/accept",
+                                  "/events/abc/actions/accept", "/events/1/actions/teleport"])
+def test_unknown_events_and_actions_are_404(client, people, path):
+    r = client.post(path, json={}, headers=people["operator"])
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "{", "[" * 5000 + "]" * 5000, '{"note": "' + "x" * 70_000 + '"}'])
+def test_a_bad_action_body_is_400(client, people, fresh, body):
+    r = client.post(f"/events/{fresh}/actions/accept", content=body,
+                    headers={**people["operator"], "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+
+
+def test_another_township_s_timeline_does_not_exist_for_a_leader(client, people, fresh):
+    assert client.get(f"/events/{fresh}/timeline", headers=people["leader-B"]).status_code == 404
+    assert client.get(f"/events/{fresh}/timeline", headers=people["leader-A"]).status_code == 200
+
+
+# -- event types -------------------------------------------------------------------------------------------
+
+TYPE = {"code": "stray_dogs", "name": "流浪犬", "deadline_hours": 48, "warn_hours": 12, "verify_required": True,
+        "departments": ["agriculture"], "escalation": ["grid", "township", "county"]}
+
+
+def test_admins_manage_event_types_and_one_in_use_is_retired_not_deleted(client, people):
+    admin = people["admin"]
+    assert client.post("/event-types", json=TYPE, headers=people["operator"]).status_code == 403
+    r = client.post("/event-types", json=TYPE, headers=admin)
+    assert r.status_code == 201 and r.json()["deadline_hours"] == 48
+    assert client.post("/event-types", json=TYPE, headers=admin).status_code == 409
+    assert client.get("/event-types/stray_dogs", headers=admin).json()["name"] == "流浪犬"
+    r = client.put("/event-types/stray_dogs", json={**TYPE, "retired": True}, headers=admin)
+    assert r.status_code == 200 and r.json()["retired"] is True
+    assert client.delete("/event-types/stray_dogs", headers=admin).status_code == 204
+    assert client.get("/event-types/stray_dogs", headers=admin).status_code == 404
+    client.post("/event-types", json={**TYPE, "code": "garbage", "name": "垃圾"}, headers=admin)
+    r = client.delete("/event-types/garbage", headers=admin)  # the tiny county's events use it
+    assert r.status_code == 409 and "retire" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"code": "Bad Code"}, "code"), ({"deadline_hours": 1e308}, "deadline_hours"),
+    ({"deadline_hours": -1}, "deadline_hours"), ({"deadline_hours": "soon"}, "deadline_hours"),
+    ({"warn_hours": 100}, "warn_hours"), ({"name": ""}, "name"), ({"name": "n" * 500}, "name"),
+    ({"escalation": ["grid", "moon"]}, "escalation"), ({"departments": [["nested"]]}, "departments"),
+    ({"colour": "red"}, "colour"), ({"verify_required": "yes"}, "verify_required"),
+])
+def test_a_bad_event_type_is_400_naming_the_field(client, people, change, field):
+    r = client.post("/event-types", json={**TYPE, "code": "checked", **change}, headers=people["admin"])
+    assert r.status_code == 400 and r.json()["parameter"] == field, r.text
