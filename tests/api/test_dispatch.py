@@ -11,7 +11,6 @@ from shapely.geometry import Point
 
 from geoserver.access import Scope
 from geoserver.features import Feature
-
 from geoserver.passwords import hash_password
 from geoserver.store import UserRecord
 from tests.api import county
