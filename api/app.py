@@ -26,6 +26,7 @@ from geoserver import jobs
 from geoserver.extents import ExtentCache
 from geoserver.jobs import JobRunner
 from geoserver.store import open_store
+from layers import dispatch
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
 from tiles.service import TileService
@@ -57,7 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
                                      heartbeat=settings.stream_heartbeat_seconds)
         store.changes.start()  # other processes' writes
         app.state.jobs = JobRunner(store, [
-            jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours)])
+            jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours),
+            dispatch.deadline_job()])
         if settings.jobs:
             app.state.jobs.start()
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)

@@ -17,7 +17,8 @@ from typing import Any
 from geoserver.access import Principal, Scope, scope_for
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
-from geoserver.features import Feature
+from geoserver.features import Feature, FeatureQuery
+from geoserver.jobs import Job
 from geoserver.store import Store
 from geoserver.store.guards import check_etag
 
@@ -235,3 +236,83 @@ def _write(store: Store, event: Feature, changes: dict[str, Any], if_match: str 
     """Write workflow-owned properties of an event (inside the caller's transaction; the store logs it)."""
     return store.update(LAYER, event.id, Feature(event.id, None, changes), Scope.everything(), partial=True,
                         if_match=if_match)
+
+
+# -- deadlines and escalation (a background job; `at` lets tests move time forward) -----------------------
+JOB_ACTOR = "job:event-deadlines"
+DEADLINE_BATCH = 200
+
+
+def _open_and(*conditions: dict[str, Any]) -> dict[str, Any]:
+    return {"op": "and", "args": [{"op": "in", "args": [{"property": "status"}, list(OPEN)]}, *conditions]}
+
+
+def _deadline_before(at: datetime) -> dict[str, Any]:
+    return {"op": "<", "args": [{"property": "deadline"}, {"timestamp": at.isoformat()}]}
+
+
+def check_deadlines(store: Store, at: datetime | None = None) -> str | None:
+    """Mark open events soon due (inside their type's warning window) or overdue (past the deadline).
+
+    Overdue raises an `overdue_event` alarm at the event and, where the type says `auto_escalate`, escalates
+    it one level; every step is a timeline row and a change on the live stream. Each event is written in its
+    own transaction, only if it is still the version read (an action landing meanwhile wins; the next run
+    looks again). Returns a summary, or None when there was nothing to do.
+    """
+    at = at or now()
+    types = {t["code"]: t for t in store.rows("event_types")}
+    overdue = soon = 0
+    not_overdue = {"op": "or", "args": [{"op": "isnull", "args": [{"property": "due_state"}]},
+                                        {"op": "<>", "args": [{"property": "due_state"}, "overdue"]}]}
+    query = FeatureQuery(filter=_open_and(_deadline_before(at), not_overdue), limit=DEADLINE_BATCH,
+                         sortby=(("deadline", True),))
+    for event in store.query(LAYER, query, Scope.everything()).features:
+        overdue += _mark(store, event, "overdue", at, types.get(event.properties.get("type")))
+    for code, kind in types.items():
+        if not kind.get("warn_hours"):
+            continue
+        window = at + timedelta(hours=float(kind["warn_hours"]))
+        query = FeatureQuery(filter=_open_and(
+            {"op": "=", "args": [{"property": "type"}, code]}, _deadline_before(window),
+            {"op": "isnull", "args": [{"property": "due_state"}]}), limit=DEADLINE_BATCH)
+        for event in store.query(LAYER, query, Scope.everything()).features:
+            soon += _mark(store, event, "soon_due", at, kind)
+    if not (overdue or soon):
+        return None
+    return f"{overdue} events overdue, {soon} soon due"
+
+
+def _mark(store: Store, event: Feature, state: str, at: datetime, kind: dict[str, Any] | None) -> int:
+    try:
+        with store.transaction(actor=JOB_ACTOR):
+            changes: dict[str, Any] = {"due_state": state}
+            escalate = state == "overdue" and bool(kind and kind.get("auto_escalate"))
+            if escalate:
+                changes["escalation_level"] = int(event.properties.get("escalation_level") or 0) + 1
+            _write(store, event, changes, if_match=event.etag())
+            status = event.properties.get("status")
+            deadline = event.properties.get("deadline")
+            add_timeline(store, event.id, None, state.replace("_", "-"), from_status=status, to_status=status,
+                         note=f"deadline {deadline.isoformat() if deadline else '?'}", at=at)
+            if state == "overdue":
+                _raise_overdue_alarm(store, event, at)
+            if escalate:
+                add_timeline(store, event.id, None, "escalate", from_status=status, to_status=status,
+                             note="escalated automatically: overdue", at=at,
+                             data={"level": changes["escalation_level"], "automatic": True})
+        return 1
+    except (PreconditionFailed, NotFound):
+        return 0  # changed or gone meanwhile: the next run decides again
+
+
+def _raise_overdue_alarm(store: Store, event: Feature, at: datetime) -> None:
+    props = event.properties
+    store.insert("alarms", [Feature(None, event.geometry, {
+        "alarm_kind": "overdue_event", "level": "warning", "status": "raised", "raised_at": at,
+        "event_id": event.id, "message": f"event {event.id} ({props.get('title')}) is past its deadline"})],
+        Scope.everything())
+
+
+def deadline_job(every: float = 60.0) -> Job:
+    """The background job that keeps deadlines (runs in one process at a time)."""
+    return Job("event-deadlines", every=every, run=lambda store: check_deadlines(store))

@@ -30,6 +30,8 @@ EVENTS = Layer(
         Property("assignee", "string", "Assigned to", tile_min_zoom=16),
         Property("department", "string", "Department handling it", tile_min_zoom=16),
         Property("escalation_level", "integer", "Times escalated", tile_min_zoom=14),
+        # Set by the deadline job: soon_due once inside the type's warning window, overdue past the deadline.
+        Property("due_state", "string", "Deadline state", enum=("soon_due", "overdue")),
         Property("merged_into", "integer", "Merged into event", tile_min_zoom=16),
         Property("description", "string", "Description", in_tiles=False),
         TOWNSHIP,

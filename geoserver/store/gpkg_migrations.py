@@ -101,7 +101,8 @@ def _dispatch(conn: sqlite3.Connection, catalog: Catalog) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS idx_grid_bindings_username ON grid_bindings (username)")
     if "events" in catalog:  # a file made by step 1 of this release already has them
         have = {row[1] for row in conn.execute('PRAGMA table_info("events")')}
-        for column, sqltype in (("department", "TEXT"), ("escalation_level", "INTEGER"), ("merged_into", "INTEGER")):
+        for column, sqltype in (("department", "TEXT"), ("escalation_level", "INTEGER"), ("due_state", "TEXT"),
+                               ("merged_into", "INTEGER")):
             if column not in have:
                 conn.execute(f'ALTER TABLE "events" ADD COLUMN "{column}" {sqltype}')
     for table, text in (("event_types", "Event types: deadlines, verification, escalation"),

@@ -4,7 +4,7 @@ dispatchers at once, and event types as data."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from shapely.geometry import Point
@@ -13,6 +13,7 @@ from geoserver.access import Scope
 from geoserver.features import Feature
 from geoserver.passwords import hash_password
 from geoserver.store import UserRecord
+from layers import dispatch
 from tests.api import county
 from tests.api.conftest import login
 
@@ -202,3 +203,30 @@ def test_admins_manage_event_types_and_one_in_use_is_retired_not_deleted(client,
 def test_a_bad_event_type_is_400_naming_the_field(client, people, change, field):
     r = client.post("/event-types", json={**TYPE, "code": "checked", **change}, headers=people["admin"])
     assert r.status_code == 400 and r.json()["parameter"] == field, r.text
+
+
+def test_the_deadline_job_warns_then_marks_overdue_raises_an_alarm_and_escalates_once(client, people):
+    store, admin = client.app.state.store, people["admin"]
+    client.post("/event-types", json={"code": "fire_hazard", "name": "火灾隐患", "deadline_hours": 4,
+                                      "warn_hours": 1, "verify_required": True, "auto_escalate": True},
+                headers=admin)
+    reported = datetime.now(UTC)
+    [event] = store.insert("events", [Feature(None, Point(100.3, 33.2), {
+        "title": "smoke", "type": "fire_hazard", "status": "dispatched", "assignee": "worker-A1",
+        "reported_at": reported, "deadline": reported + timedelta(hours=4)})], Scope.everything())
+    dispatch.check_deadlines(store, at=reported + timedelta(hours=2))
+    assert store.get("events", event.id, Scope.everything()).properties["due_state"] is None
+    dispatch.check_deadlines(store, at=reported + timedelta(hours=3, minutes=30))
+    assert store.get("events", event.id, Scope.everything()).properties["due_state"] == "soon_due"
+    dispatch.check_deadlines(store, at=reported + timedelta(hours=5))
+    dispatch.check_deadlines(store, at=reported + timedelta(hours=6))  # nothing twice
+    now_ = store.get("events", event.id, Scope.everything()).properties
+    assert (now_["due_state"], now_["escalation_level"], now_["status"]) == ("overdue", 1, "dispatched")
+    timeline = client.get(f"/events/{event.id}/timeline", headers=admin).json()["timeline"]
+    assert [t["action"] for t in timeline] == ["soon-due", "overdue", "escalate"]
+    assert timeline[-1]["data"] == {"level": 1, "automatic": True}
+    alarms = client.get("/collections/alarms/items", params={"filter": f"event_id = {event.id}"},
+                        headers=admin).json()
+    assert alarms["numberMatched"] == 1
+    assert alarms["features"][0]["properties"]["alarm_kind"] == "overdue_event"
+    assert alarms["features"][0]["properties"]["township_code"] == "A"

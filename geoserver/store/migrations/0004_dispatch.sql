@@ -35,6 +35,8 @@ CREATE TABLE grid_bindings (
 );
 CREATE INDEX grid_bindings_username ON grid_bindings (username);
 
--- What the lifecycle adds to an event: the department handling it, how often it was escalated, and the
--- event a duplicate was merged into.
-ALTER TABLE events ADD COLUMN department text, ADD COLUMN escalation_level bigint, ADD COLUMN merged_into bigint;
+-- What the lifecycle adds to an event: the department handling it, how often it was escalated, whether it
+-- is soon due or overdue, and the event a duplicate was merged into.
+ALTER TABLE events ADD COLUMN department text, ADD COLUMN escalation_level bigint, ADD COLUMN due_state text,
+    ADD COLUMN merged_into bigint;
+CREATE INDEX events_open_deadline ON events (deadline) WHERE status NOT IN ('closed', 'rejected', 'merged');
