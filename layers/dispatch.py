@@ -21,6 +21,7 @@ from geoserver.features import Feature, FeatureQuery
 from geoserver.jobs import Job
 from geoserver.store import Store
 from geoserver.store.guards import check_etag
+from layers.grid_teams import candidates
 
 LAYER = "events"
 TIMELINE = "event_timeline"
@@ -117,7 +118,8 @@ def on_report(store: Store, principal: Principal, event: Feature) -> None:
                  data={"type": props.get("type"), "source": props.get("source")})
     add_timeline(store, event.id, None, "route", to_status=props.get("status"),
                  note=_routing_note(props), data={"township_code": props.get("township_code"),
-                                                   "grid_code": props.get("grid_code")})
+                                                   "grid_code": props.get("grid_code"),
+                                                   "candidates": candidates(store, props.get("grid_code"))})
     if kind and kind.get("deadline_hours") is not None and props.get("deadline") is None:
         reported = props.get("reported_at") or now()
         deadline = reported + timedelta(hours=float(kind["deadline_hours"]))

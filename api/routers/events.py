@@ -12,7 +12,7 @@ from api.auth import get_principal
 from geoserver.access import Principal
 from geoserver.errors import BadInput, NotFound
 from geoserver.geojson import to_geojson
-from layers import dispatch, event_types
+from layers import dispatch, event_types, grid_teams
 
 router = APIRouter(tags=["Event dispatch"])
 MAX_BODY = 64 * 1024
@@ -105,3 +105,19 @@ def delete_event_type(code: str, request: Request, principal: Principal = Depend
     """Delete an event type no event uses (admins); one in use is 409: retire it."""
     event_types.delete_type(request.app.state.store, principal, code)
     return Response(status_code=204)
+
+
+@router.get("/grids/{code}/bindings")
+def grid_bindings(code: str, request: Request, principal: Principal = Depends(get_principal)) -> dict:
+    """A grid's team and bound department accounts (404 for a grid you may not see)."""
+    return {"grid_code": code, "bindings": grid_teams.bindings(request.app.state.store, request.app.state.catalog,
+                                                               principal, code)}
+
+
+@router.put("/grids/{code}/bindings")
+async def replace_grid_bindings(code: str, request: Request, principal: Principal = Depends(get_principal)) -> dict:
+    """Replace a grid's team (admins): `{"bindings": [{"username", "role"}]}`."""
+    body = await _json_body(request, required=True)
+    rows = await run_in_threadpool(grid_teams.replace_bindings, request.app.state.store, request.app.state.catalog,
+                                   principal, code, body)
+    return {"grid_code": code, "bindings": rows}

@@ -230,3 +230,23 @@ def test_the_deadline_job_warns_then_marks_overdue_raises_an_alarm_and_escalates
     assert alarms["numberMatched"] == 1
     assert alarms["features"][0]["properties"]["alarm_kind"] == "overdue_event"
     assert alarms["features"][0]["properties"]["township_code"] == "A"
+
+
+def test_a_grid_s_team_is_data_admins_maintain_and_leaders_of_other_townships_cannot_see(client, people):
+    admin = people["admin"]
+    team = {"bindings": [{"username": "worker-A1", "role": "full_time"}, {"username": "leader-A", "role": "leader"},
+                         {"username": "dept-religion", "role": "department"}]}
+    assert client.put("/grids/A1/bindings", json=team, headers=people["operator"]).status_code == 403
+    r = client.put("/grids/A1/bindings", json=team, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["bindings"] == [{"username": "dept-religion", "role": "department"},
+                                    {"username": "worker-A1", "role": "full_time"},
+                                    {"username": "leader-A", "role": "leader"}]
+    assert client.get("/grids/A1/bindings", headers=people["leader-A"]).json() == r.json()
+    assert client.get("/grids/A1/bindings", headers=people["leader-B"]).status_code == 404
+    assert client.get("/grids/Z9/bindings", headers=admin).status_code == 404
+    for bad in ({"bindings": [{"username": "nobody", "role": "leader"}]},
+                {"bindings": [{"username": "worker-A1", "role": "boss"}]}, {"bindings": "all"}, [1]):
+        r = client.put("/grids/A1/bindings", json=bad, headers=admin)
+        assert r.status_code == 400 and r.json()["parameter"] == "bindings", r.text
+    assert len(client.get("/grids/A1/bindings", headers=admin).json()["bindings"]) == 3  # nothing half-written
