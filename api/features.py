@@ -25,6 +25,7 @@ from geoserver.catalog import Layer
 from geoserver.errors import BadInput, Forbidden, NotFound
 from geoserver.features import MAX_LIMIT, Feature, FeaturePage
 from geoserver.geojson import from_geojson, to_geojson
+from layers import workflows
 
 GEOJSON = "application/geo+json"
 OGC = "http://www.opengis.net/spec"
@@ -217,7 +218,9 @@ class FeaturesFactory:
         store = self.service(request).store
 
         def insert() -> dict[str, Any]:
-            [stored] = store.insert(layer.id, [feature], scope_for(principal, layer, "create"))
+            with store.transaction(actor=principal.username):  # the workflow's rows commit with the feature
+                [stored] = store.insert(layer.id, [feature], scope_for(principal, layer, "create"))
+                stored = workflows.after_create(store, principal, layer.id, stored)
             return self._written_response(request, layer, stored, 201)
 
         header = request.headers.get(idempotency.HEADER)

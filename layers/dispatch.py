@@ -114,6 +114,14 @@ def on_report(store: Store, principal: Principal, event: Feature) -> None:
     rows of the report and of where the point routed it."""
     props = event.properties
     kind = event_type(store, props.get("type"))
+    if kind is None or kind.get("retired"):
+        known = ", ".join(t["code"] for t in store.rows("event_types", {"retired": False}, order_by=("code",)))
+        state = "a retired" if kind else "an unknown"
+        raise BadInput(f"type: {props.get('type')!r} is {state} event type; types: {known or 'none yet'}",
+                       parameter="type")
+    if props.get("status") is None:
+        event = _write(store, event, {"status": "reported"})
+        props = event.properties
     add_timeline(store, event.id, principal.username, "report", to_status=props.get("status"),
                  data={"type": props.get("type"), "source": props.get("source")})
     add_timeline(store, event.id, None, "route", to_status=props.get("status"),

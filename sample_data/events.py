@@ -14,6 +14,7 @@ import numpy as np
 import shapely
 
 from geoserver.features import Feature
+from layers.event_types import DEFAULTS as TYPE_DEFAULTS
 from layers.events import EVENT_STATUSES, EVENT_TYPES, PRIORITIES
 from sample_data.county import County
 from sample_data.scales import DAY_S, LOCAL_OFFSET_S, NOW_S, Scale, rng_for
@@ -61,6 +62,10 @@ STATUS_BY_AGE = (
 ALARM_EVENT_TYPE = {"smoke": "fire_hazard", "temperature": "fire_hazard", "electric_fire": "fire_hazard",
                     "water_quality": "water_pollution", "waste_bin": "garbage"}
 ASSIGNED = ("dispatched", "in_progress", "handled", "verified", "closed")
+OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified")
+# The default event types' warning windows and automatic escalation (layers/event_types.py DEFAULTS).
+WARN_H = {code: warn for code, _, _, warn, _, _, _ in TYPE_DEFAULTS}
+AUTO_ESCALATE = {code for code, _, _, _, verify, _, _ in TYPE_DEFAULTS if verify}
 
 
 @dataclass
@@ -242,6 +247,7 @@ def _features(plan: EventPlan, space: EventSpace, day: int, rng: np.random.Gener
     citizen = rng.integers(1000, 10000, n)
     worker_handles = rng.random(n) < 0.45
     out = []
+    first_of_type: dict[str, int] = {}
     for k in range(n):
         grid, kind, src = grids[k], types[k], sources[k]
         when = datetime.fromtimestamp(int(t[k]), UTC)
@@ -258,12 +264,27 @@ def _features(plan: EventPlan, space: EventSpace, day: int, rng: np.random.Gener
             small = kind in ("garbage", "dispute", "other", "livestock") and worker_handles[k]
             assignee = f"worker-{grid}" if small else f"dept-{dept}"
         seq = plan.year_seq[day] + k + 1
-        out.append(Feature(int(plan.first_id[day] + k), points[k], {
+        fid = int(plan.first_id[day] + k)
+        state, merged_into = status[k], None
+        # One rejected report in three was a duplicate of the day's first report of its type: merged into it.
+        if state == "rejected" and kind in first_of_type and k % 3 == 0:
+            state, merged_into = "merged", first_of_type[kind]
+        first_of_type.setdefault(kind, fid)
+        is_open = state in OPEN_STATUSES
+        due_state = None
+        if is_open and deadline[k] < NOW_S:
+            due_state = "overdue"
+        elif is_open and deadline[k] - WARN_H.get(kind, 0) * 3600 < NOW_S:
+            due_state = "soon_due"
+        out.append(Feature(fid, points[k], {
             "event_code": f"EV{plan.local_date(day).year}{seq:06d}", "title": title, "type": kind, "source": src,
-            "status": status[k], "priority": priority[k], "reported_at": when,
+            "status": state, "priority": priority[k], "reported_at": when,
             "deadline": datetime.fromtimestamp(int(deadline[k]), UTC),
             "closed_at": datetime.fromtimestamp(int(closed[k]), UTC) if status[k] == "closed" else None,
             "reporter": reporter, "assignee": assignee,
+            "department": dept if status[k] in ASSIGNED and assignee == f"dept-{dept}" else None,
+            "escalation_level": 1 if due_state == "overdue" and kind in AUTO_ESCALATE else 0,
+            "due_state": due_state, "merged_into": merged_into,
             "description": f"{title}。由{SOURCE_ZH[src]}上报，地点：{space.township_name.get(towns[k], '')}{place}。",
             "township_code": towns[k], "grid_code": grid,
         }))

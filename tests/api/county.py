@@ -10,6 +10,7 @@ from geoserver.apikeys import hash_api_key
 from geoserver.features import Feature
 from geoserver.passwords import hash_password
 from geoserver.store import ApiKeyRecord, Store, UserRecord
+from layers.event_types import seed_defaults
 
 # Township A spans lon 100.0-100.5, B spans 100.5-101.0; both lat 33.0-33.5.
 TOWNSHIPS = {"A": (100.0, 33.0, 100.5, 33.5), "B": (100.5, 33.0, 101.0, 33.5)}
@@ -50,6 +51,7 @@ def fill(store: Store) -> None:
                                           "grid_kind": "basic", "is_key": gc.endswith("1")})
         for gc, tc, g in _grids()])
     store.bulk_load("events", events())
+    seed_defaults(store)  # the event types a county starts with
     store.bulk_load("temples", [
         Feature(None, Point(100.25, 33.25), {"name": "Temple A"}),
         Feature(None, Point(100.75, 33.25), {"name": "Temple B"})])

@@ -250,3 +250,30 @@ def test_a_grid_s_team_is_data_admins_maintain_and_leaders_of_other_townships_ca
         r = client.put("/grids/A1/bindings", json=bad, headers=admin)
         assert r.status_code == 400 and r.json()["parameter"] == "bindings", r.text
     assert len(client.get("/grids/A1/bindings", headers=admin).json()["bindings"]) == 3  # nothing half-written
+
+
+def test_a_report_is_routed_checked_against_its_type_and_given_its_deadline(client, people):
+    worker, admin = people["worker-A1"], people["admin"]
+    client.put("/grids/A1/bindings", json={"bindings": [{"username": "worker-A1", "role": "full_time"}]},
+               headers=admin)
+    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [100.1, 33.1]},
+            "properties": {"title": "smoke behind the school", "type": "fire_hazard",
+                           "reported_at": "2024-06-01T08:00:00Z"}}
+    r = client.post(ITEMS, json=body, headers={**worker, "Content-Type": "application/geo+json"})
+    assert r.status_code == 201, r.text
+    props = r.json()["properties"]
+    assert (props["status"], props["township_code"], props["grid_code"]) == ("reported", "A", "A1")
+    assert props["deadline"] == "2024-06-01T12:00:00Z"  # fire hazards: 4 hours
+    timeline = client.get(f"/events/{r.json()['id']}/timeline", headers=worker).json()["timeline"]
+    assert [t["action"] for t in timeline] == ["report", "route", "deadline"]
+    assert timeline[0]["actor"] == "worker-A1"
+    assert timeline[1]["data"]["grid_code"] == "A1"
+    assert {"username": "worker-A1", "role": "full_time"} in timeline[1]["data"]["candidates"]
+    for kind in ("teleportation", "stray_cats"):
+        if kind == "stray_cats":
+            client.post("/event-types", json={"code": kind, "name": "猫", "retired": True}, headers=admin)
+        bad = {**body, "properties": {**body["properties"], "type": kind, "title": f"bad {kind}"}}
+        r = client.post(ITEMS, json=bad, headers={**worker, "Content-Type": "application/geo+json"})
+        assert r.status_code == 400 and r.json()["parameter"] == "type", r.text
+        found = client.get(ITEMS, params={"filter": f"title = 'bad {kind}'"}, headers=admin).json()
+        assert found["numberMatched"] == 0  # nothing half-written
