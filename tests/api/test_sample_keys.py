@@ -41,7 +41,7 @@ def test_the_documented_leader_key_stands_for_the_first_townships_leader_only(sa
 def sample_client(request):
     """The app serving the generated sample county from each store."""
     database = str(sample_dir() / "county.gpkg") if request.param == "embedded" else postgis_url()
-    settings = Settings(database=database, sample_dir=sample_dir(), public_url="http://testserver")
+    settings = Settings(database=database, sample_dir=sample_dir(), public_url="http://testserver", jobs=False)
     with TestClient(create_app(settings)) as client:
         yield client
 

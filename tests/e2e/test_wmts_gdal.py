@@ -29,7 +29,7 @@ def sample_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def server(sample_dir):
-    with live_server(create_app(Settings(database=str(sample_dir / "county.gpkg"), sample_dir=sample_dir))) as url:
+    with live_server(create_app(Settings(database=str(sample_dir / "county.gpkg"), sample_dir=sample_dir, jobs=False))) as url:
         yield url
 
 
