@@ -86,8 +86,9 @@ def filled_database(kind: str, catalog: Catalog, tmp_path: Path, pg_url: str, fi
 
 def _truncate_postgis(url: str, catalog: Catalog) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = ", ".join(f'"{layer.id}"' for layer in catalog)
-        conn.execute(f"TRUNCATE {tables}, users, api_keys, idempotency_keys RESTART IDENTITY")
+        names = [layer.id for layer in catalog] + [table.id for table in catalog.tables]
+        tables = ", ".join(f'"{name}"' for name in names)
+        conn.execute(f"TRUNCATE {tables}, users, api_keys, idempotency_keys, changes, job_leases RESTART IDENTITY")
 
 
 @pytest.fixture(params=STORE_KINDS)
