@@ -128,12 +128,42 @@ def on_report(store: Store, principal: Principal, event: Feature) -> None:
                  note=_routing_note(props), data={"township_code": props.get("township_code"),
                                                    "grid_code": props.get("grid_code"),
                                                    "candidates": candidates(store, props.get("grid_code"))})
+    duplicates = probable_duplicates(store, event)
+    if duplicates:
+        add_timeline(store, event.id, None, "probable-duplicate",
+                     note=f"{len(duplicates)} open {props.get('type')} event(s) within {DUPLICATE_METRES:.0f} m and "
+                          f"{DUPLICATE_HOURS:.0f} h: merge it if it is the same",
+                     data={"candidates": duplicates})
     if kind and kind.get("deadline_hours") is not None and props.get("deadline") is None:
         reported = props.get("reported_at") or now()
         deadline = reported + timedelta(hours=float(kind["deadline_hours"]))
         _write(store, event, {"deadline": deadline})
         add_timeline(store, event.id, None, "deadline", note=f"due {deadline.isoformat()}",
                      data={"deadline": deadline.isoformat(), "hours": kind["deadline_hours"]})
+
+
+# A new report this close in space and time to an open event of the same type is flagged as a probable
+# duplicate (the dispatcher decides and merges).
+DUPLICATE_METRES = 200.0
+DUPLICATE_HOURS = 48.0
+MAX_CANDIDATES = 10
+
+
+def probable_duplicates(store: Store, event: Feature) -> list[int]:
+    """Ids of open events of the same type within DUPLICATE_METRES and DUPLICATE_HOURS of this one."""
+    props = event.properties
+    when = props.get("reported_at")
+    if event.geometry is None or when is None:
+        return []
+    near = {"op": "s_dwithin", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [
+        event.geometry.x, event.geometry.y]}, DUPLICATE_METRES, "meters"]}
+    window = [{"op": op, "args": [{"property": "reported_at"}, {"timestamp": t.isoformat()}]}
+              for op, t in ((">=", when - timedelta(hours=DUPLICATE_HOURS)), ("<=", when + timedelta(hours=DUPLICATE_HOURS)))]
+    same = {"op": "=", "args": [{"property": "type"}, props.get("type")]}
+    other = {"op": "<>", "args": [{"property": "id"}, event.id]}
+    query = FeatureQuery(filter=_open_and(near, same, other, *window), limit=MAX_CANDIDATES, with_geometry=False,
+                         sortby=(("reported_at", False),))
+    return [f.id for f in store.query(LAYER, query, Scope.everything()).features]
 
 
 def _routing_note(props: dict[str, Any]) -> str:

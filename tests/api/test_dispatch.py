@@ -277,3 +277,26 @@ def test_a_report_is_routed_checked_against_its_type_and_given_its_deadline(clie
         assert r.status_code == 400 and r.json()["parameter"] == "type", r.text
         found = client.get(ITEMS, params={"filter": f"title = 'bad {kind}'"}, headers=admin).json()
         assert found["numberMatched"] == 0  # nothing half-written
+
+
+def test_a_report_near_an_open_event_of_its_type_is_flagged_as_a_probable_duplicate(client, people):
+    worker, op = {**people["worker-A1"], "Content-Type": "application/geo+json"}, people["operator"]
+
+    def report(lon, lat, kind="road_damage", at="2024-07-01T08:00:00Z"):
+        body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"title": "pothole", "type": kind, "reported_at": at}}
+        r = client.post(ITEMS, json=body, headers=worker)
+        assert r.status_code == 201, r.text
+        fid = r.json()["id"]
+        return fid, [t for t in client.get(f"/events/{fid}/timeline", headers=op).json()["timeline"]
+                     if t["action"] == "probable-duplicate"]
+
+    first, flags = report(100.40, 33.40)
+    assert flags == []
+    second, flags = report(100.4005, 33.4005, at="2024-07-01T20:00:00Z")  # ~70 m away, 12 h later
+    assert [f["data"]["candidates"] for f in flags] == [[first]]
+    assert report(100.4005, 33.4005, kind="wildlife")[1] == []  # another type
+    assert report(100.41, 33.40)[1] == []  # ~930 m away
+    assert report(100.4, 33.4, at="2024-07-10T08:00:00Z")[1] == []  # nine days later
+    merged = _act(client, op, second, "merge", {"into": first})
+    assert merged.status_code == 200 and merged.json()["properties"]["merged_into"] == first
