@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.ogc_params import parse_items
 from geoserver.access import Principal
 from geoserver.errors import BadInput, NotFound
 from geoserver.geojson import to_geojson
-from layers import dispatch, event_types, grid_teams
+from layers import dispatch, event_types, grid_teams, stats
 
 router = APIRouter(tags=["Event dispatch"])
 MAX_BODY = 64 * 1024
@@ -121,3 +122,19 @@ async def replace_grid_bindings(code: str, request: Request, principal: Principa
     rows = await run_in_threadpool(grid_teams.replace_bindings, request.app.state.store, request.app.state.catalog,
                                    principal, code, body)
     return {"grid_code": code, "bindings": rows}
+
+
+@router.get("/stats/events")
+def event_statistics(request: Request, principal: Principal = Depends(get_principal)) -> dict:
+    """Event counts grouped by `group_by` (township_code, grid_code, type, source, status, priority, day,
+    week, month; comma-separated, at most 3), overdue now, handling hours and on-time rate -- within your scope,
+    for the same `filter`, `bbox` and `datetime` the items take."""
+    params = dict(request.query_params)
+    group_by = tuple(g.strip() for g in params.pop("group_by", "").split(",") if g.strip())
+    layer = request.app.state.catalog.get("events")
+    parsed = parse_items(layer, {k: v for k, v in params.items() if k in ("filter", "filter-lang", "filter-crs",
+                                                                          "bbox", "bbox-crs", "datetime")})
+    unknown = sorted(set(params) - {"filter", "filter-lang", "filter-crs", "bbox", "bbox-crs", "datetime"})
+    if unknown:
+        raise BadInput(f"unknown parameter {unknown[0]!r}", parameter=unknown[0])
+    return stats.event_stats(request.app.state.store, request.app.state.catalog, principal, parsed.query, group_by)

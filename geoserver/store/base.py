@@ -293,6 +293,21 @@ class Store(abc.ABC):
     def wait_for_changes(self, timeout: float, stop: threading.Event) -> None:
         """Block until another process may have committed changes, or `timeout` seconds, or `stop` is set."""
 
+    @abc.abstractmethod
+    def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
+                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
+        """Counts of the features a query matches within the scope, grouped (the same WHERE as `query`).
+
+        Args:
+            layer_id: a catalog layer id.
+            query: bbox / datetime / CQL2 filter (paging and sorting are ignored).
+            scope: the townships the caller may see; applied inside the query.
+            group_by: property names and/or `day`, `week`, `month` of the layer's time (local time).
+
+        Returns:
+            (group values, count) pairs ordered by the groups; one pair with () when group_by is empty.
+        """
+
     # -- rows of the domain tables (the unit of work of workflows) ----------------------------------------
     @abc.abstractmethod
     def rows(self, table_id: str, where: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = (),

@@ -21,7 +21,7 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
-from geoserver.store import embedded_mvt, gpkg, gpkg_migrations, log_sql
+from geoserver.store import aggregate_sql, embedded_mvt, gpkg, gpkg_migrations, log_sql
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
@@ -444,6 +444,18 @@ class EmbeddedStore(Store):
         """Forget keys created before `before`."""
         with self._write() as conn:
             return keys.sqlite_purge(conn, before)
+
+    def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
+                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
+        """Grouped counts in one statement."""
+        layer = self.catalog.get(layer_id)
+        groups = aggregate_sql.group_expressions(layer, group_by, "sqlite", q)
+        where = build_where(SQLiteDialect(layer), layer, query, scope)
+        with self._read() as conn:
+            rows = conn.execute(aggregate_sql.statement(q(layer.id), groups, where.sql()), where.params).fetchall()
+        props = [None if g in aggregate_sql.BUCKETS else layer.prop(g) for g in group_by]
+        return [(tuple(v if p is None or v is None else from_db(p, v) for p, v in zip(props, r[:-1], strict=True)),
+                 int(r[-1])) for r in rows]
 
     # -- rows of the domain tables -------------------------------------------------------------------------
     def _rows_sql(self, table_id: str) -> RowsSQL:

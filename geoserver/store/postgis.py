@@ -23,14 +23,14 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
+from geoserver.store import aggregate_sql, log_sql, migrate, postgis_mvt
 from geoserver.store import idempotency_sql as keys
-from geoserver.store import log_sql, migrate, postgis_mvt
 from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import reference_points
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
 from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
-from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows
+from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
 from geoserver.store.rows_sql import RowsSQL
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
@@ -360,6 +360,16 @@ class PostGISStore(Store):
         """Forget keys created before `before`."""
         with self._connection() as conn:
             return keys.pg_purge(conn, before)
+
+    def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
+                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
+        """Grouped counts in one statement."""
+        layer, sql = self._layer(layer_id)
+        groups = aggregate_sql.group_expressions(layer, group_by, "pg", quote)
+        where = build_where(DIALECT, layer, query, scope)
+        with self._connection() as conn:
+            rows = conn.execute(aggregate_sql.statement(sql.table, groups, where.sql()), where.params).fetchall()
+        return [(tuple(r[:-1]), int(r[-1])) for r in rows]
 
     # -- rows of the domain tables -------------------------------------------------------------------------
     def _rows_sql(self, table_id: str) -> RowsSQL:

@@ -1,0 +1,54 @@
+"""Counts of features grouped by properties and by local calendar day, week or month, in each store's SQL.
+
+Groups are declared property names, or `day` / `week` / `month` of the layer's time field in the county's local
+time (China Standard Time, UTC+8, with no daylight saving), so a day is the county's day. The WHERE is the same
+compiled filter and scope every read uses (geoserver/store/where.py).
+"""
+
+from __future__ import annotations
+
+from geoserver.catalog import Layer
+from geoserver.errors import BadInput
+
+BUCKETS = ("day", "week", "month")
+LOCAL_OFFSET_HOURS = 8
+
+
+def group_expressions(layer: Layer, group_by: tuple[str, ...], dialect: str, quote) -> list[str]:
+    """One SQL expression per group (BadInput naming an unknown one)."""
+    out = []
+    for name in group_by:
+        if name in BUCKETS:
+            if not layer.time_field:
+                raise BadInput(f"{layer.id} has no time to group by {name}", parameter="group_by")
+            col = quote(layer.time_field)
+            out.append(_bucket(name, col, dialect))
+        else:
+            if not layer.has_prop(name):
+                raise BadInput(f"group_by: unknown property {name!r}; groups: {', '.join(BUCKETS)} or one of "
+                               f"{', '.join(layer.property_names)}", parameter="group_by")
+            out.append(quote(name))
+    return out
+
+
+def _bucket(name: str, col: str, dialect: str) -> str:
+    if dialect == "pg":
+        local = f"({col} AT TIME ZONE 'UTC' + interval '{LOCAL_OFFSET_HOURS} hours')"
+        fmt = {"day": "YYYY-MM-DD", "week": "YYYY-MM-DD", "month": "YYYY-MM"}[name]
+        unit = {"day": "day", "week": "week", "month": "month"}[name]
+        return f"to_char(date_trunc('{unit}', {local}), '{fmt}')"
+    shift = f"'+{LOCAL_OFFSET_HOURS} hours'"
+    if name == "day":
+        return f"date({col}, {shift})"
+    if name == "week":  # the Monday on or before the local day
+        return f"date({col}, {shift}, '-6 days', 'weekday 1')"
+    return f"strftime('%Y-%m', {col}, {shift})"
+
+
+def statement(table: str, groups: list[str], where_sql: str) -> str:
+    """SELECT groups…, count(*) … GROUP BY groups ORDER BY groups."""
+    if not groups:
+        return f"SELECT count(*) FROM {table} {where_sql}"
+    cols = ", ".join(groups)
+    positions = ", ".join(str(i + 1) for i in range(len(groups)))
+    return f"SELECT {cols}, count(*) FROM {table} {where_sql} GROUP BY {positions} ORDER BY {positions}"
