@@ -14,6 +14,7 @@ from geoserver.access import Scope
 from geoserver.catalog import Catalog
 from geoserver.changes import Change, ChangeFeed, PendingChange
 from geoserver.features import Feature, FeaturePage, FeatureQuery
+from geoserver.store.rows_sql import RowsSQL
 from geoserver.vectortile import TileRequest
 
 
@@ -86,6 +87,7 @@ class Store(abc.ABC):
         # this process deliver their own changes at once after commit; start() also reads other processes'.
         self.changes = ChangeFeed(self)
         self._tx_local = threading.local()
+        self._row_statements: dict[str, RowsSQL] = {}
 
     # -- life cycle -------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -309,7 +311,18 @@ class Store(abc.ABC):
         """
 
     # -- rows of the domain tables (the unit of work of workflows) ----------------------------------------
+    rows_dialect = ""  # "pg" or "sqlite": how geoserver/store/rows_sql.py spells the statements
+
     @abc.abstractmethod
+    def _reading(self) -> Any:
+        """A context manager giving a connection for reads (the open transaction's, inside one)."""
+
+    def _rows_sql(self, table_id: str) -> RowsSQL:
+        sql = self._row_statements.get(table_id)
+        if sql is None:
+            sql = self._row_statements[table_id] = RowsSQL(self.catalog.table(table_id), self.rows_dialect)
+        return sql
+
     def rows(self, table_id: str, where: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = (),
              limit: int | None = None, offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
         """Rows of a domain table matching `where` (column -> value, a list for IN, None for IS NULL).
@@ -322,22 +335,35 @@ class Store(abc.ABC):
             for_update: lock the rows until the transaction ends (PostgreSQL; the GeoPackage's write
                 transaction already excludes every other writer).
         """
+        sql = self._rows_sql(table_id)
+        statement, params = sql.select(where, order_by, limit, offset, for_update)
+        with self._reading() as conn:
+            return [sql.row(r) for r in conn.execute(statement, params).fetchall()]
 
-    @abc.abstractmethod
     def count_rows(self, table_id: str, where: dict[str, Any] | None = None) -> int:
         """How many rows match `where`."""
+        statement, params = self._rows_sql(table_id).count(where)
+        with self._reading() as conn:
+            return int(conn.execute(statement, params).fetchone()[0])
 
-    @abc.abstractmethod
     def add_row(self, table_id: str, row: dict[str, Any]) -> dict[str, Any]:
         """Insert one row (id assigned); returns it as stored."""
+        sql = self._rows_sql(table_id)
+        statement, params = sql.insert(row)
+        with self._write() as conn:
+            return sql.row(conn.execute(statement, params).fetchone())
 
-    @abc.abstractmethod
     def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
         """Set `values` on the rows matching `where`; returns how many."""
+        statement, params = self._rows_sql(table_id).update(where, values)
+        with self._write() as conn:
+            return conn.execute(statement, params).rowcount
 
-    @abc.abstractmethod
     def delete_rows(self, table_id: str, where: dict[str, Any]) -> int:
         """Delete the rows matching `where`; returns how many."""
+        statement, params = self._rows_sql(table_id).delete(where)
+        with self._write() as conn:
+            return conn.execute(statement, params).rowcount
 
     # -- leases (background jobs) -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -26,7 +26,6 @@ from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
 from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
-from geoserver.store.rows_sql import RowsSQL
 from geoserver.store.sqlite_dialect import (
     SQLiteDialect,
     from_db,
@@ -54,6 +53,7 @@ class EmbeddedStore(Store):
     """
 
     kind = "embedded"
+    rows_dialect = "sqlite"
 
     def __init__(self, path: str | os.PathLike[str], catalog: Catalog) -> None:
         super().__init__(catalog)
@@ -61,7 +61,6 @@ class EmbeddedStore(Store):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
-        self._row_statements: dict[str, RowsSQL] = {}
         self._generation = 0
 
     # -- life cycle ---------------------------------------------------------------------------------------
@@ -187,6 +186,10 @@ class EmbeddedStore(Store):
                 raise
             conn.execute("COMMIT")
         self._after_commit(tx)
+
+    def _reading(self) -> Any:
+        """A read of the domain tables (joins the open transaction)."""
+        return self._read()
 
     # -- reads --------------------------------------------------------------------------------------------
     def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
@@ -456,46 +459,6 @@ class EmbeddedStore(Store):
         props = [None if g in aggregate_sql.BUCKETS else layer.prop(g) for g in group_by]
         return [(tuple(v if p is None or v is None else from_db(p, v) for p, v in zip(props, r[:-1], strict=True)),
                  int(r[-1])) for r in rows]
-
-    # -- rows of the domain tables -------------------------------------------------------------------------
-    def _rows_sql(self, table_id: str) -> RowsSQL:
-        sql = self._row_statements.get(table_id)
-        if sql is None:
-            sql = self._row_statements[table_id] = RowsSQL(self.catalog.table(table_id), "sqlite")
-        return sql
-
-    def rows(self, table_id: str, where: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = (),
-             limit: int | None = None, offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
-        """Rows matching `where`, ordered, optionally locked for the open transaction."""
-        sql = self._rows_sql(table_id)
-        statement, params = sql.select(where, order_by, limit, offset, for_update)
-        with self._read() as conn:
-            return [sql.row(r) for r in conn.execute(statement, params).fetchall()]
-
-    def count_rows(self, table_id: str, where: dict[str, Any] | None = None) -> int:
-        """How many rows match `where`."""
-        statement, params = self._rows_sql(table_id).count(where)
-        with self._read() as conn:
-            return int(conn.execute(statement, params).fetchone()[0])
-
-    def add_row(self, table_id: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Insert one row; returns it with its id."""
-        sql = self._rows_sql(table_id)
-        statement, params = sql.insert(row)
-        with self._write() as conn:
-            return sql.row(conn.execute(statement, params).fetchone())
-
-    def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
-        """Set values on the matching rows."""
-        statement, params = self._rows_sql(table_id).update(where, values)
-        with self._write() as conn:
-            return conn.execute(statement, params).rowcount
-
-    def delete_rows(self, table_id: str, where: dict[str, Any]) -> int:
-        """Delete the matching rows."""
-        statement, params = self._rows_sql(table_id).delete(where)
-        with self._write() as conn:
-            return conn.execute(statement, params).rowcount
 
     # -- the change log and leases ------------------------------------------------------------------------
     def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:

@@ -31,7 +31,6 @@ from geoserver.store.guards import check_etag, checked_at, feature_id, require_s
 from geoserver.store.postgis_load import bulk_load
 from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
 from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
-from geoserver.store.rows_sql import RowsSQL
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
 
@@ -42,6 +41,7 @@ class PostGISStore(Store):
     """The Store on PostgreSQL/PostGIS (schema from versioned SQL migrations)."""
 
     kind = "postgis"
+    rows_dialect = "pg"
 
     def __init__(
         self, url: str, catalog: Catalog, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 5.0
@@ -53,7 +53,6 @@ class PostGISStore(Store):
         self.connect_timeout = connect_timeout
         self._pool: PostgresPool | None = None
         self._sql: dict[str, LayerSQL] = {}
-        self._row_statements: dict[str, RowsSQL] = {}
         self._listener: psycopg.Connection | None = None
         try:
             info = conninfo_to_dict(url)
@@ -149,6 +148,10 @@ class PostGISStore(Store):
         if sql is None:
             sql = self._sql[layer_id] = LayerSQL(layer)
         return layer, sql
+
+    def _reading(self) -> Any:
+        """A read of the domain tables (joins the open transaction)."""
+        return self._connection()
 
     # -- reads ------------------------------------------------------------------------------------------
     def query(self, layer_id: str, query: FeatureQuery, scope: Scope) -> FeaturePage:
@@ -370,46 +373,6 @@ class PostGISStore(Store):
         with self._connection() as conn:
             rows = conn.execute(aggregate_sql.statement(sql.table, groups, where.sql()), where.params).fetchall()
         return [(tuple(r[:-1]), int(r[-1])) for r in rows]
-
-    # -- rows of the domain tables -------------------------------------------------------------------------
-    def _rows_sql(self, table_id: str) -> RowsSQL:
-        sql = self._row_statements.get(table_id)
-        if sql is None:
-            sql = self._row_statements[table_id] = RowsSQL(self.catalog.table(table_id), "pg")
-        return sql
-
-    def rows(self, table_id: str, where: dict[str, Any] | None = None, *, order_by: tuple[str, ...] = (),
-             limit: int | None = None, offset: int = 0, for_update: bool = False) -> list[dict[str, Any]]:
-        """Rows matching `where`, ordered, optionally locked for the open transaction."""
-        sql = self._rows_sql(table_id)
-        statement, params = sql.select(where, order_by, limit, offset, for_update)
-        with self._connection() as conn:
-            return [sql.row(r) for r in conn.execute(statement, params).fetchall()]
-
-    def count_rows(self, table_id: str, where: dict[str, Any] | None = None) -> int:
-        """How many rows match `where`."""
-        statement, params = self._rows_sql(table_id).count(where)
-        with self._connection() as conn:
-            return int(conn.execute(statement, params).fetchone()[0])
-
-    def add_row(self, table_id: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Insert one row; returns it with its id."""
-        sql = self._rows_sql(table_id)
-        statement, params = sql.insert(row)
-        with self._write() as conn:
-            return sql.row(conn.execute(statement, params).fetchone())
-
-    def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
-        """Set values on the matching rows."""
-        statement, params = self._rows_sql(table_id).update(where, values)
-        with self._write() as conn:
-            return conn.execute(statement, params).rowcount
-
-    def delete_rows(self, table_id: str, where: dict[str, Any]) -> int:
-        """Delete the matching rows."""
-        statement, params = self._rows_sql(table_id).delete(where)
-        with self._write() as conn:
-            return conn.execute(statement, params).rowcount
 
     # -- the change log and leases ------------------------------------------------------------------------
     def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
