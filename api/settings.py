@@ -34,9 +34,10 @@ class Settings:
     # How long the change log keeps rows: a stream reconnecting from before that gets a `reset`.
     change_retention_hours: float = 72.0
     stream_heartbeat_seconds: float = 15.0
-    # Run the background jobs (purges, and what the domain adds) in this process; each job still runs in
-    # one process at a time under a lease.
-    jobs: bool = True
+    # Run the background jobs (purges, deadlines, and what the domain adds) in this process; each job still
+    # runs in one process at a time under a lease. ONEMAP_JOBS=0 turns them off even for Settings built in
+    # code (the test suite does, so no app of a test writes into the shared sample county behind its back).
+    jobs: bool = field(default_factory=lambda: not _off(os.environ.get("ONEMAP_JOBS", "")))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -74,7 +75,11 @@ class Settings:
             values["change_retention_hours"] = float(env["ONEMAP_CHANGE_RETENTION_HOURS"])
         if "ONEMAP_STREAM_HEARTBEAT" in env:
             values["stream_heartbeat_seconds"] = float(env["ONEMAP_STREAM_HEARTBEAT"])
-        if env.get("ONEMAP_JOBS", "").lower() in ("0", "false", "no"):
-            values["jobs"] = False
+        if "ONEMAP_JOBS" in env:
+            values["jobs"] = not _off(env["ONEMAP_JOBS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _off(value: str) -> bool:
+    return value.strip().lower() in ("0", "false", "no", "off")

@@ -73,6 +73,9 @@ class Layer:
     # Live layers change often: short cache lifetimes, tile invalidation on write.
     live: bool = False
     keywords: tuple[str, ...] = field(default_factory=tuple)
+    # What a cluster of this point layer counts besides point_count: (name, property, values), e.g. how many
+    # of the events in it are open, or overdue -- so a clustered map still tells open from closed.
+    cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def property_names(self) -> tuple[str, ...]:

@@ -35,6 +35,9 @@ class TileRequest:
     buffer: int = DEFAULT_BUFFER
     tolerance: float = 0.0
     cluster_cell: int | None = None
+    # With clustering: (name, property, values) -- each cluster also counts its points whose property is one
+    # of the values (Layer.cluster_counts).
+    cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def web_mercator(self) -> bool:

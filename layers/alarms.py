@@ -49,5 +49,6 @@ ALARMS = Layer(
     style=Style("circle", "#c0392b", radius=7,
                 match=("status", (("resolved", "#7f8c8d"), ("acknowledged", "#f39c12")))),
     live=True,
+    cluster_counts=(("raised_count", "status", ("raised",)),),
     keywords=("alarms",),
 )

@@ -19,6 +19,9 @@ from geoserver.store import Store, open_store
 from layers.catalog import build_catalog
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/onemap_test"
+# No background job runs in an app a test builds unless the test asks (Settings(jobs=True), or ONEMAP_JOBS=1 in a
+# server process's environment): the deadline job would otherwise write into the shared sample county.
+os.environ["ONEMAP_JOBS"] = "0"
 STORE_KINDS = ("embedded", "postgis")
 
 

@@ -44,6 +44,7 @@ def _fields(layer: Layer, plan: TilePlan) -> dict[str, str]:
     fields = {p: _TYPES[layer.prop(p).type] for p in props}
     if layer.geometry_type.endswith("Point"):  # every point layer is clustered at its first zooms
         fields[CLUSTER_COUNT] = "Number"
+        fields.update({name: "Number" for name, _, _ in layer.cluster_counts})
     return fields
 
 

@@ -78,7 +78,8 @@ class TilePlan:
         dx, dy = (e - w) * grow, (n - s) * grow
         lonlat = (max(w - dx, -180.0), max(s - dy, -90.0), min(e + dx, 180.0), min(n + dy, 90.0))
         return TileRequest(layer.id, z, x, y, tiling.epsg, tiling.bounds(z, x, y), lonlat, lp.properties,
-                           self.extent, self.buffer, lp.tolerance, lp.cluster_cell)
+                           self.extent, self.buffer, lp.tolerance, lp.cluster_cell,
+                           layer.cluster_counts if lp.cluster_cell else ())
 
     def invalidation_margin(self) -> float:
         """How far (in tiles) a feature can reach into a neighbouring tile: the buffer, with the same hair."""

@@ -41,7 +41,7 @@ def free_port() -> int:
 
 def serve(database: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "ONEMAP_SECRET": SECRET}
+    env = {**os.environ, "ONEMAP_SECRET": SECRET, "ONEMAP_JOBS": "0"}  # leave the sample county as it is
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--database", database, "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

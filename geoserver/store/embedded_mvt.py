@@ -28,7 +28,8 @@ def fetch(store, layer: Layer, request: TileRequest, scope: Scope) -> Iterator[F
     """The features of the tile's buffered box within the scope, in id order, through the Store interface."""
     offset = 0
     while True:
-        page = store.query(layer.id, FeatureQuery(bbox=request.lonlat_bbox, properties=request.properties,
+        props = request.properties + tuple(prop for _, prop, _ in request.cluster_counts)
+        page = store.query(layer.id, FeatureQuery(bbox=request.lonlat_bbox, properties=props,
                                                   limit=MAX_LIMIT, offset=offset), scope)
         yield from page.features
         offset += len(page.features)
@@ -62,7 +63,7 @@ def encode(layer: Layer, request: TileRequest, features: Iterable[Feature]) -> b
         return b""
     geoms = _tile_space(request, np.asarray([f.geometry for f in feats], dtype=object))
     if request.cluster_cell:
-        out = _clusters(request, geoms)
+        out = _clusters(request, geoms, feats)
     else:
         out = _clipped(layer, request, feats, geoms)
     if not out:
@@ -112,10 +113,12 @@ def _keep_dimension(layer: Layer, geom):
     return geom
 
 
-def _clusters(request: TileRequest, geoms: np.ndarray) -> list[dict]:
+def _clusters(request: TileRequest, geoms: np.ndarray, feats: list[Feature]) -> list[dict]:
     xy = shapely.get_coordinates(geoms)
     ext, cell = request.extent, request.cluster_cell
     inside = (xy[:, 0] >= 0) & (xy[:, 0] < ext) & (xy[:, 1] >= 0) & (xy[:, 1] < ext)
+    flags = [np.array([f.properties.get(prop) in values for f in feats], dtype=float)[inside]
+             for _, prop, values in request.cluster_counts]
     xy = xy[inside]
     if not len(xy):
         return []
@@ -124,5 +127,8 @@ def _clusters(request: TileRequest, geoms: np.ndarray) -> list[dict]:
                                       return_counts=True)
     sx = np.bincount(inverse, weights=xy[:, 0]) / counts
     sy = np.bincount(inverse, weights=xy[:, 1]) / counts
+    sums = [np.bincount(inverse, weights=f) for f in flags]
+    names = [name for name, _, _ in request.cluster_counts]
     return [{"geometry": shapely.Point(np.floor(x + 0.5), np.floor(y + 0.5)),
-             "properties": {CLUSTER_COUNT: int(n)}} for x, y, n in zip(sx, sy, counts, strict=True)]
+             "properties": {CLUSTER_COUNT: int(n), **{name: int(s[i]) for name, s in zip(names, sums, strict=True)}}}
+            for i, (x, y, n) in enumerate(zip(sx, sy, counts, strict=True))]

@@ -71,22 +71,30 @@ def tile_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str, lis
 
 
 def _cluster_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str, list[Any]]:
-    """Grid clustering: one point per occupied cell at the mean position of its points, with a count."""
+    """Grid clustering: one point per occupied cell at the mean position of its points, with its counts."""
     minx, miny, maxx, maxy = request.bounds
     where, where_params = _filters(layer, request, scope, request.lonlat_bbox)
     ext, cell = request.extent, request.cluster_cell
+    flags, flag_params = "", []
+    for i, (_, prop, values) in enumerate(request.cluster_counts):
+        column = _Params().quote(layer.prop(prop).name)
+        flags += f", coalesce((t.{column} IN ({', '.join(['%s'] * len(values))}))::int, 0) AS k{i}"
+        flag_params += list(values)
+    ks = "".join(f", k{i}" for i in range(len(request.cluster_counts)))
+    sums = "".join(f", sum(k{i}) AS k{i}" for i in range(len(request.cluster_counts)))
+    outs = "".join(f", k{i}::int AS {_Params().quote(name)}" for i, (name, _, _) in enumerate(request.cluster_counts))
     sql = (
-        f"WITH p AS (SELECT (ST_X(g) - %s) * %s / (%s - %s) AS px, (%s - ST_Y(g)) * %s / (%s - %s) AS py "
-        f"FROM (SELECT ST_Transform(t.{GEOM}, {int(request.epsg)}) AS g "
+        f"WITH p AS (SELECT (ST_X(g) - %s) * %s / (%s - %s) AS px, (%s - ST_Y(g)) * %s / (%s - %s) AS py{ks} "
+        f"FROM (SELECT ST_Transform(t.{GEOM}, {int(request.epsg)}) AS g{flags} "
         f"FROM {_Params().quote(layer.id)} t WHERE {where}) s), "
-        f"inside AS (SELECT px, py FROM p WHERE px >= 0 AND px < %s AND py >= 0 AND py < %s), "
-        f"c AS (SELECT floor(px / %s) AS cx, floor(py / %s) AS cy, count(*) AS n, avg(px) AS ax, avg(py) AS ay "
+        f"inside AS (SELECT px, py{ks} FROM p WHERE px >= 0 AND px < %s AND py >= 0 AND py < %s), "
+        f"c AS (SELECT floor(px / %s) AS cx, floor(py / %s) AS cy, count(*) AS n, avg(px) AS ax, avg(py) AS ay{sums} "
         f"FROM inside GROUP BY 1, 2) "
         f"SELECT ST_AsMVT(q, %s, %s, 'geom') FROM ("
-        f"SELECT ST_MakePoint(floor(ax + 0.5), floor(ay + 0.5)) AS geom, n::int AS {CLUSTER_COUNT} "
+        f"SELECT ST_MakePoint(floor(ax + 0.5), floor(ay + 0.5)) AS geom, n::int AS {CLUSTER_COUNT}{outs} "
         f"FROM c ORDER BY cy, cx) q"
     )
-    params = [minx, ext, maxx, minx, maxy, ext, maxy, miny, *where_params, ext, ext, cell, cell,
+    params = [minx, ext, maxx, minx, maxy, ext, maxy, miny, *flag_params, *where_params, ext, ext, cell, cell,
               layer.id, ext]
     return sql, params
 

@@ -30,3 +30,9 @@ def test_allowed_hosts_are_a_comma_separated_list_and_default_to_none():
     s = Settings.from_env({"ONEMAP_ALLOWED_HOSTS": " map.county.lan, 10.0.0.5:8000 ,,"})
     assert s.allowed_hosts == ("map.county.lan", "10.0.0.5:8000")
     assert Settings.from_env({}).allowed_hosts is None  # None: the listen host, localhost and 127.0.0.1
+
+
+def test_onemap_jobs_turns_the_background_jobs_off_and_on():
+    assert Settings.from_env({"ONEMAP_JOBS": "0"}).jobs is False
+    assert Settings.from_env({"ONEMAP_JOBS": "1"}).jobs is True
+    assert Settings.from_env({"ONEMAP_JOBS": "off"}).jobs is False

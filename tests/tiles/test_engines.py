@@ -120,7 +120,13 @@ def test_points_are_clustered_with_counts_at_low_zoom(stores, catalog, kind):
               if w <= f.geometry.x < e and s < f.geometry.y <= n]
     assert sum(c["properties"]["point_count"] for c in clusters) == len(inside)
     assert len(clusters) < len(inside)  # the dense block became a few clusters
-    assert all(set(c["properties"]) == {"point_count"} for c in clusters)
+    assert all(set(c["properties"]) == {"point_count", "open_count", "overdue_count"} for c in clusters)
+    # A cluster still tells open from closed: its open events, counted independently of the engine.
+    open_inside = [f for f in inside if f.properties["status"] not in ("closed", "rejected", "merged")]
+    assert sum(c["properties"]["open_count"] for c in clusters) == len(open_inside) > 0
+    assert len(open_inside) < len(inside)
+    assert sum(c["properties"]["overdue_count"] for c in clusters) == \
+        sum(f.properties.get("due_state") == "overdue" for f in inside)
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
