@@ -1,4 +1,4 @@
-"""A private PostgreSQL 15 cluster in a test's directory, for tests that stop, crash and restart the server."""
+"""A private PostgreSQL 15 cluster in a test's directory, for tests that stop, crash and restart it."""
 
 from __future__ import annotations
 

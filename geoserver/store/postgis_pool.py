@@ -184,7 +184,8 @@ class PostgresPool:
                 suspected = self._suspected
             reason = self._probe(PROBE_CONNECT_TIMEOUT)
             if reason is None:
-                log.info("a connection to PostgreSQL at %s broke (%s); opening fresh ones", self.where, suspected)
+                log.info("a connection to PostgreSQL at %s broke (%s); opening fresh ones", self.where,
+                         suspected)
                 if self._replace_pool():
                     continue
                 reason = "a new connection pool could not be opened"
@@ -196,9 +197,10 @@ class PostgresPool:
             pool, self._pool = self._pool, None
             self._outage = Outage(time.monotonic(), reason)
             self._suspected = None
-        log.warning("PostgreSQL at %s is unreachable (%s): requests get 503 until it answers", self.where, reason)
+        log.warning("PostgreSQL at %s is unreachable (%s): requests get 503 until it answers", self.where,
+                    reason)
         if pool is not None:
-            pool.close(timeout=1.0)  # wakes the requests waiting on it (PoolClosed), which then see the outage
+            pool.close(timeout=1.0)  # wakes its waiting requests (PoolClosed), which then see the outage
 
     def _recover(self) -> None:
         """Try to connect every PROBE_INTERVAL; on success open a new pool and end the outage."""
@@ -247,7 +249,7 @@ class PostgresPool:
             """A connection whose failure to connect counts as trouble (unless the server is merely full)."""
 
             @classmethod
-            def connect(cls, conninfo: str = "", **kwargs: Any) -> ReportingConnection:  # type: ignore[override]
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> ReportingConnection:
                 try:
                     return super().connect(conninfo, **kwargs)
                 except psycopg.OperationalError as exc:
@@ -259,7 +261,8 @@ class PostgresPool:
         pool = ConnectionPool(
             self.url, min_size=self.min_size, max_size=self.max_size, open=False, name="onemap",
             connection_class=ReportingConnection, configure=self._configure, timeout=self.wait_timeout,
-            kwargs={"autocommit": True, "connect_timeout": self.connect_timeout, "application_name": "onemap"},
+            kwargs={"autocommit": True, "connect_timeout": self.connect_timeout,
+                    "application_name": "onemap"},
         )
         owner.append(pool)
         return pool
