@@ -59,7 +59,7 @@ BOWTIE = Polygon([(100.61, 32.81), (100.62, 32.82), (100.62, 32.81), (100.61, 32
     ("events", event_feature(None, 100.62, 32.82, colour="red"), "colour"),
     ("events", Feature(None, Point(100.62, 32.82), {"type": "garbage", "reported_at": "2024-03-01T00:00:00Z"}),
      "title"),
-    ("events", event_feature(None, 100.62, 32.82, type="meteor"), "type"),
+    ("events", event_feature(None, 100.62, 32.82, priority="meteoric"), "priority"),
     ("events", event_feature(None, 200.0, 32.82), "geometry"),
     ("events", Feature(None, LineString([(100.61, 32.81), (100.62, 32.82)]), {"title": "x", "type": "other",
                                                                             "reported_at": "2024-03-01"}), "geometry"),
@@ -285,7 +285,7 @@ def test_a_bad_row_deep_in_a_stream_is_named_and_nothing_is_written(empty_store,
 def test_a_failed_replace_keeps_the_layer_and_a_replace_numbers_from_one(store):
     with pytest.raises(BadInput):
         store.bulk_load("events", [event_feature(None, 100.62, 32.82), event_feature(None, 100.62, 32.82,
-                                                                                     type="volcano")], replace=True)
+                                                                                     priority="volcanic")], replace=True)
     assert ids(store, "events") == sorted(EVENTS)  # the failed replace left the old layer
     assert store.bulk_load("events", [event_feature(None, 100.72, 32.82, title="new")], replace=True) == 1
     (new,) = store.query("events", FeatureQuery(), EVERYTHING).features
