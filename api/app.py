@@ -14,7 +14,7 @@ from api.features import FeaturesFactory
 from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import auth, basemaps, events, health, login, open311, stream
+from api.routers import auth, basemaps, events, health, login, open311, readings, stream
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(login.router)
     app.include_router(events.router)
     app.include_router(open311.router)
+    app.include_router(readings.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)

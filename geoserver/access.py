@@ -161,7 +161,10 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
         writable = layer.editable or (principal.role == "worker" and layer.id in _WORKER_WRITABLE)
         if not writable:
             role_grants = []
-    grants = role_grants + [g for g in principal.grants if g.matches(layer.id, action)]
+    return _union(role_grants + [g for g in principal.grants if g.matches(layer.id, action)], principal)
+
+
+def _union(grants: list[Grant], principal: Principal) -> Scope:
     towns: set[str] = set()
     for grant in grants:
         codes = _townships_of(grant, principal)
@@ -169,6 +172,16 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
             return Scope.everything()
         towns |= codes
     return Scope.of(towns) if towns else Scope.nothing()
+
+
+def ingest_scope(principal: Principal, layer) -> Scope:
+    """The townships whose sites `principal` may send machine readings for into `layer` (devices and IoT
+    platforms feed it; it is not edited by hand, so its `editable` flag does not apply): the role's `create`
+    grants and the principal's own (an API key granted `[layer, "create", "*"]`)."""
+    grants = [g for g in (*ROLE_GRANTS.get(principal.role, ()), *principal.grants) if g.matches(layer.id, "create")]
+    if principal.role in ("worker", "department"):
+        grants = [g for g in principal.grants if g.matches(layer.id, "create")]  # people in the field report
+    return _union(grants, principal)
 
 
 def visible_layer_ids(principal: Principal, layers) -> list[str]:

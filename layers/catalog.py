@@ -6,6 +6,7 @@ from layers.alarms import ALARMS
 from layers.buildings import BUILDINGS
 from layers.dispatch_tables import TABLES
 from layers.events import EVENTS
+from layers.monitoring_tables import TABLES as MONITORING_TABLES
 from layers.patrols import PATROLS, TRACK_POINTS
 from layers.pois import POIS
 from layers.sites import MONITORING_SITES, READINGS
@@ -17,4 +18,4 @@ ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, 
 
 def build_catalog() -> Catalog:
     """The catalog of every layer and domain table of the county."""
-    return Catalog(ALL_LAYERS, TABLES)
+    return Catalog(ALL_LAYERS, (*TABLES, *MONITORING_TABLES))

@@ -20,10 +20,10 @@ MAX_BODY = 64 * 1024
 GEOJSON = "application/geo+json"
 
 
-async def _json_body(request: Request, *, required: bool) -> Any:
+async def _json_body(request: Request, *, required: bool, max_body: int = MAX_BODY) -> Any:
     raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput(f"the body must be at most {MAX_BODY} bytes", parameter="body")
+    if len(raw) > max_body:
+        raise BadInput(f"the body must be at most {max_body} bytes", parameter="body")
     if not raw.strip():
         if required:
             raise BadInput("a JSON body is required", parameter="body")

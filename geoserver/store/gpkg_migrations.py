@@ -111,11 +111,29 @@ def _dispatch(conn: sqlite3.Connection, catalog: Catalog) -> None:
         gpkg.register_attributes(conn, table, text)
 
 
+def _rejected_readings(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 4: readings refused at the door, with their reason."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS rejected_readings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  received_at DATETIME NOT NULL,
+  source TEXT NOT NULL,
+  actor TEXT,
+  site_id INTEGER,
+  metric TEXT,
+  reason TEXT NOT NULL,
+  field TEXT,
+  reading TEXT
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_rejected_readings_received ON rejected_readings (received_at)")
+    gpkg.register_attributes(conn, "rejected_readings", "Readings refused at the door, with their reason")
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
     (2, "change_log", _change_log),
     (3, "dispatch", _dispatch),
+    (4, "rejected_readings", _rejected_readings),
 )
 _TABLE = "onemap_migrations"
 
