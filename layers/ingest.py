@@ -135,7 +135,8 @@ def check(raw: Any, site: Feature | None, at: datetime) -> dict[str, Any]:
         raise Rejection("a reading must be a JSON object")
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
-        raise Rejection(f"unknown field {unknown[0]!r}; fields: {', '.join(FIELDS)}", unknown[0])
+        raise Rejection(f"unknown field {_clean(unknown[0], 64)!r}; fields: {', '.join(FIELDS)}",
+                        _clean(unknown[0], 64))
     site_id = _site_id(raw)
     if site is None:
         raise Rejection(f"unknown site {site_id}", "site_id")
@@ -166,8 +167,21 @@ def _sites(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
 
 
 def _kept(raw: Any) -> Any:
-    text = json.dumps(raw, ensure_ascii=False, default=str)
-    return raw if len(text) <= MAX_KEPT_JSON else {"cut": text[:MAX_KEPT_JSON]}
+    """The reading as sent, as both stores keep JSON: PostgreSQL's jsonb refuses NaN, Infinity and NUL, so a
+    reading holding one (or a large one) is kept as its text instead."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(raw, ensure_ascii=False)
+    else:
+        if len(text) <= MAX_KEPT_JSON and "\\u0000" not in text:
+            return raw
+    return {"text": _clean(text.replace("\\u0000", ""), MAX_KEPT_JSON)}
+
+
+def _clean(text: str, size: int) -> str:
+    """Text cut to `size` characters, without NUL (no database keeps it in text)."""
+    return text.replace("\x00", "")[:size]
 
 
 def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence[Any], *, source: str = "http",
@@ -198,7 +212,7 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
             bad.append({"received_at": at, "source": source, "actor": principal.username,
                         "site_id": sid if isinstance(sid, int) and not isinstance(sid, bool)
                         and 0 < sid < 2**63 else None,
-                        "metric": metric[:64] if isinstance(metric, str) else None,
+                        "metric": _clean(metric, 64) if isinstance(metric, str) else None,
                         "reason": why.reason, "field": why.field, "reading": _kept(raw)})
             continue
         lines.append({"index": i, "status": "accepted"})

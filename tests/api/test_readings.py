@@ -3,6 +3,7 @@ reason and counted, another township's sites unknown, bounded batches."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,7 +37,9 @@ def _at(minutes: float = 0) -> str:
 
 
 def _post(client, headers, readings):
-    return client.post("/readings", json={"readings": readings}, headers=headers)
+    # NaN and Infinity go out as JavaScript-style literals, as a sloppy device would send them.
+    return client.post("/readings", content=json.dumps({"readings": readings}, allow_nan=True),
+                       headers={**headers, "Content-Type": "application/json"})
 
 
 def test_good_readings_are_stored_at_their_site_with_its_township_and_grid(client, people, sites):
@@ -77,6 +80,9 @@ BAD = [
     ({"metric": "smoke_density", "value": 1, "unit": "%obs/m", "observed_at": "2024-05-01T10:00:00"},
      "observed_at", "time zone"),
     ({"metric": "smoke_density", "value": 1, "unit": "%obs/m", "battery": 3}, "battery", "unknown field"),
+    ({"metric": "smoke\x00density", "value": 1, "unit": "%obs/m"}, "metric", "unknown metric"),
+    ({"metric": "smoke_density", "value": 1, "unit": "%obs/m", "x\x00" * 5000: 1}, "x" * 64, "unknown field"),
+    ({"metric": "m" * 100_000, "value": 1}, "metric", "unknown metric"),
 ]
 
 
