@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from api.links import base_url
+from api.session import VARY_CALLER
 from geoserver.access import Principal
 
 log = logging.getLogger("onemap.api")
@@ -69,7 +70,7 @@ class Pages:
             base=base, user=None if principal.is_anonymous else principal, crumbs=crumbs, here=here,
             basemap=basemap, **context)
         return Response(html, status_code=status, media_type=HTML, headers={
-            "Cache-Control": "private, no-store", "Vary": "Cookie, Authorization, X-API-Key",
+            "Cache-Control": "private, no-store", "Vary": VARY_CALLER,
             "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", **(headers or {})})
 
 

@@ -15,6 +15,9 @@ from api.settings import Settings
 
 COOKIE = "onemap_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The request headers that say who the caller is: every answer that depends on the caller varies on them, so
+# no cache (a browser's included) hands one person's tile to the next one logged in on the same machine.
+VARY_CALLER = "Authorization, X-API-Key, Cookie"
 
 
 def session_token(request: Request) -> str | None:

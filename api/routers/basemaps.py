@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
 from api.links import base_url
+from api.session import VARY_CALLER
 from basemaps import outlines, wmts
 from basemaps.render import FORMATS, TileFormat, render_tile, tile_format
 from basemaps.sources import RasterRegistry
@@ -17,7 +18,7 @@ from tiles.tms import WEB_MERCATOR, get_tms, tms_ids
 # Base maps carry no township data: public, and cacheable by anyone in between.
 CACHE = {"Cache-Control": "public, max-age=3600"}
 # Outline tiles of a layer with township scope depend on who asks.
-PRIVATE = {"Cache-Control": "private, max-age=300", "Vary": "Authorization, X-API-Key"}
+PRIVATE = {"Cache-Control": "private, max-age=300", "Vary": VARY_CALLER}
 
 
 def _registry(request: Request) -> RasterRegistry:
@@ -120,7 +121,7 @@ class BasemapFactory:
         layers = wmts.raster_layers(_registry(request)) + await run_in_threadpool(
             self._outline_layers, request, principal)
         body = wmts.capabilities(layers, matrix_sets, base_url(request))
-        return Response(body, media_type="application/xml", headers={"Vary": "Authorization, X-API-Key"})
+        return Response(body, media_type="application/xml", headers={"Vary": VARY_CALLER})
 
     @staticmethod
     def _outline_layers(request: Request, principal: Principal) -> list[wmts.WmtsLayer]:

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import get_principal
 from api.links import base_url
+from api.session import VARY_CALLER
 from geoserver.access import Principal
 from tiles import metadata
 from tiles.service import TileResult, TileService
@@ -23,7 +24,7 @@ def _service(request: Request) -> TileService:
 
 def tile_response(request: Request, result: TileResult) -> Response:
     """204 without a body for an empty tile, 304 for a matching If-None-Match, else the MVT bytes."""
-    headers = {"Cache-Control": result.cache_control, "Vary": "Authorization, X-API-Key"}
+    headers = {"Cache-Control": result.cache_control, "Vary": VARY_CALLER}
     if result.empty:
         return Response(status_code=204, headers=headers)
     headers["ETag"] = result.etag

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.session import VARY_CALLER
 from geoserver.access import Principal
 from tiles.white_model import WhiteModelService
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CESIUM_BUILD = ROOT / "node_modules" / "cesium" / "Build" / "Cesium"
 PAGE = ROOT / "viewer" / "white_model.html"
 # The tileset depends on who asks: caches may keep it for that caller only.
-PRIVATE = {"Cache-Control": "private, max-age=60", "Vary": "Authorization, X-API-Key"}
+PRIVATE = {"Cache-Control": "private, max-age=60", "Vary": VARY_CALLER}
 
 
 def _service(request: Request) -> WhiteModelService:

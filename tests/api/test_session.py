@@ -13,6 +13,8 @@ from api.session import COOKIE
 from api.settings import Settings
 from tests.api import county
 from tests.api.conftest import SECRET, login
+from tests.tiles.mvt import decode
+from tiles.tms import get_tiling
 
 HTML = {"Accept": "text/html"}
 EVENT = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [100.2, 33.2]},
@@ -155,3 +157,17 @@ def test_a_forged_or_expired_cookie_browses_as_anyone(client):
         cookie = {"Cookie": f"{COOKIE}={token}"}
         assert client.get("/collections/townships/items", headers=cookie).status_code == 200
         assert client.get("/collections/events/items", headers=cookie).status_code == 404
+
+
+def test_tiles_follow_the_session_and_vary_with_the_cookie(client):
+    cookie = session(client, "leader-A")
+    t = get_tiling("WebMercatorQuad").tms.tile(100.025, 33.1, 14)  # township A's first event
+    path = f"/collections/events/tiles/WebMercatorQuad/14/{t.y}/{t.x}"
+    assert client.get(path).status_code == 404  # events are not public
+    r = client.get(path, headers=cookie)
+    assert r.status_code == 200 and len(decode(r.content)["events"]) >= 1
+    assert "Cookie" in r.headers["vary"] and "private" in r.headers["cache-control"]
+    # A public answer too: one browser must not reuse the anonymous tile once someone has logged in on it.
+    combined = client.get(f"/tiles/WebMercatorQuad/14/{t.y}/{t.x}")
+    assert "Cookie" in combined.headers["vary"]
+    assert "Cookie" in client.get("/wmts/1.0.0/WMTSCapabilities.xml").headers["vary"]
