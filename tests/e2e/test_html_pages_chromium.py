@@ -28,7 +28,8 @@ def server(request):
         if not (ROOT / "node_modules" / need).is_dir():
             pytest.fail(f"npm {need} is missing: run `make npm` (make test does)")
     db = str(sample_dir() / "county.gpkg") if request.param == "embedded" else postgis_url()
-    with live_server(create_app(Settings(database=db, sample_dir=sample_dir()))) as url:
+    # No background jobs: the shared sample county is read-only (the deadline job would mark its events).
+    with live_server(create_app(Settings(database=db, sample_dir=sample_dir(), jobs=False))) as url:
         yield url
 
 
