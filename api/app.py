@@ -14,7 +14,7 @@ from api.features import FeaturesFactory
 from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import auth, basemaps, events, health, login, open311, readings, stream
+from api.routers import auth, basemaps, events, health, login, open311, patrols, readings, stream
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
@@ -26,7 +26,7 @@ from geoserver import jobs
 from geoserver.extents import ExtentCache
 from geoserver.jobs import JobRunner
 from geoserver.store import open_store
-from layers import dispatch
+from layers import dispatch, patrol_work
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
 from tiles.service import TileService
@@ -59,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         store.changes.start()  # other processes' writes
         app.state.jobs = JobRunner(store, [
             jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours),
-            dispatch.deadline_job()])
+            dispatch.deadline_job(), patrol_work.auto_close_job(settings.patrol_silence_minutes)])
         if settings.jobs:
             app.state.jobs.start()
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(readings.router)
+    app.include_router(patrols.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)

@@ -34,6 +34,8 @@ class Settings:
     # How long the change log keeps rows: a stream reconnecting from before that gets a `reset`.
     change_retention_hours: float = 72.0
     stream_heartbeat_seconds: float = 15.0
+    # A patrol with no fix or activity for this long is closed by a background job (its record says so).
+    patrol_silence_minutes: float = 120.0
     # Run the background jobs (purges, deadlines, and what the domain adds) in this process; each job still
     # runs in one process at a time under a lease. ONEMAP_JOBS=0 turns them off even for Settings built in
     # code (the test suite does, so no app of a test writes into the shared sample county behind its back).
@@ -73,6 +75,8 @@ class Settings:
             values["migrate_on_start"] = True
         if "ONEMAP_CHANGE_RETENTION_HOURS" in env:
             values["change_retention_hours"] = float(env["ONEMAP_CHANGE_RETENTION_HOURS"])
+        if "ONEMAP_PATROL_SILENCE_MINUTES" in env:
+            values["patrol_silence_minutes"] = float(env["ONEMAP_PATROL_SILENCE_MINUTES"])
         if "ONEMAP_STREAM_HEARTBEAT" in env:
             values["stream_heartbeat_seconds"] = float(env["ONEMAP_STREAM_HEARTBEAT"])
         if "ONEMAP_JOBS" in env:

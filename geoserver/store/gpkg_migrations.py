@@ -128,12 +128,33 @@ def _rejected_readings(conn: sqlite3.Connection, catalog: Catalog) -> None:
     gpkg.register_attributes(conn, "rejected_readings", "Readings refused at the door, with their reason")
 
 
+def _patrols(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 5: patrol work -- a patrol's task, last activity and how it ended; each fix's heading, altitude,
+    battery and upload key, unique within its patrol."""
+    for table, columns in (("patrols", (("task_id", "INTEGER"), ("last_fix_at", "DATETIME"),
+                                        ("close_reason", "TEXT"))),
+                           ("track_points", (("heading", "REAL"), ("altitude", "REAL"), ("battery", "REAL"),
+                                             ("point_key", "TEXT")))):
+        if table not in catalog:
+            continue
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({q(table)})")}
+        for column, sqltype in columns:
+            if column not in have:
+                conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sqltype}")
+    if "track_points" in catalog:
+        conn.execute('CREATE UNIQUE INDEX IF NOT EXISTS "idx_track_points_patrol_key" ON "track_points" '
+                     '("patrol_id", "point_key")')
+    if "patrols" in catalog:
+        conn.execute('CREATE INDEX IF NOT EXISTS "idx_patrols_last_fix_at" ON "patrols" ("last_fix_at")')
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
     (2, "change_log", _change_log),
     (3, "dispatch", _dispatch),
     (4, "rejected_readings", _rejected_readings),
+    (5, "patrols", _patrols),
 )
 _TABLE = "onemap_migrations"
 

@@ -1,0 +1,358 @@
+"""Patrol work (巡查): a grid worker starts a patrol, uploads his phone's fixes (offline-safe, idempotent, in any
+order) and stops it; a background job closes patrols left open.
+
+A fix's key is the phone's point id, else its fix time; the key is unique within a patrol (a unique index), so
+a batch sent twice stores every fix once. After each batch the patrol's line, mileage (geodesic), duration
+(first to last fix) and fix count are recomputed from all its stored fixes in time order, dropping isolated
+spikes, so the statistics depend only on which fixes arrived, never on the order the batches came in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from pyproj import Geod
+from shapely.geometry import LineString, Point
+
+from geoserver.access import Principal, Scope, scope_for
+from geoserver.catalog import Catalog
+from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, Unauthorized
+from geoserver.features import MAX_LIMIT, Feature, FeatureQuery
+from geoserver.jobs import Job
+from geoserver.store import Store
+from layers.patrols import TRAVEL_MODES
+
+PATROLS = "patrols"
+POINTS = "track_points"
+MAX_POINTS = 20_000  # fixes in one upload (a day at one fix every 5 s)
+MAX_SPEED = 70.0  # m/s (252 km/h): faster than that between two fixes is an impossible jump
+FUTURE_SLACK = timedelta(minutes=5)  # phone clocks run a little ahead
+MAX_KEY = 100
+CLOSE_BATCH = 200
+STOPPED = "stopped"
+_GEOD = Geod(ellps="WGS84")
+_NUMBERS = ("accuracy", "speed", "heading", "altitude", "battery")
+
+
+def now() -> datetime:
+    """The current time, cut to the millisecond as the stores keep it."""
+    t = datetime.now(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    """An ISO 8601 instant (UTC when no offset is given), cut to the millisecond; ValueError otherwise."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError(f"{name} must be an ISO 8601 time")
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO 8601 time; got {value!r}") from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def _body_time(body: dict[str, Any], name: str) -> datetime | None:
+    if body.get(name) is None:
+        return None
+    try:
+        t = parse_time(body[name], name)
+    except ValueError as exc:
+        raise BadInput(str(exc), parameter=name) from None
+    if t > now() + FUTURE_SLACK:
+        raise BadInput(f"{name} is in the future", parameter=name)
+    return t
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object", parameter="body")
+    return body
+
+
+# -- start, stop, ownership ---------------------------------------------------------------------------------
+def start(store: Store, catalog: Catalog, principal: Principal, body: Any) -> Feature:
+    """Start a patrol of the caller in a grid he may work in: `grid_code`, optional `task_id`, `mode` and
+    `started_at` (when the phone started it offline). Returns the patrol (status active)."""
+    body = _object(body)
+    if principal.is_anonymous:
+        raise Unauthorized("log in to start a patrol", parameter="Authorization")
+    code = body.get("grid_code")
+    if not isinstance(code, str) or not code.strip() or len(code) > 100:
+        raise BadInput("grid_code must be the code of a grid", parameter="grid_code")
+    task = body.get("task_id")
+    if task is not None and (not isinstance(task, int) or isinstance(task, bool) or not 0 < task < 2**63):
+        raise BadInput("task_id must be a positive integer", parameter="task_id")
+    mode = body.get("mode")
+    if mode is not None and mode not in TRAVEL_MODES:
+        raise BadInput(f"mode must be one of {', '.join(TRAVEL_MODES)}", parameter="mode")
+    started = _body_time(body, "started_at") or now()
+    grids = catalog.get("grids")
+    found = store.query("grids", FeatureQuery(filter={"op": "=", "args": [{"property": "grid_code"}, code]},
+                                              limit=1), scope_for(principal, grids, "read")).features
+    if not found:
+        raise BadInput(f"grid_code: no grid {code!r} you may work in", parameter="grid_code")
+    anchor = found[0].geometry.representative_point()
+    props = {"worker": principal.username, "started_at": started, "status": "active", "mode": mode,
+             "distance_m": 0.0, "duration_s": 0, "point_count": 0, "task_id": task, "last_fix_at": now()}
+    with store.transaction(actor=principal.username):
+        return store.insert(PATROLS, [Feature(None, _stub(anchor.x, anchor.y), props)],
+                            scope_for(principal, catalog.get(PATROLS), "create"))[0]
+
+
+def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int) -> Feature:
+    """The caller's patrol: NotFound outside his read scope, Forbidden if it is another worker's (admins and
+    operators may act on any); Unauthorized when nobody is logged in."""
+    if principal.is_anonymous:
+        raise Unauthorized("log in to work on a patrol", parameter="Authorization")
+    patrol = store.get(PATROLS, patrol_id, scope_for(principal, catalog.get(PATROLS), "read"))
+    if patrol.properties.get("worker") != principal.username and principal.role not in ("admin", "operator"):
+        raise Forbidden(f"patrol {patrol_id} is another worker's: only he (or an admin) may change it",
+                        parameter="patrolId")
+    return patrol
+
+
+def stop(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, body: Any) -> Feature:
+    """Stop an active patrol (optionally at `ended_at`); 409 if it has already ended."""
+    body = _object(body)
+    with store.transaction(actor=principal.username):
+        patrol = own_patrol(store, catalog, principal, patrol_id)
+        props = patrol.properties
+        if props.get("status") != "active":
+            raise Conflict(f"patrol {patrol_id} has already ended ({props.get('close_reason') or 'finished'})",
+                           parameter="patrolId")
+        ended = _body_time(body, "ended_at") or now()
+        if ended < props["started_at"]:
+            raise BadInput("ended_at is before the patrol started", parameter="ended_at")
+        reason = STOPPED if principal.username == props.get("worker") else f"{STOPPED} by {principal.username}"
+        return store.update(PATROLS, patrol_id, Feature(patrol_id, None, {
+            "status": "finished", "ended_at": ended, "close_reason": reason}), Scope.everything(), partial=True,
+            if_match=patrol.etag())
+
+
+# -- upload ------------------------------------------------------------------------------------------------
+@dataclass
+class Fix:
+    """One parsed fix of an upload."""
+
+    index: int
+    key: str
+    client_id: str | None
+    time: datetime
+    lon: float
+    lat: float
+    extra: dict[str, float | None]
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError
+    return float(value)
+
+
+def parse_fix(index: int, raw: Any, at: datetime) -> Fix | str:
+    """A fix, or the reason it is rejected."""
+    if not isinstance(raw, dict):
+        return "not an object"
+    cid = raw.get("id")
+    if cid is not None and (isinstance(cid, bool) or not isinstance(cid, str | int) or len(str(cid)) > MAX_KEY
+                            or str(cid) == ""):
+        return f"bad id: a text or number of at most {MAX_KEY} characters"
+    try:
+        t = parse_time(raw.get("time"), "time")
+    except ValueError as exc:
+        return f"bad time: {exc}"
+    if t > at + FUTURE_SLACK:
+        return "time in the future"
+    try:
+        lon, lat = _number(raw.get("lon")), _number(raw.get("lat"))
+    except ValueError:
+        lon = lat = None
+    if lon is None or lat is None or not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return "bad coordinates: lon in [-180, 180] and lat in [-90, 90] are required"
+    if lon == 0 and lat == 0:
+        return "a 0,0 fix (no position)"
+    extra: dict[str, float | None] = {}
+    for name in _NUMBERS:
+        try:
+            extra[name] = _number(raw.get(name))
+        except ValueError:
+            return f"bad {name}: a number is required"
+    key = f"id:{cid}" if cid is not None else f"t:{t.isoformat()}"
+    return Fix(index, key, None if cid is None else str(cid), t, lon, lat, extra)
+
+
+def _legs(track: list[tuple[datetime, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Geodesic length (m) and speed (m/s) of each leg between fixes in time order (same-time fixes count as
+    one second apart), computed for the whole track at once."""
+    if len(track) < 2:
+        return np.zeros(0), np.zeros(0)
+    lon = np.fromiter((p[1] for p in track), float, len(track))
+    lat = np.fromiter((p[2] for p in track), float, len(track))
+    secs = np.fromiter(((b[0] - a[0]).total_seconds() for a, b in zip(track, track[1:], strict=False)), float,
+                       len(track) - 1)
+    _, _, dist = _GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    dist = np.abs(dist)
+    return dist, dist / np.maximum(np.abs(secs), 1.0)
+
+
+def spikes(track: list[tuple[datetime, float, float]]) -> set[int]:
+    """Indexes of isolated impossible jumps: fixes reached too fast from both their neighbours in time."""
+    _, speed = _legs(track)
+    fast = speed > MAX_SPEED
+    return {int(i) + 1 for i in np.flatnonzero(fast[:-1] & fast[1:])}
+
+
+def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, body: Any) -> dict[str, Any]:
+    """Store a batch of fixes of the caller's patrol in one transaction; returns the per-point report and the
+    patrol's statistics. 409 for a patrol its worker (or an admin) stopped; an auto-closed one still takes
+    late fixes."""
+    body = _object(body)
+    points = body.get("points")
+    if not isinstance(points, list):
+        raise BadInput("points must be a list of fixes", parameter="points")
+    if len(points) > MAX_POINTS:
+        raise BadInput(f"points: at most {MAX_POINTS} fixes per upload; got {len(points)}", parameter="points")
+    at = now()
+    parsed = [parse_fix(i, raw, at) for i, raw in enumerate(points)]
+    report: list[dict[str, Any]] = [{"index": i} for i in range(len(points))]
+    for i, (raw, fix) in enumerate(zip(points, parsed, strict=True)):
+        if isinstance(raw, dict) and raw.get("id") is not None and isinstance(raw.get("id"), str | int):
+            report[i]["id"] = raw["id"]
+        if isinstance(fix, str):
+            report[i].update(status="rejected", reason=fix)
+    with store.transaction(actor=principal.username):
+        patrol = own_patrol(store, catalog, principal, patrol_id)
+        if (patrol.properties.get("close_reason") or "").startswith(STOPPED):
+            raise Conflict(f"patrol {patrol_id} was stopped: start a new patrol for new fixes",
+                           parameter="patrolId")
+        # Taking the patrol's row first serialises uploads to one patrol (the statistics see every fix).
+        patrol = store.update(PATROLS, patrol_id, Feature(patrol_id, None, {"last_fix_at": at}),
+                              Scope.everything(), partial=True)
+        stored = _stored(store, patrol_id)
+        keys = {key for key, *_ in stored}
+        track = sorted((t, lon, lat) for _, t, lon, lat in stored)
+        fresh: list[Fix] = []
+        for fix in parsed:
+            if isinstance(fix, str):
+                continue
+            if fix.key in keys:
+                report[fix.index]["status"] = "duplicate"
+                continue
+            keys.add(fix.key)
+            fresh.append(fix)
+        jumps = _jumps(track, fresh)
+        accepted = []
+        for fix in fresh:
+            if fix.index in jumps:
+                report[fix.index].update(status="rejected", reason="an impossible jump "
+                                         f"(faster than {MAX_SPEED:.0f} m/s from the fixes before and after)")
+            else:
+                report[fix.index]["status"] = "accepted"
+                accepted.append(fix)
+        worker = patrol.properties["worker"]
+        if accepted:
+            store.insert(POINTS, [Feature(None, Point(f.lon, f.lat), {
+                "patrol_id": patrol_id, "worker": worker, "recorded_at": f.time, "point_key": f.key,
+                **f.extra}) for f in accepted], Scope.everything())
+            track = sorted(track + [(f.time, f.lon, f.lat) for f in accepted])
+            patrol = store.update(PATROLS, patrol_id, Feature(patrol_id, *_statistics(track)), Scope.everything(),
+                                  partial=True)
+    counts = {s: sum(1 for r in report if r.get("status") == s) for s in ("accepted", "duplicate", "rejected")}
+    return {"patrol": patrol_id, **counts, "points": report, "statistics": summary(patrol)}
+
+
+def _stored(store: Store, patrol_id: int) -> list[tuple[str, datetime, float, float]]:
+    """(key, time, lon, lat) of every stored fix of a patrol."""
+    out: list[tuple[str, datetime, float, float]] = []
+    while True:
+        page = store.query(POINTS, FeatureQuery(
+            filter={"op": "=", "args": [{"property": "patrol_id"}, patrol_id]},
+            properties=("recorded_at", "point_key"), sortby=(("recorded_at", True),), limit=MAX_LIMIT,
+            offset=len(out)), Scope.everything())
+        for f in page.features:
+            out.append((f.properties.get("point_key") or f"fid:{f.id}", f.properties["recorded_at"],
+                        f.geometry.x, f.geometry.y))
+        if len(page.features) < MAX_LIMIT:
+            return out
+
+
+def _jumps(track: list[tuple[datetime, float, float]], fresh: list[Fix]) -> set[int]:
+    """Upload indexes of new fixes that are spikes among the stored and new fixes together."""
+    merged = sorted([(t, lon, lat, -1) for t, lon, lat in track]
+                    + [(f.time, f.lon, f.lat, f.index) for f in fresh])
+    return {merged[i][3] for i in spikes([m[:3] for m in merged]) if merged[i][3] >= 0}
+
+
+def _statistics(track: list[tuple[datetime, float, float]]) -> tuple[LineString, dict[str, Any]]:
+    """The patrol's line and statistics from its fixes in time order (isolated spikes left out)."""
+    bad = spikes(track)
+    kept = [p for i, p in enumerate(track) if i not in bad]
+    coords = [(lon, lat) for _, lon, lat in kept]
+    distance = float(_legs(kept)[0].sum())
+    line = LineString(coords) if len(coords) > 1 else _stub(*coords[0])
+    return line, {"distance_m": round(distance, 2), "duration_s": int((kept[-1][0] - kept[0][0]).total_seconds()),
+                  "point_count": len(track)}
+
+
+def _stub(lon: float, lat: float) -> LineString:
+    """The line of a patrol with fewer than two fixes: a centimetre long (a line needs two distinct points)."""
+    return LineString([(lon, lat), (lon + 1e-7, lat)])
+
+
+def summary(patrol: Feature) -> dict[str, Any]:
+    """A patrol's figures for answers."""
+    p = patrol.properties
+    return {k: p.get(k) for k in ("status", "started_at", "ended_at", "distance_m", "duration_s", "point_count",
+                                  "close_reason")}
+
+
+# -- closing patrols left open (a background job; `at` lets tests move time forward) -------------------------
+JOB_ACTOR = "job:patrol-auto-close"
+
+
+def close_silent(store: Store, silence: timedelta, at: datetime | None = None) -> str | None:
+    """Close active patrols with no fix or activity for `silence`: ended at their last fix (or last
+    activity), the record saying it was closed automatically. Returns a summary, or None."""
+    at = at or now()
+    cutoff = at - silence
+    query = FeatureQuery(filter={"op": "and", "args": [
+        {"op": "=", "args": [{"property": "status"}, "active"]},
+        {"op": "<", "args": [{"property": "last_fix_at"}, {"timestamp": cutoff.isoformat()}]}]},
+        limit=CLOSE_BATCH, with_geometry=False)
+    closed = 0
+    minutes = round(silence.total_seconds() / 60)
+    for patrol in store.query(PATROLS, query, Scope.everything()).features:
+        with store.transaction(actor=JOB_ACTOR):
+            try:
+                current = store.get(PATROLS, patrol.id, Scope.everything())
+            except NotFound:
+                continue
+            if current.properties.get("status") != "active" or current.properties["last_fix_at"] >= cutoff:
+                continue  # stopped, or a fix arrived, since the query
+            last = _last_fix(store, patrol.id) or current.properties.get("last_fix_at")
+            store.update(PATROLS, patrol.id, Feature(patrol.id, None, {
+                "status": "finished", "ended_at": max(last, current.properties["started_at"]),
+                "close_reason": f"auto-closed after {minutes} min without fixes"}),
+                Scope.everything(), partial=True, if_match=current.etag())
+            closed += 1
+    return f"closed {closed} silent patrols" if closed else None
+
+
+def _last_fix(store: Store, patrol_id: int) -> datetime | None:
+    page = store.query(POINTS, FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, patrol_id]},
+                                            properties=("recorded_at",), sortby=(("recorded_at", False),),
+                                            limit=1, with_geometry=False), Scope.everything())
+    return page.features[0].properties["recorded_at"] if page.features else None
+
+
+def auto_close_job(silence_minutes: float, every: float = 60.0) -> Job:
+    """The background job closing patrols silent for `silence_minutes` (one process at a time)."""
+    silence = timedelta(minutes=silence_minutes)
+    return Job("patrol-auto-close", every=every, run=lambda store: close_silent(store, silence))

@@ -1,0 +1,230 @@
+"""Patrols over HTTP on both stores: start, upload a day of fixes in shuffled overlapping batches (one track,
+the right mileage and duration), duplicates and bad points reported, whose patrol, stopped patrols, malformed
+batches, gzip bodies, and the job closing silent patrols."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pyproj import Geod
+
+from geoserver.passwords import hash_password
+from geoserver.store import UserRecord
+from layers import patrol_work
+from tests.api import county
+from tests.api.conftest import login
+
+DAY = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def people(client):
+    """Tokens of the admin, worker-A1, a second worker in A and one in B."""
+    h = hash_password(county.PASSWORD)
+    client.app.state.store.put_users([UserRecord("worker-A2", "worker", h, townships=("A",), grids=("A2",)),
+                                      UserRecord("worker-B1", "worker", h, townships=("B",), grids=("B1",))])
+    return {name: login(client, name) for name in ("admin", "worker-A1", "worker-A2", "worker-B1")}
+
+
+def _start(client, who, grid="A1", **body):
+    r = client.post("/patrols", json={"grid_code": grid, **body}, headers=who)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _day_of_fixes(n: int = 960, step_s: int = 30) -> list[dict]:
+    """A worker walking a wandering path in grid A1 (lon 100.0-100.25, lat 33.0-33.5), one fix every 30 s."""
+    rng = random.Random(7)
+    lon, lat, heading = 100.1, 33.2, 0.0
+    out = []
+    for i in range(n):
+        heading += rng.uniform(-0.5, 0.5)
+        metres = rng.uniform(20, 45)  # 0.7-1.5 m/s
+        lon += metres * math.sin(heading) / (111_320 * math.cos(math.radians(lat)))
+        lat += metres * math.cos(heading) / 110_540
+        lon, lat = min(max(lon, 100.01), 100.24), min(max(lat, 33.01), 33.49)
+        t = DAY + timedelta(seconds=i * step_s)
+        out.append({"id": f"p{i}", "time": t.isoformat().replace("+00:00", "Z"), "lon": round(lon, 7),
+                    "lat": round(lat, 7), "accuracy": 5.0, "speed": 1.1, "heading": 90.0, "altitude": 1200.0,
+                    "battery": 80.0})
+    return out
+
+
+def test_a_day_uploaded_in_shuffled_overlapping_batches_is_one_track_with_the_right_figures(client, people):
+    worker = people["worker-A1"]
+    patrol = _start(client, worker, started_at=DAY.isoformat(), mode="walking")
+    pid = patrol["id"]
+    assert patrol["properties"]["status"] == "active" and patrol["properties"]["worker"] == "worker-A1"
+    fixes = _day_of_fixes()
+    # Overlapping windows of 200 fixes every 150: 50 fixes of each batch come again in the next one.
+    batches = [fixes[i:i + 200] for i in range(0, len(fixes), 150)]
+    random.Random(3).shuffle(batches)
+    accepted = duplicate = 0
+    for batch in batches:
+        r = client.post(f"/patrols/{pid}/points", json={"points": batch}, headers=worker)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["rejected"] == 0
+        accepted += body["accepted"]
+        duplicate += body["duplicate"]
+    assert accepted == len(fixes)
+    assert duplicate == sum(len(b) for b in batches) - len(fixes)
+    # The whole batch again: every point a duplicate, nothing changes.
+    again = client.post(f"/patrols/{pid}/points", json={"points": batches[0]}, headers=worker).json()
+    assert again["duplicate"] == len(batches[0]) and again["accepted"] == 0
+    assert {p["status"] for p in again["points"]} == {"duplicate"}
+
+    expected = Geod(ellps="WGS84").line_length([f["lon"] for f in fixes], [f["lat"] for f in fixes])
+    got = client.get(f"/collections/patrols/items/{pid}", headers=worker).json()
+    props = got["properties"]
+    assert props["point_count"] == len(fixes)
+    assert props["distance_m"] == pytest.approx(expected, abs=0.5)
+    assert props["duration_s"] == (len(fixes) - 1) * 30
+    assert len(got["geometry"]["coordinates"]) == len(fixes)
+    assert got["geometry"]["coordinates"][0] == pytest.approx([fixes[0]["lon"], fixes[0]["lat"]])
+    assert got["geometry"]["coordinates"][-1] == pytest.approx([fixes[-1]["lon"], fixes[-1]["lat"]])
+    stored = client.get("/collections/track_points/items", params={"filter": f"patrol_id = {pid}", "limit": 2000},
+                        headers=worker).json()
+    assert stored["numberMatched"] == len(fixes)
+
+    r = client.post(f"/patrols/{pid}/stop", json={"ended_at": (DAY + timedelta(hours=8, minutes=5)).isoformat()},
+                    headers=worker)
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["status"] == "finished"
+    assert r.json()["properties"]["close_reason"] == "stopped"
+    # Stopped: no more fixes, no second stop.
+    late = client.post(f"/patrols/{pid}/points", json={"points": fixes[:1]}, headers=worker)
+    assert late.status_code == 409 and late.json()["parameter"] == "patrolId"
+    assert client.post(f"/patrols/{pid}/stop", headers=worker).status_code == 409
+
+
+def test_bad_points_are_rejected_one_by_one_with_their_reason(client, people):
+    worker = people["worker-A1"]
+    pid = _start(client, worker)["id"]
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    def fix(i, lon=100.1, lat=33.2, **extra):
+        return {"id": f"q{i}", "time": (t + timedelta(seconds=10 * i)).isoformat(), "lon": lon, "lat": lat,
+                **extra}
+    points = [
+        fix(0), fix(1, lon=100.1001),
+        fix(2, lon=100.1002, lat=95.0),                       # bad coordinates
+        fix(3, lon=0, lat=0),                                 # 0,0
+        {**fix(4), "time": (datetime.now(UTC) + timedelta(days=1)).isoformat()},  # future
+        fix(5, lon=100.4, lat=33.4),                          # 30 km in 10 s, and back: an impossible jump
+        fix(6, lon=100.1003),
+        fix(7, lon="east"),                                   # not a number
+        {"id": "q8", "lon": 100.1, "lat": 33.2},              # no time
+        fix(9, lon=100.1004, speed="fast"),
+        fix(1, lon=100.1001),                                 # the same id twice in one batch
+    ]
+    body = client.post(f"/patrols/{pid}/points", json={"points": points}, headers=worker).json()
+    statuses = [(p["status"], p.get("reason", "")) for p in body["points"]]
+    assert [s for s, _ in statuses] == ["accepted", "accepted", "rejected", "rejected", "rejected", "rejected",
+                                        "accepted", "rejected", "rejected", "rejected", "duplicate"]
+    assert "coordinates" in statuses[2][1]
+    assert "0,0" in statuses[3][1]
+    assert "future" in statuses[4][1]
+    assert "impossible jump" in statuses[5][1]
+    assert "coordinates" in statuses[7][1]
+    assert "time" in statuses[8][1]
+    assert "speed" in statuses[9][1]
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (3, 1, 7)
+    assert body["statistics"]["point_count"] == 3
+
+
+def test_a_spike_stored_before_its_neighbours_arrived_does_not_count(client, people):
+    worker = people["worker-A1"]
+    fixes = _day_of_fixes(40)
+    spike = {**fixes[20], "id": "spike", "lon": fixes[20]["lon"] + 0.3,
+             "time": (DAY + timedelta(seconds=20 * 30 + 15)).isoformat()}
+    totals = []
+    for order in ([[spike], fixes], [fixes + [spike]]):
+        pid = _start(client, worker)["id"]
+        for batch in order:
+            client.post(f"/patrols/{pid}/points", json={"points": batch}, headers=worker)
+        totals.append(client.get(f"/collections/patrols/items/{pid}", headers=worker).json()["properties"])
+    expected = Geod(ellps="WGS84").line_length([f["lon"] for f in fixes], [f["lat"] for f in fixes])
+    assert totals[0]["distance_m"] == totals[1]["distance_m"] == pytest.approx(expected, abs=0.5)
+    assert totals[0]["duration_s"] == totals[1]["duration_s"] == 39 * 30
+
+
+def test_only_the_worker_or_an_admin_may_touch_a_patrol(client, people):
+    pid = _start(client, people["worker-A1"])["id"]
+    one = {"points": _day_of_fixes(1)}
+    other = client.post(f"/patrols/{pid}/points", json=one, headers=people["worker-A2"])
+    assert other.status_code == 403 and other.json()["parameter"] == "patrolId"
+    assert client.post(f"/patrols/{pid}/stop", headers=people["worker-A2"]).status_code == 403
+    assert client.post(f"/patrols/{pid}/points", json=one, headers=people["worker-B1"]).status_code == 404
+    assert client.post("/patrols/999999/points", json=one, headers=people["worker-A1"]).status_code == 404
+    assert client.post(f"/patrols/{pid}/points", json=one).status_code == 401
+    r = client.post(f"/patrols/{pid}/stop", headers=people["admin"])
+    assert r.status_code == 200 and r.json()["properties"]["close_reason"] == "stopped by admin"
+    # A grid outside the worker's townships cannot be patrolled by him.
+    r = client.post("/patrols", json={"grid_code": "B1"}, headers=people["worker-A1"])
+    assert r.status_code == 400 and r.json()["parameter"] == "grid_code"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({}, "points"), ({"points": "many"}, "points"), ([1, 2], "body"),
+    ({"points": [{}] * (patrol_work.MAX_POINTS + 1)}, "points"),
+])
+def test_a_malformed_batch_is_400_naming_the_field(client, people, body, field):
+    pid = _start(client, people["worker-A1"])["id"]
+    r = client.post(f"/patrols/{pid}/points", json=body, headers=people["worker-A1"])
+    assert r.status_code == 400 and r.json()["parameter"] == field, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_malformed_start_and_bodies(client, people):
+    worker = people["worker-A1"]
+    for body, field in (({}, "grid_code"), ({"grid_code": "A1", "started_at": "yesterday"}, "started_at"),
+                        ({"grid_code": "A1", "mode": "flying"}, "mode"), ({"grid_code": "A1", "task_id": "x"},
+                                                                          "task_id")):
+        r = client.post("/patrols", json=body, headers=worker)
+        assert r.status_code == 400 and r.json()["parameter"] == field, r.text
+    pid = _start(client, worker)["id"]
+    r = client.post(f"/patrols/{pid}/points", content=b"{not json", headers={**worker,
+                                                                          "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["parameter"] == "body"
+    r = client.post(f"/patrols/{pid}/points", content=b"not gzip", headers={
+        **worker, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["parameter"] == "Content-Encoding"
+    bomb = gzip.compress(b" " * (9 * 1024 * 1024))
+    r = client.post(f"/patrols/{pid}/points", content=bomb, headers={
+        **worker, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 400 and r.json()["parameter"] == "body"
+
+
+def test_a_gzip_body_is_accepted(client, people):
+    worker = people["worker-A1"]
+    pid = _start(client, worker)["id"]
+    fixes = _day_of_fixes(500)
+    r = client.post(f"/patrols/{pid}/points", content=gzip.compress(json.dumps({"points": fixes}).encode()),
+                    headers={**worker, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 500
+
+
+def test_a_silent_patrol_is_closed_by_the_job_and_still_takes_late_fixes(client, people):
+    worker = people["worker-A1"]
+    store = client.app.state.store
+    pid = _start(client, worker, started_at=DAY.isoformat())["id"]
+    fixes = _day_of_fixes(10)
+    client.post(f"/patrols/{pid}/points", json={"points": fixes[:5]}, headers=worker)
+    patrol_work.close_silent(store, timedelta(minutes=30), at=datetime.now(UTC) + timedelta(minutes=20))
+    assert client.get(f"/collections/patrols/items/{pid}", headers=worker).json()["properties"]["status"] == "active"
+    summary = patrol_work.close_silent(store, timedelta(minutes=30), at=datetime.now(UTC) + timedelta(minutes=31))
+    assert summary and "closed" in summary
+    props = client.get(f"/collections/patrols/items/{pid}", headers=worker).json()["properties"]
+    assert props["status"] == "finished"
+    assert props["close_reason"] == "auto-closed after 30 min without fixes"
+    assert props["ended_at"].startswith(fixes[4]["time"][:19])
+    # The phone comes back online: its late fixes still belong to the patrol.
+    late = client.post(f"/patrols/{pid}/points", json={"points": fixes[5:]}, headers=worker).json()
+    assert late["accepted"] == 5 and late["statistics"]["point_count"] == 10
