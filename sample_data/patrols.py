@@ -220,14 +220,17 @@ def iter_patrol_chunks(county: County, maker: PatrolMaker, per_chunk: int = 50_0
             "worker": worker, "started_at": _dt(tr.t[0]), "ended_at": None if s.active[i] else _dt(tr.t[-1]),
             "status": "active" if s.active[i] else "finished", "mode": MODES[int(s.mode[i])],
             "distance_m": round(float(GEOD.line_length(tr.lon, tr.lat)), 1), "duration_s": int(tr.t[-1] - tr.t[0]),
-            "point_count": len(tr.t), "township_code": grid.township_code, "grid_code": grid.code}))
+            "point_count": len(tr.t), "task_id": None, "last_fix_at": _dt(tr.t[-1]),
+            "close_reason": None if s.active[i] else "stopped",
+            "township_code": grid.township_code, "grid_code": grid.code}))
         towns, grids = county.locate(tr.lon, tr.lat)
         geoms = shapely.points(tr.lon, tr.lat)
         first = int(s.first_point_id[i])
         for k in range(len(tr.t)):
             points.append(Feature(first + k, geoms[k], {
                 "patrol_id": pid, "worker": worker, "recorded_at": _dt(tr.t[k]), "speed": float(tr.speed[k]),
-                "accuracy": float(tr.accuracy[k]), "township_code": towns[k], "grid_code": grids[k]}))
+                "accuracy": float(tr.accuracy[k]), "heading": None, "altitude": None, "battery": None,
+                "point_key": None, "township_code": towns[k], "grid_code": grids[k]}))
         if len(points) >= per_chunk:
             yield patrols, points
             patrols, points = [], []

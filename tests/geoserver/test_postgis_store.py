@@ -81,7 +81,9 @@ def test_copy_loads_50000_points_and_gives_back_identical_values(pg):
             Point(xs[i], ys[i]),
             {"patrol_id": i // 500, "worker": f"网格员-{i % 37}\t'\"\\ \n",
              "recorded_at": start + timedelta(seconds=i, milliseconds=i % 1000),  # stores keep ms
-             "speed": float(rng.normal()) if i % 7 else None, "accuracy": float(xs[i] * 1e-7)},
+             "speed": float(rng.normal()) if i % 7 else None, "accuracy": float(xs[i] * 1e-7),
+             "heading": float(i % 360), "altitude": None, "battery": float(i % 100),
+             "point_key": f"id:{i}" if i % 3 else None},
         )
         for i in range(n)
     ]
