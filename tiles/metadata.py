@@ -19,7 +19,7 @@ _DIMENSION = {"Point": 0, "LineString": 1, "Polygon": 2}
 def tile_matrix_sets(base: str) -> dict:
     """The /tileMatrixSets list."""
     return {"tileMatrixSets": [
-        {"id": t, "title": get_tms(t).title or t, "crs": str(get_tms(t).crs),
+        {"id": t, "title": get_tms(t).title or t, "crs": get_tms(t).crs.srs,
          "links": [{"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{t}"}]}
         for t in tms_ids()]}
 
@@ -32,7 +32,7 @@ def tilesets(base: str, title: str, layer_id: str | None) -> dict:
     """The tileset list of one collection (`layer_id`) or of the combined tiles."""
     prefix = _prefix(base, layer_id)
     return {"tilesets": [
-        {"title": f"{title} ({t})", "dataType": "vector", "crs": str(get_tms(t).crs),
+        {"title": f"{title} ({t})", "dataType": "vector", "crs": get_tms(t).crs.srs,
          "tileMatrixSetURI": get_tms(t).uri or f"{base}/tileMatrixSets/{t}",
          "links": [{"rel": "self", "type": "application/json", "href": f"{prefix}/{t}"},
                    {"rel": REL_SCHEME, "type": "application/json", "href": f"{base}/tileMatrixSets/{t}"}]}
@@ -55,7 +55,7 @@ def tileset(base: str, title: str, tms_id: str, layers: list[Layer], plan: TileP
     return {
         "title": title,
         "dataType": "vector",
-        "crs": str(tms.crs),
+        "crs": tms.crs.srs,
         "tileMatrixSetURI": tms.uri or f"{base}/tileMatrixSets/{tms_id}",
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{prefix}/{tms_id}"},

@@ -13,6 +13,7 @@ from shapely.geometry import Point
 
 from api.app import create_app
 from api.settings import Settings
+from geoserver import crs
 from geoserver.access import Scope
 from geoserver.features import Feature
 from tests.api.conftest import SECRET, login
@@ -56,6 +57,14 @@ def test_tile_matrix_sets_are_listed_and_described(client):
     assert ids == {"WebMercatorQuad", "CGCS2000Quad"}
     doc = client.get("/tileMatrixSets/CGCS2000Quad").json()
     assert doc["crs"].endswith("4490") and doc["tileMatrices"][3]["matrixWidth"] == 16
+
+
+def test_tile_metadata_names_each_crs_by_its_uri(client):
+    """The CRS members are the URIs themselves (they read `root='http://...'` once, a model's repr)."""
+    listed = {t["id"]: t["crs"] for t in client.get("/tileMatrixSets").json()["tileMatrixSets"]}
+    assert listed == {"WebMercatorQuad": crs.EPSG_3857, "CGCS2000Quad": crs.EPSG_4490}
+    assert {t["crs"] for t in client.get("/tiles").json()["tilesets"]} == {crs.EPSG_3857, crs.EPSG_4490}
+    assert client.get("/tiles/CGCS2000Quad").json()["crs"] == crs.EPSG_4490
 
 
 @pytest.mark.parametrize("tms", ["WebMercatorQuad", "CGCS2000Quad"])
