@@ -15,6 +15,8 @@ from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
 from api.routers import auth, basemaps, events, health, login, open311, patrols, readings, stream
+from api.routers.docs import mount_swagger
+from api.routers.docs import router as docs_router
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
@@ -74,7 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
             extents.close()
             store.close()
 
-    app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url="/docs", openapi_url=None)
+    # Our own OpenAPI document and Swagger UI (api/routers/docs.py), not FastAPI's CDN-backed pages.
+    app = FastAPI(title="onemap", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.settings = settings
     app.state.links = LinkBase(settings)
     app.state.catalog = catalog
@@ -92,9 +96,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(TilesFactory().router)
     app.include_router(Tiles3DFactory().router)
     app.include_router(viewer_router)
+    app.include_router(docs_router)
     mount_cesium(app)
     mount_viewer(app)
     mount_static(app)
+    mount_swagger(app)
     return app
 
 

@@ -69,8 +69,6 @@ class FeaturesFactory:
         r = self.router
         r.add_api_route("/", self.landing, methods=["GET"])
         r.add_api_route("/conformance", self.conformance, methods=["GET"])
-        r.add_api_route("/openapi", self.openapi, methods=["GET"])
-        r.add_api_route("/api", self.openapi, methods=["GET"], include_in_schema=False)
         r.add_api_route("/collections", self.collections, methods=["GET"])
         r.add_api_route("/collections/{collection_id}", self.collection, methods=["GET"])
         r.add_api_route("/collections/{collection_id}/queryables", self.queryables, methods=["GET"])
@@ -95,11 +93,6 @@ class FeaturesFactory:
         if wants_html(request):
             return pages.conformance_page(request, principal, body)
         return _json(body)
-
-    async def openapi(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
-        """OpenAPI 3.0 document of what the caller can reach."""
-        svc = self.service(request)
-        return await svc.call(request, principal, svc.view(principal, base_url(request)), pga.openapi_)
 
     async def collections(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """The collections the caller may read, with extents of what they may see."""
