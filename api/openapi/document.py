@@ -205,7 +205,8 @@ def _errors(op: dict[str, Any], path: str, *, authenticated: bool) -> None:
         responses.setdefault("401", problem("The credentials are not valid (an anonymous call needs none)."))
     if _template_names(path):
         responses.setdefault("404", problem("No such resource, or none the caller may see."))
-    responses.setdefault("503", problem("The store does not answer; try again later."))
+    responses.setdefault("503", {**problem("The store does not answer; try again after Retry-After seconds."),
+                                 "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}})
     for status, resp in responses.items():
         if status[:1] in "45" and status.isdigit():
             resp["content"] = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
