@@ -44,15 +44,17 @@ VALIDATION = "#/components/schemas/HTTPValidationError"
 DESCRIPTION = ("The county's one-map server: OGC API Features (Parts 1-4), Tiles (vector and map tiles), "
                "WMTS 1.0.0, 3D Tiles 1.1 and the governance routes. Errors are RFC 9457 problem details. "
                "This document lists what the caller can reach: log in for more.")
-SECURITY = [{}, {"bearer": []}, {"apiKey": []}, {"password": []}]  # {}: anonymous callers are served too
+SECURITY = [{}, {"bearer": []}, {"apiKey": []}, {"basic": []}, {"password": []}]  # {}: anonymous is served too
 
 
 def security_schemes(base_url: str) -> dict[str, Any]:
-    """How a caller proves who they are (api/auth.py): our bearer tokens, OIDC tokens, API keys."""
+    """How a caller proves who they are (api/auth.py): bearer tokens (ours or OIDC), API keys, HTTP Basic."""
     return {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                    "description": "A token from POST /auth/token (or from the configured OIDC provider)."},
         "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "basic": {"type": "http", "scheme": "basic",
+                  "description": "Username and password, or an API key as the password (username `apikey`)."},
         "password": {"type": "oauth2", "description": "Username and password for a bearer token.",
                      "flows": {"password": {"tokenUrl": f"{base_url}/auth/token", "scopes": {}}}},
     }
