@@ -77,7 +77,8 @@ def _script(commands: list[Command], base: str, out: Path) -> str:
 def server(request) -> Iterator[str]:
     """The sample county (read-only) served by uvicorn, from the GeoPackage or the PostGIS database."""
     db = str(sample_dir() / "county.gpkg") if request.param == "embedded" else postgis_url()
-    with live_server(create_app(Settings(database=db, sample_dir=sample_dir()))) as url:
+    # jobs off: the shared sample is read-only (its purges and leases would write to it)
+    with live_server(create_app(Settings(database=db, sample_dir=sample_dir(), jobs=False))) as url:
         yield url
 
 
