@@ -1,4 +1,4 @@
-"""README's curl examples run as written, against a server on the sample county, on both stores.
+"""README's curl examples run as written, against a server on (a copy of) the sample county.
 
 The convention (README says it too): in ```sh blocks, a command starting with `curl` is run by bash as pasted,
 with http://127.0.0.1:8000 replaced by the test server's URL, and must end with `# -> <media type>`: it
@@ -9,6 +9,8 @@ page order, in one shell, as a reader pasting them into one terminal would.
 from __future__ import annotations
 
 import re
+import shlex
+import sqlite3
 import subprocess
 import textwrap
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import STORE_KINDS, postgis_url, sample_dir
+from tests.conftest import sample_dir
 from tests.e2e.live_server import live_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -37,14 +39,20 @@ class Command:
     media_type: str | None
 
 
-def _logical_lines(block: str) -> Iterator[str]:
-    """Lines with their backslash continuations joined, as the shell reads them."""
+def _shell_commands(block: str) -> Iterator[str]:
+    """The block's commands as bash reads them: backslash-newlines joined, quotes may span lines."""
     pending = ""
     for line in textwrap.dedent(block).splitlines():
         if line.rstrip().endswith("\\"):
             pending += line.rstrip()[:-1] + " "
             continue
-        yield pending + line
+        pending += line
+        try:
+            shlex.split(pending, comments=True)
+        except ValueError:  # a quote still open: the command goes on on the next line
+            pending += "\n"
+            continue
+        yield pending
         pending = ""
 
 
@@ -52,7 +60,7 @@ def readme_commands(text: str) -> list[Command]:
     """The curl commands and curl assignments of every sh block, in page order."""
     out = []
     for _, block in FENCE.findall(text):
-        for line in _logical_lines(block):
+        for line in _shell_commands(block):
             line = line.strip()
             if line.startswith("curl "):
                 m = EXPECT.search(line)
@@ -73,12 +81,22 @@ def _script(commands: list[Command], base: str, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module", params=STORE_KINDS)
-def server(request) -> Iterator[str]:
-    """The sample county (read-only) served by uvicorn, from the GeoPackage or the PostGIS database."""
-    db = str(sample_dir() / "county.gpkg") if request.param == "embedded" else postgis_url()
-    # jobs off: the shared sample is read-only (its purges and leases would write to it)
-    with live_server(create_app(Settings(database=db, sample_dir=sample_dir(), jobs=False))) as url:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """The sample county served by uvicorn from a copy of its GeoPackage: examples write (readings).
+
+    The PostGIS sample is shared by every test session and must stay as loaded, and a copy of it per run
+    is not cheap, so the examples run on the embedded store.
+    """
+    db = tmp_path_factory.mktemp("readme") / "county.gpkg"
+    source = sqlite3.connect(f"file:{(sample_dir() / 'county.gpkg').resolve()}?mode=ro", uri=True)
+    copy = sqlite3.connect(db)
+    try:
+        source.backup(copy)  # a consistent snapshot, write-ahead log included; the shared file is only read
+    finally:
+        copy.close()
+        source.close()
+    with live_server(create_app(Settings(database=str(db), sample_dir=sample_dir(), jobs=False))) as url:
         yield url
 
 
