@@ -16,7 +16,7 @@ from api import ogc_pages as pages
 from api.auth import get_principal
 from api.html import wants_html
 from api.links import base_url
-from api.ogc_params import parse_items
+from api.ogc_params import ITEM_FORMATS, check_format, parse_items
 from api.ogc_service import OGCService
 from geoserver import crs as crsmod
 from geoserver import idempotency
@@ -90,6 +90,7 @@ class FeaturesFactory:
     async def conformance(self, request: Request, principal: Principal = Depends(get_principal)) -> Response:
         """Conformance classes, Part 3 and 4 included (pygeoapi 0.21 does not declare them)."""
         body = {"conformsTo": CONFORMANCE}
+        check_format(request.query_params, ("json", "html"))
         if wants_html(request):
             return pages.conformance_page(request, principal, body)
         return _json(body)
@@ -161,6 +162,7 @@ class FeaturesFactory:
         """One feature with its ETag (404 outside the caller's scope, as if it did not exist)."""
         svc = self.service(request)
         layer = svc.layer(principal, collection_id)
+        check_format(request.query_params, ITEM_FORMATS)
         out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
         feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
         if wants_html(request):

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from geoserver import crs as crsmod
-from geoserver.catalog import Layer
+from geoserver.catalog import Layer, Property
 from geoserver.cql import parse_filter
 from geoserver.errors import BadInput
-from geoserver.features import MAX_LIMIT, FeatureQuery, to_utc
+from geoserver.features import INT64_MAX, MAX_LIMIT, FeatureQuery, coerce_value, to_utc
 
 DEFAULT_LIMIT = 10
+ITEM_FORMATS = ("json", "geojson", "html")  # what items and item answer with
+BOOLEANS = {"true": True, "false": False}
 RESERVED = frozenset({"f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "filter",
                       "filter-lang", "filter-crs", "properties", "sortby", "skipGeometry", "resulttype"})
 
@@ -33,10 +35,10 @@ def _int(params: Mapping[str, str], name: str, default: int, lo: int, hi: int | 
     try:
         value = int(raw)
     except ValueError:
-        raise BadInput(f"{name} must be an integer; got {raw!r}", parameter=name) from None
+        raise BadInput(f"{name} must be an integer; got {raw[:40]!r}", parameter=name) from None
     if value < lo or (hi is not None and value > hi):
         bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise BadInput(f"{name} must be {bound}; got {value}", parameter=name)
+        raise BadInput(f"{name} must be {bound}; got {raw[:40]}", parameter=name)
     return value
 
 
@@ -69,9 +71,30 @@ def _instant(text: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise BadInput(f"datetime must be RFC 3339 (e.g. 2024-05-01T00:00:00Z) or an interval a/b; got {text!r}",
+        raise BadInput(f"datetime must be RFC 3339 (e.g. 2024-05-01T00:00:00Z) or an interval a/b; "
+                       f"got {text[:80]!r}", parameter="datetime") from None
+    try:
+        return to_utc(value)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is a day before year 1 in UTC
+        raise BadInput(f"datetime {text!r} lies outside years 1-9999 once moved to UTC",
                        parameter="datetime") from None
-    return to_utc(value)
+
+
+def check_format(params: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
+    """The `f` parameter, lower-cased, if it names one of `allowed`; BadInput naming `f` otherwise."""
+    f = params.get("f")
+    if f is None:
+        return None
+    if f.lower() not in allowed:
+        raise BadInput(f"f must be one of {', '.join(allowed)}; got {f[:40]!r}", parameter="f")
+    return f.lower()
+
+
+def _boolean(params: Mapping[str, str], name: str) -> bool:
+    raw = (params.get(name) or "false").lower()
+    if raw not in BOOLEANS:
+        raise BadInput(f"{name} must be true or false; got {raw[:40]!r}", parameter=name)
+    return BOOLEANS[raw]
 
 
 def parse_datetime(raw: str) -> tuple[datetime | None, datetime | None]:
@@ -94,6 +117,7 @@ def _and(a: dict | None, b: dict) -> dict:
 
 def parse_items(layer: Layer, params: Mapping[str, str], *, max_limit: int = MAX_LIMIT) -> ItemsRequest:
     """The FeatureQuery and output CRS of a GET items request on `layer`."""
+    check_format(params, ITEM_FORMATS)
     out_crs = crsmod.parse_crs(params.get("crs"), "crs")
     bbox_crs = crsmod.parse_crs(params.get("bbox-crs"), "bbox-crs")
     if "bbox-crs" in params and "bbox" not in params:
@@ -111,6 +135,8 @@ def parse_items(layer: Layer, params: Mapping[str, str], *, max_limit: int = MAX
         if not layer.has_prop(name):
             raise BadInput(f"unknown query parameter or property {name!r} of collection {layer.id!r}",
                            parameter=name)
+        prop = layer.prop(name)
+        coerce_value(Property(prop.name, prop.type), value)  # checked here so the error names the parameter
         filt = _and(filt, {"op": "=", "args": [{"property": name}, value]})
     props = None
     if params.get("properties"):
@@ -129,10 +155,10 @@ def parse_items(layer: Layer, params: Mapping[str, str], *, max_limit: int = MAX
         if name != "id" and not layer.has_prop(name):
             raise BadInput(f"sortby: unknown property {name!r} of collection {layer.id!r}", parameter="sortby")
         sortby.append((name, asc))
-    skip = (params.get("skipGeometry") or "").lower() == "true"
+    skip = _boolean(params, "skipGeometry")
     query = FeatureQuery(
         bbox=bbox, datetime=interval, filter=filt, properties=props, sortby=tuple(sortby),
-        limit=_int(params, "limit", DEFAULT_LIMIT, 1, max_limit), offset=_int(params, "offset", 0, 0, None),
+        limit=_int(params, "limit", DEFAULT_LIMIT, 1, max_limit), offset=_int(params, "offset", 0, 0, INT64_MAX),
         with_geometry=not skip,
     )
     return ItemsRequest(query, out_crs)

@@ -15,6 +15,8 @@ from geoserver.catalog import Layer, Property
 from geoserver.errors import BadInput
 
 MAX_LIMIT = 10_000
+# Integers are 64-bit signed in both stores (PostgreSQL bigint, SQLite INTEGER): anything wider is bad input.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass
@@ -62,8 +64,8 @@ class FeatureQuery:
     def __post_init__(self) -> None:
         if not (0 <= self.limit <= MAX_LIMIT):
             raise BadInput(f"limit must be between 0 and {MAX_LIMIT}", parameter="limit")
-        if self.offset < 0:
-            raise BadInput("offset must not be negative", parameter="offset")
+        if not (0 <= self.offset <= INT64_MAX):
+            raise BadInput(f"offset must be between 0 and {INT64_MAX}", parameter="offset")
         if self.bbox is not None:
             minx, miny, maxx, maxy = self.bbox
             if minx > maxx or miny > maxy:
@@ -101,12 +103,18 @@ def coerce_value(prop: Property, value: Any) -> Any:
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise TypeError
             out: Any = str(value)
+            if "\x00" in out or not _encodable(out):  # PostgreSQL refuses NUL, neither store a lone surrogate
+                raise BadInput(f"property {prop.name!r} must be text without NUL characters or unpaired "
+                               "surrogates", parameter=prop.name)
         elif t == "integer":
             if isinstance(value, bool):
                 raise TypeError
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             out = int(value)
+            if not INT64_MIN <= out <= INT64_MAX:
+                raise BadInput(f"property {prop.name!r} must be an integer between {INT64_MIN} and {INT64_MAX}; "
+                               f"got {value!r}", parameter=prop.name)
         elif t == "number":
             if isinstance(value, bool):
                 raise TypeError
@@ -138,15 +146,32 @@ def coerce_value(prop: Property, value: Any) -> Any:
                 raise TypeError
         else:  # pragma: no cover - the catalog only declares the types above
             raise TypeError
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, OverflowError) and t in ("datetime", "date"):  # a time zone shift left years 1-9999
+            raise BadInput(f"property {prop.name!r}: {_shown(value)} lies outside years 1-9999 once moved to UTC",
+                           parameter=prop.name) from None
         raise BadInput(
-            f"property {prop.name!r} must be of type {t}, got {value!r}", parameter=prop.name
+            f"property {prop.name!r} must be of type {t}, got {_shown(value)}", parameter=prop.name
         ) from None
     if prop.enum is not None and out not in prop.enum:
         raise BadInput(
-            f"property {prop.name!r} must be one of {', '.join(prop.enum)}; got {out!r}", parameter=prop.name
+            f"property {prop.name!r} must be one of {', '.join(prop.enum)}; got {_shown(out)}", parameter=prop.name
         )
     return out
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short (a 50 MB string is not echoed back)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _GEOM_FAMILY = {

@@ -1,0 +1,88 @@
+"""No input answers 5xx: out-of-range numbers and times, unknown formats, bad geometries, on both stores.
+
+Every case here answered 500 (or 200 with the wrong thing) before it was checked; each now gets a 4xx
+problem+json that names the parameter or field at fault, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.conftest import login
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def admin(client):
+    return login(client, "admin")
+
+
+def _problem(r, status: int, parameter: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body = r.json()
+    assert body["status"] == status
+    assert body.get("parameter") == parameter, body
+    return body
+
+
+def _count(client, h, collection: str) -> int:
+    r = client.get(f"/collections/{collection}/items", params={"limit": 1}, headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()["numberMatched"]
+
+
+@pytest.mark.parametrize("collection, params, parameter", [
+    ("townships", {"population": "99999999999999999999999"}, "population"),
+    ("townships", {"population": "-9223372036854775809"}, "population"),
+    ("townships", {"population": "many"}, "population"),
+    ("townships", {"offset": "9223372036854775808"}, "offset"),
+    ("townships", {"offset": "99999999999999999999999"}, "offset"),
+    ("townships", {"filter": "id=99999999999999999999"}, "filter"),
+    ("townships", {"filter": "population > 1e30"}, "filter"),
+    ("events", {"datetime": "0001-01-01T00:00:00+14:00"}, "datetime"),
+    ("events", {"datetime": "9999-12-31T23:59:59-14:00"}, "datetime"),
+    ("events", {"datetime": "0001-01-01T00:00:00+14:00/.."}, "datetime"),
+    ("events", {"filter": "reported_at < TIMESTAMP('0001-01-01T00:00:00+14:00')"}, "filter"),
+    ("events", {"filter": "reported_at > TIMESTAMP('9999-12-31T23:59:59-14:00')"}, "filter"),
+    ("events", {"filter": "title = 'a\x00b'"}, "filter"),
+    ("townships", {"f": "xml"}, "f"),
+    ("townships", {"skipGeometry": "maybe"}, "skipGeometry"),
+])
+def test_out_of_range_query_parameters_are_400_naming_them(client, admin, collection, params, parameter):
+    _problem(client.get(f"/collections/{collection}/items", params=params, headers=admin), 400, parameter)
+
+
+def test_the_widest_offsets_and_times_still_answer(client, admin):
+    total = _count(client, admin, "events")
+    r = client.get("/collections/events/items", params={"offset": str(2**63 - 1)}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["features"] == [] and r.json()["numberMatched"] == total
+    r = client.get("/collections/events/items", headers=admin,
+                   params={"datetime": "0001-01-01T00:00:00Z/9999-12-31T23:59:59Z", "limit": 100})
+    assert r.json()["numberMatched"] == total
+
+
+@pytest.mark.parametrize("path", ["/collections/townships/items/1", "/conformance"])
+def test_an_unknown_format_is_400_naming_f(client, path):
+    _problem(client.get(path, params={"f": "xml"}), 400, "f")
+
+
+def _post(client, h, collection: str, body, **headers):
+    return client.post(f"/collections/{collection}/items", content=json.dumps(body),
+                       headers={**h, "Content-Type": "application/geo+json", **headers})
+
+
+def _patrol(point_count) -> dict:
+    return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[100.1, 33.1], [100.2, 33.2]]},
+            "properties": {"worker": "worker-A1", "started_at": "2024-05-01T08:00:00Z", "point_count": point_count}}
+
+
+@pytest.mark.parametrize("point_count", [1e30, 2**63, -(2**63) - 1])
+def test_an_integer_property_beyond_int64_is_400_and_nothing_is_written(client, admin, point_count):
+    before = _count(client, admin, "patrols")
+    _problem(_post(client, admin, "patrols", _patrol(point_count)), 400, "point_count")
+    assert _count(client, admin, "patrols") == before
