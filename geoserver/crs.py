@@ -21,6 +21,8 @@ EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 EPSG_3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
 EPSG_4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 SUPPORTED = (CRS84, EPSG_4326, EPSG_3857, EPSG_4490)
+# What shapely's shape() raises for a malformed GeoJSON geometry (an unknown type is a GeometryTypeError).
+GEOMETRY_ERRORS = (AttributeError, IndexError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError)
 _CODES = {CRS84: "OGC:CRS84", EPSG_4326: "EPSG:4326", EPSG_3857: "EPSG:3857", EPSG_4490: "EPSG:4490"}
 _ALIASES = {"CRS84": CRS84, "OGC:CRS84": CRS84, "EPSG:4326": EPSG_4326, "EPSG:3857": EPSG_3857,
             "EPSG:4490": EPSG_4490, "[EPSG:4326]": EPSG_4326, "[EPSG:3857]": EPSG_3857,
@@ -60,11 +62,39 @@ def from_storage(geometry: BaseGeometry, crs: str) -> BaseGeometry:
     return _apply(geometry, _transformer(CRS84, crs))
 
 
-def to_storage(geometry: BaseGeometry, crs: str) -> BaseGeometry:
-    """A geometry given in `crs` as stored lon/lat."""
+def to_storage(geometry: BaseGeometry, crs: str, parameter: str = "geometry") -> BaseGeometry:
+    """A geometry given in `crs` as stored lon/lat; BadInput naming `parameter` if it lies outside the
+    CRS's area of use (PROJ would otherwise clamp or wrap it to a wrong place without a word)."""
     if crs == CRS84:
         return geometry
-    return _apply(geometry, _transformer(crs, CRS84))
+    out = _apply(geometry, _transformer(crs, CRS84))
+    _check_area(geometry, out, crs, parameter)
+    return out
+
+
+@lru_cache(maxsize=16)
+def area_of_use(crs: str) -> tuple[float, float, float, float]:
+    """The lon/lat box (west, south, east, north) where a supported CRS is defined."""
+    area = CRS(_CODES[crs]).area_of_use
+    return (-180.0, -90.0, 180.0, 90.0) if area is None else area.bounds
+
+
+def _check_area(given: BaseGeometry, lonlat: BaseGeometry, crs: str, parameter: str) -> None:
+    """BadInput unless every transformed vertex is finite, inside the area of use, and maps back to itself.
+
+    The round trip catches what the box cannot: EPSG:3857 x beyond the world wraps to a longitude inside it.
+    """
+    west, south, east, north = area_of_use(crs)
+    xy = shapely.get_coordinates(lonlat)
+    lon, lat = xy[:, 0], xy[:, 1]
+    inside = np.isfinite(xy).all() and bool(
+        ((lon >= west - 1e-9) & (lon <= east + 1e-9) & (lat >= south - 1e-9) & (lat <= north + 1e-9)).all())
+    if inside:
+        back = np.column_stack(_transformer(CRS84, crs).transform(lon, lat))
+        inside = bool(np.allclose(back, shapely.get_coordinates(given), rtol=1e-9, atol=1e-6))
+    if not inside:
+        raise BadInput(f"coordinates lie outside the area of use of {_CODES[crs]} (longitude {west}..{east}, "
+                       f"latitude {south}..{north})", parameter=parameter)
 
 
 def bbox_to_storage(bbox: tuple[float, ...], crs: str) -> tuple[float, float, float, float]:
@@ -96,7 +126,7 @@ def filter_to_storage(node: Any, crs: str) -> Any:
     if "type" in node and "coordinates" in node:
         try:
             geom = shapely.geometry.shape(node)
-        except (TypeError, ValueError, KeyError) as exc:
+        except GEOMETRY_ERRORS as exc:
             raise BadInput(f"invalid geometry literal in filter: {exc}", parameter="filter") from None
-        return shapely.geometry.mapping(to_storage(geom, crs))
+        return shapely.geometry.mapping(to_storage(geom, crs, "filter"))
     return {k: filter_to_storage(v, crs) for k, v in node.items()}

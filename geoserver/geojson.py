@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import shapely
 from shapely.geometry import mapping, shape
 
 from geoserver.catalog import Layer
-from geoserver.crs import CRS84, from_storage, to_storage
+from geoserver.crs import CRS84, GEOMETRY_ERRORS, from_storage, to_storage
 from geoserver.errors import BadInput
 from geoserver.features import Feature
 
@@ -49,8 +48,8 @@ def from_geojson(layer: Layer, body: Any, crs: str = CRS84, *, partial: bool = F
     if raw is not None:
         try:
             geometry = shape(raw)
-        except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
-            raise BadInput(f"invalid GeoJSON geometry: {exc}", parameter="geometry") from None
+        except GEOMETRY_ERRORS as exc:
+            raise BadInput(f"invalid GeoJSON geometry: {str(exc)[:200]}", parameter="geometry") from None
         geometry = to_storage(geometry, crs)
     elif not partial:
         raise BadInput(f"a {layer.geometry_type} geometry is required", parameter="geometry")

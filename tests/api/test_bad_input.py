@@ -86,3 +86,58 @@ def test_an_integer_property_beyond_int64_is_400_and_nothing_is_written(client, 
     before = _count(client, admin, "patrols")
     _problem(_post(client, admin, "patrols", _patrol(point_count)), 400, "point_count")
     assert _count(client, admin, "patrols") == before
+
+
+def _event(geometry) -> dict:
+    return {"type": "Feature", "geometry": geometry,
+            "properties": {"title": "pothole", "type": "road_damage", "reported_at": "2024-05-01T08:00:00Z"}}
+
+
+@pytest.mark.parametrize("geometry", [
+    {"type": "Bogus", "coordinates": [100.1, 33.1]},
+    {"type": "Point", "coordinates": "100.1 33.1"},
+    {"type": "Point"},
+    {"type": "Polygon", "coordinates": [[[100.1, 33.1], [100.2, 33.2]]]},
+    {"type": "GeometryCollection", "geometries": [{"type": "Bogus"}]},
+    [100.1, 33.1],
+])
+def test_a_malformed_geometry_is_400_naming_geometry_and_nothing_is_written(client, admin, geometry):
+    before = _count(client, admin, "events")
+    _problem(_post(client, admin, "events", _event(geometry)), 400, "geometry")
+    assert _count(client, admin, "events") == before
+
+
+@pytest.mark.parametrize("crs, coordinates", [
+    ("http://www.opengis.net/def/crs/EPSG/0/3857", [1e30, 1e30]),  # PROJ clamps it to (-180, 90)
+    ("http://www.opengis.net/def/crs/EPSG/0/3857", [3e7, 3.9e6]),  # beyond the world: PROJ wraps it to 90.5 W
+    ("http://www.opengis.net/def/crs/EPSG/0/3857", [1.1e7, 3e7]),  # north of Web Mercator's 85.06
+    ("http://www.opengis.net/def/crs/EPSG/0/4326", [200.0, 100.1]),  # latitude first
+    ("http://www.opengis.net/def/crs/EPSG/0/4490", [10.0, 10.0]),  # CGCS2000 is China's
+    ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", [200.0, 33.1]),
+    ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", [100.1, -91.0]),
+])
+def test_coordinates_outside_the_crs_area_of_use_are_400_and_nothing_is_written(client, admin, crs, coordinates):
+    before = _count(client, admin, "events")
+    extent = client.get("/collections/events", headers=admin).json()["extent"]["spatial"]["bbox"]
+    _problem(_post(client, admin, "events", _event({"type": "Point", "coordinates": coordinates}),
+                   **{"Content-Crs": f"<{crs}>"}), 400, "geometry")
+    assert _count(client, admin, "events") == before
+    assert client.get("/collections/events", headers=admin).json()["extent"]["spatial"]["bbox"] == extent
+
+
+def test_a_point_inside_web_mercator_is_stored_where_it_was_sent(client, admin):
+    x, y = 11143081.0, 3908582.0  # about 100.1 E, 33.1 N
+    r = _post(client, admin, "events", _event({"type": "Point", "coordinates": [x, y]}),
+              **{"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/3857>"})
+    assert r.status_code == 201, r.text
+    back = client.get(r.headers["location"].replace("http://testserver", ""), headers=admin,
+                      params={"crs": "http://www.opengis.net/def/crs/EPSG/0/3857"}).json()
+    assert back["geometry"]["coordinates"] == pytest.approx([x, y], abs=1e-3)
+    assert client.delete(r.headers["location"].replace("http://testserver", ""), headers=admin).status_code == 204
+
+
+def test_a_filter_literal_outside_the_filter_crs_is_400_naming_filter(client, admin):
+    r = client.get("/collections/events/items", headers=admin, params={
+        "filter": "S_INTERSECTS(geometry, POINT(30000000 3900000))",
+        "filter-crs": "http://www.opengis.net/def/crs/EPSG/0/3857"})
+    _problem(r, 400, "filter")
