@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.bodies import BodyLimit
 from api.errors import add_exception_handlers
 from api.features import FeaturesFactory
 from api.html import mount_static
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.links = LinkBase(settings)
     app.state.catalog = catalog
     add_exception_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(stream.router)

@@ -20,6 +20,7 @@ log = logging.getLogger("onemap.api")
 
 STATUS_CODES: dict[type[errors.OneMapError], int] = {
     errors.BadInput: 400,
+    errors.TooLarge: 413,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
@@ -29,7 +30,7 @@ STATUS_CODES: dict[type[errors.OneMapError], int] = {
     KeyReused: 422,  # as the IETF Idempotency-Key draft says: same key, different request
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 412: "Precondition failed", 415: "Unsupported media type", 422: "Unprocessable content",
+          409: "Conflict", 412: "Precondition failed", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
           500: "Internal server error", 503: "Service unavailable"}
 
 

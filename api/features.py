@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import ogc_pages as pages
 from api.auth import get_principal
+from api.bodies import read_json
 from api.html import wants_html
 from api.links import base_url
 from api.ogc_params import ITEM_FORMATS, check_format, parse_items
@@ -179,10 +180,7 @@ class FeaturesFactory:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in (GEOJSON, "application/json", "application/merge-patch+json"):
             raise BadInput(f"Content-Type must be {GEOJSON}; got {ctype or 'none'!r}", parameter="Content-Type")
-        try:
-            return json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadInput(f"the body is not valid JSON: {exc}", parameter="body") from None
+        return await read_json(request)
 
     def _write_layer(self, request: Request, principal: Principal, collection_id: str, action: str) -> Layer:
         layer = self.service(request).layer(principal, collection_id)

@@ -40,6 +40,8 @@ class Settings:
     # runs in one process at a time under a lease. ONEMAP_JOBS=0 turns them off even for Settings built in
     # code (the test suite does, so no app of a test writes into the shared sample county behind its back).
     jobs: bool = field(default_factory=lambda: not _off(os.environ.get("ONEMAP_JOBS", "")))
+    # Largest request body taken (JSON features, filters, forms); larger ones are refused with 413.
+    max_body_mb: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -71,6 +73,8 @@ class Settings:
             values["tile_cache_dir"] = Path(env["ONEMAP_TILE_CACHE_DIR"])
         if "ONEMAP_RASTERS" in env:
             values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
+        if "ONEMAP_MAX_BODY_MB" in env:
+            values["max_body_mb"] = float(env["ONEMAP_MAX_BODY_MB"])
         if env.get("ONEMAP_MIGRATE_ON_START", "").lower() in ("1", "true", "yes"):
             values["migrate_on_start"] = True
         if "ONEMAP_CHANGE_RETENTION_HOURS" in env:

@@ -16,6 +16,10 @@ class BadInput(OneMapError):
     """The caller sent something malformed; `parameter` names what, the message says what was expected."""
 
 
+class TooLarge(BadInput):
+    """The request, or a part of it, is larger or more complex than the server accepts."""
+
+
 class NotFound(OneMapError):
     """No such layer, feature or resource -- or one the caller may not see (existence must not leak)."""
 

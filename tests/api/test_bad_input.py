@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.api.conftest import login
+from api.app import create_app
+from api.settings import Settings
+from tests.api.conftest import SECRET, login
 
 PROBLEM = "application/problem+json"
 
@@ -141,3 +144,73 @@ def test_a_filter_literal_outside_the_filter_crs_is_400_naming_filter(client, ad
         "filter": "S_INTERSECTS(geometry, POINT(30000000 3900000))",
         "filter-crs": "http://www.opengis.net/def/crs/EPSG/0/3857"})
     _problem(r, 400, "filter")
+
+
+# -- request bodies ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_client(county_db):
+    """The same county behind a server that takes bodies of at most 64 KiB."""
+    settings = Settings(database=county_db, secret=SECRET, public_url="http://testserver", max_body_mb=1 / 16)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_a_50_mb_description_is_413_and_nothing_is_written(client, admin):
+    before = _count(client, admin, "events")
+    event = _event({"type": "Point", "coordinates": [100.1, 33.1]})
+    event["properties"]["description"] = "x" * (50 * 1024 * 1024)
+    _problem(_post(client, admin, "events", event), 413, "body")
+    assert _count(client, admin, "events") == before
+
+
+def _chunks(total: int, size: int = 16 * 1024):
+    yield b'{"type": "Feature", "properties": {"title": "'
+    for _ in range(total // size):
+        yield b"x" * size
+    yield b'"}}'
+
+
+def test_a_chunked_body_over_the_limit_is_413_while_it_is_read(small_client):
+    h = login(small_client, "admin")
+    before = _count(small_client, h, "events")
+    r = small_client.post("/collections/events/items", content=_chunks(1024 * 1024),
+                          headers={**h, "Content-Type": "application/geo+json"})
+    assert "content-length" not in r.request.headers  # sent chunked: only counting can stop it
+    _problem(r, 413, "body")
+    assert _count(small_client, h, "events") == before
+
+
+def test_a_chunked_login_form_over_the_limit_is_413_not_a_form_error(small_client):
+    r = small_client.post("/auth/token", content=(b"username=admin&password=" + b"x" * 1024 for _ in range(100)),
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _problem(r, 413, "body")
+
+
+def test_a_body_within_the_limit_is_taken(small_client):
+    h = login(small_client, "admin")
+    event = _event({"type": "Point", "coordinates": [100.1, 33.1]})
+    event["properties"]["description"] = "x" * 32 * 1024
+    r = _post(small_client, h, "events", event)
+    assert r.status_code == 201, r.text
+    assert small_client.delete(r.headers["location"].replace("http://testserver", ""), headers=h).status_code == 204
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 5000 + "]" * 5000,
+    '{"type": "Feature", "properties": {}, "geometry": ' + '{"a": ' * 100 + "1" + "}" * 101,
+    '{"type": "Feature", "properties": {"title": "x"}, "geometry": {"type": "Point", "coordinates": [NaN, 33]}}',
+    '{"type": "Feature", "properties": {"title": "x"}, "geometry": {"type": "Point", "coordinates": [Infinity, 33]}}',
+    '{"type": "Feature", "properties": {"point_count": ' + "9" * 5000 + "}}",
+    b'{"type": "Feature", "properties": {"title": "\xff"}}',
+])
+def test_json_too_deep_or_not_json_is_400_naming_the_body(client, admin, text):
+    r = client.post("/collections/events/items", content=text,
+                    headers={**admin, "Content-Type": "application/geo+json"})
+    _problem(r, 400, "body")
+
+
+def test_the_body_limit_is_a_setting():
+    assert Settings.from_env({"ONEMAP_MAX_BODY_MB": "12.5"}).max_body_mb == 12.5
+    assert Settings.from_env({}).max_body_mb == 5.0

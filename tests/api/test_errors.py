@@ -19,6 +19,7 @@ CASES = [
     (errors.StoreUnavailable("no onemap schema"), 503, None),
     (errors.StoreUnavailable("database is down", retry_after=0.5), 503, None),
     (KeyReused("key used for another request", parameter="Idempotency-Key"), 422, "Idempotency-Key"),
+    (errors.TooLarge("the body is larger than 5 MB", parameter="body"), 413, "body"),
 ]
 
 

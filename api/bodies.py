@@ -1,0 +1,76 @@
+"""Request bodies: one size limit for every route (checked while the body is read), and JSON with limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import problem
+from geoserver import jsontext
+from geoserver.errors import TooLarge
+
+
+class BodyLimit:
+    """ASGI middleware: a body over `max_bytes` is answered 413 problem+json, never buffered whole.
+
+    A declared Content-Length over the limit is refused before the app runs. A body without one (chunked)
+    is counted as it is read; past the limit the read fails and whatever the app would answer is replaced
+    by the 413 (FastAPI turns a failed form read into its own 400).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _problem(self):
+        mb = self.max_bytes / (1024 * 1024)
+        return problem(413, f"the request body is larger than this server accepts ({mb:g} MB)", parameter="body")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._problem()(scope, receive, send)
+            return
+        received = 0
+        over = False
+        answered = False
+
+        async def counted() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    raise TooLarge("the request body is too large", parameter="body")
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start" and not answered:
+                answered = True
+                await self._problem()(scope, receive, send)
+
+        await self.app(scope, counted, guarded)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def read_json(request: Request, parameter: str = "body") -> Any:
+    """The request body as JSON (standard JSON only, nesting bounded); BadInput naming `parameter`."""
+    return jsontext.load(await request.body(), parameter)
