@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import shapely
@@ -18,8 +18,10 @@ from shapely.geometry.base import BaseGeometry
 
 from geoserver.access import Scope
 from geoserver.catalog import TOWNSHIP_KEY, Layer, Property
+from geoserver.crs import GEOMETRY_ERRORS
 from geoserver.errors import BadInput
 from geoserver.features import FeatureQuery, coerce_value
+from geoserver.store.temporal import TEMPORAL_OPS, TemporalCompiler
 
 ID_COLUMN = "fid"
 COMPARISONS = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
@@ -28,9 +30,11 @@ SPATIAL_OPS = ("s_intersects", "s_disjoint", "s_equals", "s_touches", "s_within"
 DISTANCE_OPS = ("s_dwithin", "dwithin")
 # Distance units a filter may name, in metres (cql2 reads a bare unit word as a property reference).
 DISTANCE_UNITS = {"meters": 1.0, "metres": 1.0, "m": 1.0, "kilometers": 1000.0, "kilometres": 1000.0, "km": 1000.0}
-TEMPORAL_OPS = ("t_after", "t_before", "t_contains", "t_disjoint", "t_during", "t_equals", "t_finishedby",
-                "t_finishes", "t_intersects", "t_meets", "t_metby", "t_overlappedby", "t_overlaps",
-                "t_startedby", "t_starts")
+# A filter is refused (400) beyond this many conditions (comparisons, predicates and IN values): the
+# stores would otherwise fail on it deep inside (SQLite's expression depth, bound-parameter limits).
+MAX_CONDITIONS = 1000
+MAX_LIKE_PATTERN = 1000  # characters; SQLite refuses patterns past 50,000 bytes with an internal error
+_BALANCE = 8  # AND/OR operands joined flat; longer lists are nested in halves so the SQL tree stays shallow
 
 
 class Dialect:
@@ -148,6 +152,14 @@ class FilterCompiler:
     def __init__(self, dialect: Dialect, layer: Layer) -> None:
         self.d = dialect
         self.layer = layer
+        self.conditions = 0
+        self.temporal = TemporalCompiler(dialect.quote, dialect.placeholder, dialect.param, self._property)
+
+    def _count(self, n: int = 1) -> None:
+        self.conditions += n
+        if self.conditions > MAX_CONDITIONS:
+            raise BadInput(f"filter too complex: at most {MAX_CONDITIONS} conditions (comparisons, spatial and "
+                           "temporal predicates, IN values)", parameter="filter")
 
     def compile(self, node: Any) -> tuple[str, list[Any]]:
         """The SQL and parameters of a boolean CQL2-JSON expression."""
@@ -162,8 +174,9 @@ class FilterCompiler:
         if op in ("and", "or"):
             if len(args) < 2:
                 raise BadInput(f"{op} needs at least two operands", parameter="filter")
-            parts = [self.compile(a) for a in args]
-            return (f" {op.upper()} ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps])
+            return _joined(op.upper(), [self.compile(a) for a in args])
+        if op != "not":
+            self._count(len(args[1]) if op == "in" and len(args) == 2 and isinstance(args[1], list) else 1)
         if op == "not":
             self._arity(op, args, 1)
             s, p = self.compile(args[0])
@@ -174,6 +187,9 @@ class FilterCompiler:
         if op == "like":
             self._arity(op, args, 2)
             # CQL2 escapes wildcards with a backslash: PostgreSQL's default, SQLite's only when told.
+            if isinstance(args[1], str) and len(args[1]) > MAX_LIKE_PATTERN:
+                raise BadInput(f"filter too complex: a LIKE pattern has at most {MAX_LIKE_PATTERN} characters",
+                               parameter="filter")
             sql, params = self._comparison("LIKE", args[0], args[1], text_only=True)
             return sql + " ESCAPE '\\'", params
         if op == "between":
@@ -200,8 +216,7 @@ class FilterCompiler:
         if op in DISTANCE_OPS:
             return self._dwithin(op, args)
         if op in TEMPORAL_OPS:
-            self._arity(op, args, 2)
-            return self._temporal(op, args)
+            return self.temporal.compile(op, args)
         raise BadInput(f"unsupported CQL2 operator {node['op']!r}", parameter="filter")
 
     # -- pieces -----------------------------------------------------------------------------------------
@@ -283,45 +298,6 @@ class FilterCompiler:
             raise BadInput(f"{op} distance is at most {MAX_DWITHIN_METRES:.0f} m", parameter="filter")
         return self.d.dwithin(geometry_literal(b), metres)
 
-    def _temporal(self, op: str, args: list[Any]) -> tuple[str, list[Any]]:
-        a, b = args
-        prop = self._property(a)
-        if prop.type not in ("datetime", "date"):
-            raise BadInput(f"{op} needs a temporal property; {prop.name!r} is {prop.type}", parameter="filter")
-        lo, hi = self._interval(prop, b)
-        q, ph = self.d.quote(prop.name), self.d.placeholder
-        # A property is an instant t; the literal is [lo, hi] (lo == hi for an instant literal).
-        if op == "t_intersects":
-            return f"{q} >= {ph} AND {q} <= {ph}", [lo, hi]
-        if op == "t_during":
-            return f"{q} > {ph} AND {q} < {ph}", [lo, hi]
-        if op == "t_equals":
-            return f"{q} = {ph} AND {q} = {ph}", [lo, hi]
-        if op == "t_before":
-            return f"{q} < {ph}", [lo]
-        if op == "t_after":
-            return f"{q} > {ph}", [hi]
-        if op == "t_disjoint":
-            return f"{q} < {ph} OR {q} > {ph}", [lo, hi]
-        if op in ("t_starts", "t_meets"):
-            return f"{q} = {ph}", [lo]
-        if op in ("t_finishes", "t_metby"):
-            return f"{q} = {ph}", [hi]
-        raise BadInput(f"{op} does not apply to an instant property such as {prop.name!r}", parameter="filter")
-
-    def _interval(self, prop: Property, node: Any) -> tuple[Any, Any]:
-        if isinstance(node, dict) and "interval" in node:
-            bounds = node["interval"]
-            if not (isinstance(bounds, list) and len(bounds) == 2):
-                raise BadInput("an interval has two bounds", parameter="filter")
-            lo = None if bounds[0] in ("..", None) else self._literal(prop, bounds[0])
-            hi = None if bounds[1] in ("..", None) else self._literal(prop, bounds[1])
-            lo = lo if lo is not None else self.d.param(prop, _MIN[prop.type])
-            hi = hi if hi is not None else self.d.param(prop, _MAX[prop.type])
-            return lo, hi
-        v = self._literal(prop, node)
-        return v, v
-
 
 def _is_prop(node: Any) -> bool:
     return isinstance(node, dict) and "property" in node
@@ -340,8 +316,13 @@ def _constant(sql_op: str, left: Any, right: Any) -> tuple[str, list[Any]]:
         raise BadInput(f"cannot compare {left!r} with {right!r}", parameter="filter") from None
 
 
-_MIN: dict[str, Any] = {"datetime": datetime(1, 1, 2, tzinfo=UTC), "date": date(1, 1, 1)}
-_MAX: dict[str, Any] = {"datetime": datetime(9999, 12, 30, tzinfo=UTC), "date": date(9999, 12, 31)}
+def _joined(word: str, parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """`(a) OR (b) OR …`, nested in halves past a few operands: a long flat chain is as deep as it is long
+    to SQLite's parser, which refuses expressions more than 1,000 deep."""
+    if len(parts) > _BALANCE:
+        half = len(parts) // 2
+        parts = [_joined(word, parts[:half]), _joined(word, parts[half:])]
+    return f" {word} ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps]
 
 
 # Beyond a few hundred kilometres a distance filter is a region, not a neighbourhood (and degree boxes wrap).
@@ -373,6 +354,6 @@ def geometry_literal(node: Any) -> BaseGeometry:
             if geom.is_empty or not geom.is_valid:
                 raise ValueError(shapely.is_valid_reason(geom))
             return geom
-    except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+    except GEOMETRY_ERRORS as exc:
         raise BadInput(f"invalid geometry literal in filter: {exc}", parameter="filter") from None
     raise BadInput("expected a GeoJSON geometry or a bbox literal", parameter="filter")

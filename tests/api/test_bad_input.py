@@ -214,3 +214,52 @@ def test_json_too_deep_or_not_json_is_400_naming_the_body(client, admin, text):
 def test_the_body_limit_is_a_setting():
     assert Settings.from_env({"ONEMAP_MAX_BODY_MB": "12.5"}).max_body_mb == 12.5
     assert Settings.from_env({}).max_body_mb == 5.0
+
+
+# -- filters the stores cannot take ------------------------------------------------------------------------
+
+INTERNALS = ("gpkg", "geopackage", "postgres", "sqlite", "/tmp", "expression tree")
+
+
+def _too_complex(r) -> None:
+    body = _problem(r, 400, "filter")
+    assert "too complex" in body["detail"]
+    assert not any(word in body["detail"].lower() for word in INTERNALS), body["detail"]
+
+
+def test_a_filter_of_1001_ors_is_400_too_complex_naming_no_file(client, admin):
+    text = " OR ".join(f"population = {i}" for i in range(1002))
+    _too_complex(client.get("/collections/townships/items", params={"filter": text}, headers=admin))
+
+
+def test_a_filter_of_1000_conditions_still_runs(client, admin):
+    text = " OR ".join(f"population = {i}" for i in range(999, 1999))  # a chain SQLite alone refuses
+    r = client.get("/collections/townships/items", params={"filter": text}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == 2  # both townships have 1000 people
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 5000 + "population = 1" + ")" * 5000,  # cql2's parser overflowed the stack: the process died
+    "NOT " * 5000 + "population = 1",
+    "population = " + " + ".join(["1"] * 5000),
+    "population IN (" + ", ".join(str(i) for i in range(1001)) + ")",
+    "name LIKE '" + "a" * 50001 + "%'",  # SQLite: "LIKE or GLOB pattern too complex"
+])
+def test_filters_nested_or_long_beyond_the_limits_are_400_too_complex(client, admin, text):
+    _too_complex(client.get("/collections/townships/items", params={"filter": text}, headers=admin))
+
+
+@pytest.mark.parametrize("text", [
+    "T_DURING(reported_at, INTERVAL('2024-05-01T00:00:00Z', '2024-05-09T00:00:00Z'))",
+    "T_MEETS(INTERVAL('2024-05-01T00:00:00Z', '2024-05-09T00:00:00Z'), reported_at)",
+])
+def test_an_interval_function_on_an_instant_is_a_client_error(client, admin, text):
+    body = _problem(client.get("/collections/events/items", params={"filter": text}, headers=admin), 400, "filter")
+    assert "INTERVAL" in body["detail"]
+
+
+def test_a_deep_cql2_json_filter_is_400(client, admin):
+    deep = '{"op":"not","args":[' * 500 + '{"op":"=","args":[{"property":"population"},1]}' + "]}" * 500
+    r = client.get("/collections/townships/items", headers=admin, params={"filter": deep, "filter-lang": "cql2-json"})
+    _problem(r, 400, "filter")

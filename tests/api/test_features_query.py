@@ -72,6 +72,9 @@ def test_cql2_text_and_json_agree(client, admin):
     ("S_DWITHIN(geometry, POINT(100.025 33.1), 7, kilometers)", 2),  # and the third 10.3 km
     ("T_INTERSECTS(reported_at, INTERVAL('2024-05-01T00:00:00Z', '2024-05-02T12:00:00Z'))", 4),
     ("T_BEFORE(reported_at, TIMESTAMP('2024-05-03T00:00:00Z'))", 4),
+    # An interval from two properties, as CQL2's own examples write it; no closed_at: still open.
+    ("T_INTERSECTS(INTERVAL(reported_at, closed_at), INTERVAL('2024-05-05T00:00:00Z', '2024-05-06T00:00:00Z'))", 12),
+    ("T_DURING(INTERVAL(reported_at, deadline), INTERVAL('2024-05-01T00:00:00Z', '..'))", 0),
     ("title IN ('event A0', 'event B9')", 2),
     ("title LIKE 'event A%'", 10),
     ("NOT (type = 'garbage')", 10),
