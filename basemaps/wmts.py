@@ -19,6 +19,8 @@ for _prefix, _uri in NS.items():
 _W, _O, _X = (f"{{{NS[k]}}}" for k in ("", "ows", "xlink"))
 # Zoom levels offered to WMTS clients: enough for the orthophoto's native resolution.
 MAX_LEVEL = 20
+# The one style every layer has (its capabilities say so; a GetTile naming another is refused).
+STYLE = "default"
 # Well-known scale sets a client may recognise by name (WMTS 1.0.0 Annex E).
 WELL_KNOWN = {"WebMercatorQuad": "urn:ogc:def:wkss:OGC:1.0:GoogleMapsCompatible"}
 
@@ -87,7 +89,7 @@ def capabilities(layers: list[WmtsLayer], matrix_sets: Mapping[str, morecantile.
         _sub(box, _O + "UpperCorner", f"{east!r} {north!r}")
         _sub(layer, _O + "Identifier", source.id)
         style = _sub(layer, _W + "Style", isDefault="true")
-        _sub(style, _O + "Identifier", "default")
+        _sub(style, _O + "Identifier", STYLE)
         for fmt in FORMATS.values():
             _sub(layer, _W + "Format", fmt.media_type)
         for tms_id in matrix_sets:
@@ -114,6 +116,13 @@ class GetTile:
     format: TileFormat
 
 
+def check_style(style: str, parameter: str = "Style") -> None:
+    """BadInput naming `parameter` unless `style` is the one style offered (an empty one means it too)."""
+    if style not in ("", STYLE):
+        raise BadInput(f"{parameter} must be {STYLE!r}, the only style offered; got {style[:40]!r}",
+                       parameter=parameter)
+
+
 def parse_kvp(params: Mapping[str, str]) -> GetTile | None:
     """A GetTile request from KVP parameters (names case-insensitive); None for GetCapabilities.
 
@@ -130,6 +139,7 @@ def parse_kvp(params: Mapping[str, str]) -> GetTile | None:
     missing = [n for n in ("layer", "tilematrixset", "tilematrix", "tilerow", "tilecol") if not kvp.get(n)]
     if missing:
         raise BadInput(f"GetTile needs {', '.join(n.upper() for n in missing)}", parameter=missing[0].upper())
+    check_style(kvp.get("style", ""), "STYLE")
     numbers = {}
     for name in ("tilematrix", "tilerow", "tilecol"):
         try:

@@ -114,6 +114,7 @@ class BasemapFactory:
         async def wmts_tile(request: Request, layer: str, style: str, tms: str, z: int, row: int, col: int,
                             ext: str, principal: Principal = who) -> Response:
             """WMTS RESTful GetTile (the one style is `default`)."""
+            wmts.check_style(style)
             return await self.tile_response(request, principal, layer, tms, z, row, col, tile_format(ext, "format"))
 
     async def _capabilities(self, request: Request, principal: Principal) -> Response:

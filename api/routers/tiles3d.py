@@ -26,8 +26,9 @@ def _service(request: Request) -> WhiteModelService:
 
 
 def _not_modified(request: Request, etag: str) -> bool:
+    """If-None-Match names this version, or is `*` (any version: the resource exists), as on vector tiles."""
     inm = request.headers.get("if-none-match")
-    return bool(inm) and etag in (t.strip() for t in inm.split(","))
+    return bool(inm) and (inm.strip() == "*" or etag in (t.strip() for t in inm.split(",")))
 
 
 class Tiles3DFactory:

@@ -114,6 +114,9 @@ def test_wmts_gettile_kvp_and_restful(client):
     ("/wmts?SERVICE=WMTS&REQUEST=GetMap", 400, "REQUEST"),
     ("/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=imagery&TILEMATRIXSET=WebMercatorQuad&TILEMATRIX=a&TILEROW=0"
      "&TILECOL=0", 400, "TILEMATRIX"),
+    ("/wmts/1.0.0/imagery/nosuchstyle/WebMercatorQuad/1/0/0.png", 400, "Style"),
+    ("/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=imagery&STYLE=nosuchstyle&TILEMATRIXSET=WebMercatorQuad"
+     "&TILEMATRIX=1&TILEROW=0&TILECOL=0", 400, "STYLE"),
 ])
 def test_bad_input_is_problem_json_naming_the_parameter(client, path, status, parameter):
     r = client.get(path)

@@ -89,6 +89,17 @@ def test_tileset_revalidates_with_its_etag_and_is_private(client):
     assert again.status_code == 304
 
 
+@pytest.mark.parametrize("path", ["/3dtiles/buildings/tileset.json", None])
+def test_if_none_match_star_is_honoured_as_on_vector_tiles(client, path):
+    headers = login(client, "admin")
+    if path is None:  # a content tile
+        _, contents = fetch_model(client, headers)
+        path = "/3dtiles/buildings/" + next(iter(contents))
+    r = client.get(path, headers={**headers, "If-None-Match": "*"})
+    assert r.status_code == 304 and r.content == b""
+    assert client.get(path, headers={**headers, "If-None-Match": '"other"'}).status_code == 200
+
+
 def test_2d_and_3d_agree_on_the_height_property(client, catalog):
     style = catalog.get("buildings").style
     _, contents = fetch_model(client, login(client, "admin"))
