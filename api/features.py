@@ -212,7 +212,8 @@ class FeaturesFactory:
 
         def insert() -> dict[str, Any]:
             with store.transaction(actor=principal.username):  # the workflow's rows commit with the feature
-                [stored] = store.insert(layer.id, [feature], scope_for(principal, layer, "create"))
+                ready = workflows.before_create(store, principal, layer.id, feature)
+                [stored] = store.insert(layer.id, [ready], scope_for(principal, layer, "create"))
                 stored = workflows.after_create(store, principal, layer.id, stored)
             return self._written_response(request, layer, stored, 201)
 

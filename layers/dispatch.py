@@ -17,7 +17,7 @@ from typing import Any
 from geoserver.access import Principal, Scope, scope_for
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, PreconditionFailed
-from geoserver.features import Feature, FeatureQuery
+from geoserver.features import Feature, FeatureQuery, check_feature
 from geoserver.jobs import Job
 from geoserver.store import Store
 from geoserver.store.guards import check_etag
@@ -109,19 +109,27 @@ def timeline(store: Store, catalog: Catalog, principal: Principal, event_id: int
     return store.rows(TIMELINE, {"event_id": event_id}, order_by=("at",))
 
 
-def on_report(store: Store, principal: Principal, event: Feature) -> None:
-    """What a new report sets in motion, inside its transaction: its deadline from its type, and the timeline
-    rows of the report and of where the point routed it."""
-    props = event.properties
+def prepare_report(store: Store, event: Feature) -> Feature:
+    """A report before it is stored: its type checked (unknown or retired: BadInput naming `type`), its status
+    `reported`, its deadline from its type -- so the insert is the report's one change on the live stream."""
+    event = check_feature(store.catalog.get(LAYER), event)  # typed values (times as datetimes)
+    props = dict(event.properties)
     kind = event_type(store, props.get("type"))
     if kind is None or kind.get("retired"):
         known = ", ".join(t["code"] for t in store.rows("event_types", {"retired": False}, order_by=("code",)))
         state = "a retired" if kind else "an unknown"
         raise BadInput(f"type: {props.get('type')!r} is {state} event type; types: {known or 'none yet'}",
                        parameter="type")
-    if props.get("status") is None:
-        event = _write(store, event, {"status": "reported"})
-        props = event.properties
+    props["status"] = props.get("status") or "reported"
+    if kind.get("deadline_hours") is not None and props.get("deadline") is None:
+        props["deadline"] = (props.get("reported_at") or now()) + timedelta(hours=float(kind["deadline_hours"]))
+    return Feature(event.id, event.geometry, props)
+
+
+def on_report(store: Store, principal: Principal, event: Feature) -> None:
+    """The timeline rows of a stored report, in its transaction: the report, where its point routed it (with
+    the grid's team as candidates), probable duplicates, and its deadline."""
+    props = event.properties
     add_timeline(store, event.id, principal.username, "report", to_status=props.get("status"),
                  data={"type": props.get("type"), "source": props.get("source")})
     add_timeline(store, event.id, None, "route", to_status=props.get("status"),
@@ -134,12 +142,10 @@ def on_report(store: Store, principal: Principal, event: Feature) -> None:
                      note=f"{len(duplicates)} open {props.get('type')} event(s) within {DUPLICATE_METRES:.0f} m and "
                           f"{DUPLICATE_HOURS:.0f} h: merge it if it is the same",
                      data={"candidates": duplicates})
-    if kind and kind.get("deadline_hours") is not None and props.get("deadline") is None:
-        reported = props.get("reported_at") or now()
-        deadline = reported + timedelta(hours=float(kind["deadline_hours"]))
-        _write(store, event, {"deadline": deadline})
+    deadline = props.get("deadline")
+    if deadline is not None:
         add_timeline(store, event.id, None, "deadline", note=f"due {deadline.isoformat()}",
-                     data={"deadline": deadline.isoformat(), "hours": kind["deadline_hours"]})
+                     data={"deadline": deadline.isoformat()})
 
 
 # A new report this close in space and time to an open event of the same type is flagged as a probable

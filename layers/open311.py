@@ -61,18 +61,19 @@ def create_request(store: Store, catalog: Catalog, principal: Principal, form: d
              or None, "reporter": name or principal.username}
     with store.transaction(actor=principal.username):
         try:
-            [stored] = store.insert(LAYER, [Feature(None, Point(lon, lat), props)], scope)
-        except Forbidden:
-            raise BadInput("lat/long lie outside the townships this api_key may report in", parameter="lat") from None
-        if stored.properties.get("township_code") is None:
-            raise BadInput("lat/long lie outside the county", parameter="lat")
-        try:
-            stored = workflows.after_create(store, principal, LAYER, stored)
+            ready = workflows.before_create(store, principal, LAYER, Feature(None, Point(lon, lat), props))
         except BadInput as exc:
             if exc.parameter == "type":
                 raise BadInput(f"service_code: {exc.message.removeprefix('type: ')}", parameter="service_code") \
                     from None
             raise
+        try:
+            [stored] = store.insert(LAYER, [ready], scope)
+        except Forbidden:
+            raise BadInput("lat/long lie outside the townships this api_key may report in", parameter="lat") from None
+        if stored.properties.get("township_code") is None:
+            raise BadInput("lat/long lie outside the county", parameter="lat")
+        stored = workflows.after_create(store, principal, LAYER, stored)
     deadline = stored.properties.get("deadline")
     return {"service_request_id": str(stored.id), "service_notice": f"deadline {_iso(deadline)}" if deadline else "",
             "account_id": None}
