@@ -84,7 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.links = LinkBase(settings)
     app.state.catalog = catalog
     add_exception_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    max_bytes = int(settings.max_body_mb * 1024 * 1024)
+    # Patrol uploads carry a day of GPS fixes: they keep their own, larger limit.
+    app.add_middleware(BodyLimit, max_bytes=max_bytes,
+                       larger={"/patrols/{patrol_id}/points": max(max_bytes, patrols.MAX_UPLOAD)})
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(stream.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
@@ -13,28 +14,36 @@ from geoserver.errors import TooLarge
 
 
 class BodyLimit:
-    """ASGI middleware: a body over `max_bytes` is answered 413 problem+json, never buffered whole.
+    """ASGI middleware: a body over the limit is answered 413 problem+json, never buffered whole.
 
     A declared Content-Length over the limit is refused before the app runs. A body without one (chunked)
     is counted as it is read; past the limit the read fails and whatever the app would answer is replaced
-    by the 413 (FastAPI turns a failed form read into its own 400).
+    by the 413 (FastAPI turns a failed form read into its own 400). `larger` raises the limit on the few
+    routes that take uploads: path templates (`/patrols/{id}/points`) and their own limits.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(_template(path), limit) for path, limit in (larger or {}).items()]
 
-    def _problem(self):
-        mb = self.max_bytes / (1024 * 1024)
-        return problem(413, f"the request body is larger than this server accepts ({mb:g} MB)", parameter="body")
+    def limit(self, path: str) -> int:
+        """The most bytes a request body to `path` may have."""
+        return next((limit for pattern, limit in self.larger if pattern.match(path)), self.max_bytes)
+
+    @staticmethod
+    def _problem(limit: int):
+        return problem(413, f"the request body is larger than this server accepts here ({limit / 2**20:g} MB)",
+                       parameter="body")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit(scope.get("path", ""))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._problem()(scope, receive, send)
+        if declared is not None and declared > limit:
+            await self._problem(limit)(scope, receive, send)
             return
         received = 0
         over = False
@@ -45,7 +54,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     over = True
                     raise TooLarge("the request body is too large", parameter="body")
             return message
@@ -56,9 +65,14 @@ class BodyLimit:
                 await send(message)
             elif message["type"] == "http.response.start" and not answered:
                 answered = True
-                await self._problem()(scope, receive, send)
+                await self._problem(limit)(scope, receive, send)
 
         await self.app(scope, counted, guarded)
+
+
+def _template(path: str) -> re.Pattern[str]:
+    """A route path template (`/patrols/{patrol_id}/points`) as a pattern matching its paths."""
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in re.split(r"\{\w+\}", path)) + "$")
 
 
 def _content_length(scope: Scope) -> int | None:

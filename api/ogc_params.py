@@ -140,7 +140,8 @@ def parse_items(layer: Layer, params: Mapping[str, str], *, max_limit: int = MAX
         filt = _and(filt, {"op": "=", "args": [{"property": name}, value]})
     props = None
     if params.get("properties"):
-        props = tuple(p.strip() for p in params["properties"].split(",") if p.strip())
+        # Each once: SQLite refuses more than 2,000 result columns, and a name twice adds nothing.
+        props = tuple(dict.fromkeys(p.strip() for p in params["properties"].split(",") if p.strip()))
         for p in props:
             if not layer.has_prop(p):
                 raise BadInput(f"properties: unknown property {p!r} of collection {layer.id!r}",

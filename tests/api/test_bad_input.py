@@ -263,3 +263,21 @@ def test_a_deep_cql2_json_filter_is_400(client, admin):
     deep = '{"op":"not","args":[' * 500 + '{"op":"=","args":[{"property":"population"},1]}' + "]}" * 500
     r = client.get("/collections/townships/items", headers=admin, params={"filter": deep, "filter-lang": "cql2-json"})
     _problem(r, 400, "filter")
+
+
+def test_a_property_named_many_times_is_returned_once(client, admin):
+    r = client.get("/collections/events/items", headers=admin, params={"properties": ",".join(["title"] * 2500)})
+    assert r.status_code == 200, r.text  # SQLite refused 2,500 result columns with an internal error (503)
+    assert all(list(f["properties"]) == ["title"] for f in r.json()["features"])
+
+
+def test_a_patrol_upload_keeps_its_larger_limit(client):
+    worker = login(client, "worker-A1")
+    r = client.post("/patrols", json={"grid_code": "A1"}, headers=worker)
+    assert r.status_code == 201, r.text
+    fix = json.dumps({"points": [{"id": "p0", "time": "2024-05-02T08:00:00Z", "lon": 100.1, "lat": 33.2}]})
+    url, headers = f"/patrols/{r.json()['id']}/points", {**worker, "Content-Type": "application/json"}
+    padded = client.post(url, content=fix.encode() + b" " * (6 * 1024 * 1024), headers=headers)
+    assert padded.status_code == 200, padded.text[:300]  # over the 5 MB of other routes, within the upload's 8
+    assert [p["status"] for p in padded.json()["points"]] == ["accepted"]
+    _problem(client.post(url, content=fix.encode() + b" " * (9 * 1024 * 1024), headers=headers), 413, "body")
