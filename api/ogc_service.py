@@ -21,7 +21,7 @@ from api.links import LinkBase
 from api.ogc_config import WORLD, build_config
 from api.pygeoapi_provider import REQUEST, RequestContext
 from api.settings import Settings
-from geoserver.access import Principal, scope_for, visible_layer_ids
+from geoserver.access import Principal, readable_layers, scope_for
 from geoserver.catalog import Catalog, Layer
 from geoserver.crs import CRS84
 from geoserver.errors import BadInput, NotFound
@@ -92,7 +92,7 @@ class OGCService:
 
     def visible(self, principal: Principal) -> tuple[str, ...]:
         """The collections the caller may read, in catalog order."""
-        return tuple(visible_layer_ids(principal, self.catalog))
+        return tuple(layer.id for layer, _ in readable_layers(principal, self.catalog))
 
     def layer(self, principal: Principal, collection_id: str) -> Layer:
         """The layer, or NotFound if it does not exist or the caller may not read it."""

@@ -13,7 +13,7 @@ from rasterio.transform import from_bounds
 from rio_tiler.utils import render
 
 from basemaps.render import TILE_SIZE, TileFormat, check_tile, empty_tile
-from geoserver.access import Principal, Scope, scope_for
+from geoserver.access import Principal, Scope, readable_layers
 from geoserver.catalog import Catalog, Layer
 from geoserver.errors import NotFound
 from geoserver.features import MAX_LIMIT, FeatureQuery
@@ -30,12 +30,7 @@ def drawable_layers(catalog: Catalog) -> list[Layer]:
 
 def readable(catalog: Catalog, principal: Principal) -> list[tuple[Layer, Scope]]:
     """The drawable layers the principal may read, with their scopes."""
-    out = []
-    for layer in drawable_layers(catalog):
-        scope = scope_for(principal, layer, "read")
-        if scope.townships != frozenset():
-            out.append((layer, scope))
-    return out
+    return readable_layers(principal, drawable_layers(catalog))
 
 
 def layer_scope(catalog: Catalog, principal: Principal, layer_id: str) -> tuple[Layer, Scope]:

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from geoserver.errors import NotFound
+
+if TYPE_CHECKING:
+    from geoserver.catalog import Layer
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,11 @@ class Scope:
     def of(cls, codes: Iterable[str]) -> Scope:
         """Exactly these township codes."""
         return cls(frozenset(codes))
+
+    @property
+    def empty(self) -> bool:
+        """True when the scope holds no township at all (nothing to see, nothing to write)."""
+        return self.townships == frozenset()
 
     @property
     def unrestricted(self) -> bool:
@@ -184,16 +194,22 @@ def ingest_scope(principal: Principal, layer) -> Scope:
     return _union(grants, principal)
 
 
-def visible_layer_ids(principal: Principal, layers) -> list[str]:
-    """Ids of the layers the principal may read at all (a layer it may not read does not exist for it)."""
-    return [layer.id for layer in layers if scope_for(principal, layer, "read").townships != frozenset()]
+def readable_layers(principal: Principal, layers: Iterable[Layer]) -> list[tuple[Layer, Scope]]:
+    """The layers the principal may read at all, in the order given, each with its read scope.
 
-
-def readable_layers(principal: Principal, layers) -> list[tuple[Any, Scope]]:
-    """The layers the principal may read at all, each with its read scope, in catalog order."""
+    The one "what may this caller read" loop: collections, tiles, styles, WMTS outlines and the 3D model all
+    list layers through it. A layer left out does not exist for the caller (404, never 403).
+    """
     out = []
     for layer in layers:
         scope = scope_for(principal, layer, "read")
-        if scope.townships != frozenset():
+        if not scope.empty:
             out.append((layer, scope))
     return out
+
+
+def read_scope(principal: Principal, layer: Layer) -> Scope:
+    """The principal's read scope on one layer; NotFound naming the collection when it may not read it."""
+    for _, scope in readable_layers(principal, (layer,)):
+        return scope
+    raise NotFound(f"no collection {layer.id!r}", parameter="collectionId")

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from geoserver.access import Principal, Scope, scope_for
+from geoserver.access import Principal, Scope, read_scope, readable_layers
 from geoserver.catalog import Catalog, Layer
-from geoserver.errors import NotFound
 from geoserver.extents import ExtentCache
 from geoserver.store import Store
 from tiles.cache import TileCache, TileKey
@@ -57,22 +56,13 @@ class TileService:
 
     def readable(self, principal: Principal, layer_ids: tuple[str, ...] | None = None) -> list[tuple[Layer, Scope]]:
         """The layers (all, or those named) the principal may read at all, with their scopes."""
-        out = []
-        for layer in self.catalog:
-            if layer_ids is not None and layer.id not in layer_ids:
-                continue
-            scope = scope_for(principal, layer, "read")
-            if scope.townships != frozenset():
-                out.append((layer, scope))
-        return out
+        layers = [lyr for lyr in self.catalog if layer_ids is None or lyr.id in layer_ids]
+        return readable_layers(principal, layers)
 
     def layer(self, principal: Principal, layer_id: str) -> tuple[Layer, Scope]:
         """One readable layer and its scope; NotFound when it does not exist for this caller."""
         layer = self.catalog.get(layer_id)
-        scope = scope_for(principal, layer, "read")
-        if scope.townships == frozenset():
-            raise NotFound(f"no collection {layer_id!r}", parameter="collectionId")
-        return layer, scope
+        return layer, read_scope(principal, layer)
 
     def prepare(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, x: int, y: int) -> TileJob:
         """Check the address and the caller's access and work out what the tile holds (no store access).
