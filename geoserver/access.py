@@ -126,14 +126,13 @@ class Principal:
 
 
 # The role policy: what each role may do on which layers in which townships. Layer conditions (public,
-# editable, departments) are applied in scope_for below. This table and that function are the whole policy.
-_WORKER_WRITABLE = ("events", "patrols", "track_points")
+# writers, departments) are applied in scope_for below. This table and that function are the whole policy.
 ROLE_GRANTS: dict[str, tuple[Grant, ...]] = {
     "admin": (Grant(ALL, ALL, ALL),),
     "operator": (Grant(ALL, ALL, ALL),),
     "leader": tuple(Grant(ALL, a, OWN) for a in ("read", "create", "update", "dispatch", "export")),
-    "worker": (Grant(ALL, "read", OWN),
-               *(Grant(layer, a, OWN) for layer in _WORKER_WRITABLE for a in ("create", "update"))),
+    # Which layers a worker writes is the layers' own declaration (Layer.writers), not a list here.
+    "worker": tuple(Grant(ALL, a, OWN) for a in ("read", "create", "update")),
     "department": (Grant(ALL, "read", OWN), Grant(ALL, "export", OWN)),
     "external": (),
     "anonymous": (),
@@ -166,11 +165,8 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
     role_grants = [g for g in ROLE_GRANTS.get(principal.role, ()) if g.matches(layer.id, action)]
     if principal.role == "department" and principal.department not in layer.departments:
         role_grants = []  # a department reads only its own thematic layers (and the public ones)
-    if action in WRITES and principal.role != "admin":
-        # Only editable layers are written through the API; grid workers also upload patrols and tracks.
-        writable = layer.editable or (principal.role == "worker" and layer.id in _WORKER_WRITABLE)
-        if not writable:
-            role_grants = []
+    if action in WRITES and principal.role != "admin" and principal.role not in layer.writers:
+        role_grants = []  # a role writes only the layers that name it (Layer.writers); admins write all
     return _union(role_grants + [g for g in principal.grants if g.matches(layer.id, action)], principal)
 
 
@@ -186,7 +182,7 @@ def _union(grants: list[Grant], principal: Principal) -> Scope:
 
 def ingest_scope(principal: Principal, layer) -> Scope:
     """The townships whose sites `principal` may send machine readings for into `layer` (devices and IoT
-    platforms feed it; it is not edited by hand, so its `editable` flag does not apply): the role's `create`
+    platforms feed it; it is not edited by hand, so its `writers` declaration does not apply): the role's `create`
     grants and the principal's own (an API key granted `[layer, "create", "*"]`)."""
     grants = [g for g in (*ROLE_GRANTS.get(principal.role, ()), *principal.grants) if g.matches(layer.id, "create")]
     if principal.role in ("worker", "department"):

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from geoserver.access import ROLES
 from geoserver.errors import BadInput, NotFound
 
 PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date", "json"]
@@ -67,7 +68,9 @@ class Layer:
     max_zoom: int = 22
     style: Style | None = None
     public: bool = False
-    editable: bool = False
+    # Roles that may write (create, replace, update, delete) this layer through the API besides admins, each
+    # as far as its role's grants reach (geoserver/access.py). Empty: only admins write it (bulk loads always).
+    writers: tuple[str, ...] = ()
     # Departments whose thematic layer this is (they read it in the townships they serve).
     departments: tuple[str, ...] = ()
     # Live layers change often: short cache lifetimes, tile invalidation on write.
@@ -76,6 +79,11 @@ class Layer:
     # What a cluster of this point layer counts besides point_count: (name, property, values), e.g. how many
     # of the events in it are open, or overdue -- so a clustered map still tells open from closed.
     cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    @property
+    def editable(self) -> bool:
+        """True if some role besides admins writes the layer through the API."""
+        return bool(self.writers)
 
     @property
     def property_names(self) -> tuple[str, ...]:
@@ -140,6 +148,9 @@ class Catalog:
                 raise ValueError(f"layer {layer.id!r} lacks the permission key {TOWNSHIP_KEY!r}")
             if layer.has_grid and GRID_KEY not in names:
                 raise ValueError(f"layer {layer.id!r} has_grid but no {GRID_KEY!r} property")
+            unknown = [r for r in layer.writers if r not in ROLES]
+            if unknown:
+                raise ValueError(f"layer {layer.id!r}: writers {unknown} are not roles ({', '.join(ROLES)})")
             for f in (layer.time_field, layer.time_end_field):
                 if f and f not in names:
                     raise ValueError(f"layer {layer.id!r}: time field {f!r} is not a property")

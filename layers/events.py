@@ -41,7 +41,7 @@ EVENTS = Layer(
     min_zoom=6,
     style=Style("circle", "#e67e22", radius=5,
                 match=("status", (("closed", "#7f8c8d"), ("reported", "#e74c3c"), ("dispatched", "#f1c40f")))),
-    editable=True,
+    writers=("operator", "leader", "worker"),
     cluster_counts=(("open_count", "status", ("reported", "accepted", "dispatched", "in_progress", "handled",
                                                "verified")),
                     ("overdue_count", "due_state", ("overdue",))),

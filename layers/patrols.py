@@ -30,6 +30,7 @@ PATROLS = Layer(
     time_end_field="ended_at",
     min_zoom=10,
     style=Style("line", "#2980b9", width=2.0),
+    writers=("worker",),  # grid workers upload their own patrols
     live=True,
     keywords=("patrols", "tracks"),
 )
@@ -56,6 +57,7 @@ TRACK_POINTS = Layer(
     time_field="recorded_at",
     min_zoom=14,
     style=Style("circle", "#3498db", radius=2),
+    writers=("worker",),
     live=True,
     keywords=("patrols", "tracks"),
 )

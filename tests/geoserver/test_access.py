@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from geoserver.access import Principal, Scope, read_scope, readable_layers
+from geoserver.access import Principal, Scope, read_scope, readable_layers, scope_for
+from geoserver.catalog import Catalog
 from geoserver.errors import NotFound
 
 
@@ -32,3 +35,23 @@ def test_a_department_reads_its_thematic_layer_and_the_public_ones(catalog):
         read_scope(dept, catalog.get("events"))
     assert err.value.parameter == "collectionId"
     assert read_scope(dept, catalog.get("temples")) == Scope.of({"A"})
+
+
+def _writable(principal: Principal, catalog, action: str) -> set[str]:
+    return {layer.id for layer in catalog if not scope_for(principal, layer, action).empty}
+
+
+def test_the_layers_a_role_writes_are_the_layers_that_declare_it(catalog):
+    worker = Principal("worker-A1", "worker", townships=frozenset({"A"}), grids=frozenset({"A1"}))
+    leader = Principal("leader-A", "leader", townships=frozenset({"A"}))
+    assert _writable(worker, catalog, "create") == {"events", "patrols", "track_points"}
+    assert _writable(worker, catalog, "delete") == set()
+    assert _writable(leader, catalog, "update") == {"events"}
+    assert _writable(Principal("admin", "admin"), catalog, "delete") == set(catalog.ids)
+    assert scope_for(worker, catalog.get("events"), "update") == Scope.of({"A"})
+
+
+def test_a_layer_naming_an_unknown_writer_role_is_refused_at_start(catalog):
+    events = catalog.get("events")
+    with pytest.raises(ValueError, match="clerk"):
+        Catalog([*catalog, dataclasses.replace(events, id="events2", writers=("worker", "clerk"))])
