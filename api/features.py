@@ -23,10 +23,10 @@ from geoserver import crs as crsmod
 from geoserver import idempotency
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Layer
-from geoserver.errors import BadInput, Forbidden, NotFound
+from geoserver.errors import BadInput, NotFound
 from geoserver.features import MAX_LIMIT, Feature, FeaturePage
 from geoserver.geojson import from_geojson, to_geojson
-from layers import workflows
+from layers import rules
 
 GEOJSON = "application/geo+json"
 OGC = "http://www.opengis.net/spec"
@@ -184,8 +184,7 @@ class FeaturesFactory:
 
     def _write_layer(self, request: Request, principal: Principal, collection_id: str, action: str) -> Layer:
         layer = self.service(request).layer(principal, collection_id)
-        if scope_for(principal, layer, action).townships == frozenset():
-            raise Forbidden(f"you may not {action} features of {collection_id!r}", parameter="collectionId")
+        rules.write_scope(principal, layer, action)  # refused before the body is read
         return layer
 
     def _written_response(self, request: Request, layer: Layer, feature: Feature, status: int) -> dict[str, Any]:
@@ -211,10 +210,7 @@ class FeaturesFactory:
         store = self.service(request).store
 
         def insert() -> dict[str, Any]:
-            with store.transaction(actor=principal.username):  # the workflow's rows commit with the feature
-                ready = workflows.before_create(store, principal, layer.id, feature)
-                [stored] = store.insert(layer.id, [ready], scope_for(principal, layer, "create"))
-                stored = workflows.after_create(store, principal, layer.id, stored)
+            stored = rules.create(store, principal, layer, feature)
             return self._written_response(request, layer, stored, 201)
 
         header = request.headers.get(idempotency.HEADER)
@@ -237,8 +233,8 @@ class FeaturesFactory:
         feature = from_geojson(layer, body, in_crs, partial=partial)
         store = self.service(request).store
         stored = await run_in_threadpool(
-            lambda: store.update(layer.id, _fid(fid), feature, scope_for(principal, layer, "update"),
-                                 partial=partial, if_match=request.headers.get("if-match")))
+            lambda: rules.update(store, principal, layer, _fid(fid), feature, partial=partial,
+                                 if_match=request.headers.get("if-match")))
         return self._written(request, layer, stored, 200)
 
     async def replace(self, collection_id: str, fid: str, request: Request,
@@ -257,8 +253,7 @@ class FeaturesFactory:
         layer = self._write_layer(request, principal, collection_id, "delete")
         store = self.service(request).store
         await run_in_threadpool(
-            lambda: store.delete(layer.id, _fid(fid), scope_for(principal, layer, "delete"),
-                                 if_match=request.headers.get("if-match")))
+            lambda: rules.delete(store, principal, layer, _fid(fid), if_match=request.headers.get("if-match")))
         return Response(status_code=204)
 
 

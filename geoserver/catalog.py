@@ -30,6 +30,11 @@ class Property:
     tile_min_zoom: int | None = None
     # Shown in tiles at all? Long free text never is.
     in_tiles: bool = True
+    # Owned by a workflow: how the property changes instead of a feature write, e.g. "the dispatch actions
+    # (POST /events/{id}/actions/{action})". A create through the API starts it at `initial`; a replace or
+    # update that would change it is refused (layers/rules.py). None: clients write it freely.
+    set_by: str | None = None
+    initial: str | int | float | bool | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,10 @@ class Catalog:
             unknown = [r for r in layer.writers if r not in ROLES]
             if unknown:
                 raise ValueError(f"layer {layer.id!r}: writers {unknown} are not roles ({', '.join(ROLES)})")
+            for p in layer.properties:
+                if p.initial is not None and (p.set_by is None or (p.enum and p.initial not in p.enum)):
+                    raise ValueError(f"layer {layer.id!r}: initial {p.initial!r} of {p.name!r} needs a set_by "
+                                     f"and a value of the property")
             for f in (layer.time_field, layer.time_end_field):
                 if f and f not in names:
                     raise ValueError(f"layer {layer.id!r}: time field {f!r} is not a property")

@@ -9,6 +9,10 @@ EVENT_SOURCES = ("grid_worker", "citizen", "sensor", "hotline", "inspection")
 EVENT_STATUSES = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified", "closed",
                   "rejected", "merged")
 PRIORITIES = ("low", "normal", "high", "urgent")
+# The state of an event is its workflow's: only the dispatch actions (and the deadline job) change these, never
+# a feature write (layers/rules.py).
+DISPATCH = "the dispatch actions (POST /events/{id}/actions/{action})"
+DEADLINES = "the deadline job (from the event's deadline)"
 
 EVENTS = Layer(
     id="events",
@@ -21,18 +25,18 @@ EVENTS = Layer(
         # The codes are data (the event_types table, layers/event_types.py), checked when an event is reported.
         Property("type", "string", "Type", required=True),
         Property("source", "string", "Source", enum=EVENT_SOURCES, tile_min_zoom=14),
-        Property("status", "string", "Status", enum=EVENT_STATUSES),
+        Property("status", "string", "Status", enum=EVENT_STATUSES, set_by=DISPATCH, initial="reported"),
         Property("priority", "string", "Priority", enum=PRIORITIES),
         Property("reported_at", "datetime", "Reported at", required=True, tile_min_zoom=14),
-        Property("deadline", "datetime", "Deadline", tile_min_zoom=14),
-        Property("closed_at", "datetime", "Closed at", tile_min_zoom=14),
+        Property("deadline", "datetime", "Deadline", tile_min_zoom=14, set_by=DISPATCH),
+        Property("closed_at", "datetime", "Closed at", tile_min_zoom=14, set_by=DISPATCH),
         Property("reporter", "string", "Reported by", tile_min_zoom=16),
-        Property("assignee", "string", "Assigned to", tile_min_zoom=16),
-        Property("department", "string", "Department handling it", tile_min_zoom=16),
-        Property("escalation_level", "integer", "Times escalated", tile_min_zoom=14),
+        Property("assignee", "string", "Assigned to", tile_min_zoom=16, set_by=DISPATCH),
+        Property("department", "string", "Department handling it", tile_min_zoom=16, set_by=DISPATCH),
+        Property("escalation_level", "integer", "Times escalated", tile_min_zoom=14, set_by=DISPATCH),
         # Set by the deadline job: soon_due once inside the type's warning window, overdue past the deadline.
-        Property("due_state", "string", "Deadline state", enum=("soon_due", "overdue")),
-        Property("merged_into", "integer", "Merged into event", tile_min_zoom=16),
+        Property("due_state", "string", "Deadline state", enum=("soon_due", "overdue"), set_by=DEADLINES),
+        Property("merged_into", "integer", "Merged into event", tile_min_zoom=16, set_by=DISPATCH),
         Property("description", "string", "Description", in_tiles=False),
         TOWNSHIP,
         GRID,
