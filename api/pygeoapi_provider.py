@@ -5,14 +5,14 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from pygeoapi.provider.base import BaseProvider, ProviderInvalidDataError, ProviderItemNotFoundError
+from pygeoapi.provider.base import BaseProvider, ProviderItemNotFoundError
 
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Layer
 from geoserver.crs import CRS84
-from geoserver.errors import BadInput, NotFound
+from geoserver.errors import NotFound
 from geoserver.features import FeatureQuery
-from geoserver.geojson import from_geojson, to_geojson
+from geoserver.geojson import to_geojson
 from geoserver.store import Store
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
@@ -45,7 +45,10 @@ def layer_fields(layer: Layer) -> dict[str, dict]:
 
 
 class StoreProvider(BaseProvider):
-    """Features of one catalog layer, read and written through app.state.store within the caller's scope."""
+    """Features of one catalog layer, read through app.state.store within the caller's scope.
+
+    Read-only on purpose: writes are api/features.py's own routes, through the layer's rules (layers/rules.py).
+    """
 
     def __init__(self, provider_def: dict) -> None:
         super().__init__(provider_def)
@@ -79,24 +82,3 @@ class StoreProvider(BaseProvider):
         except (ValueError, NotFound):
             raise ProviderItemNotFoundError(f"no feature {identifier!r}") from None
         return to_geojson(feature, CRS84)
-
-    def create(self, item):
-        """Insert a feature within the caller's create scope; returns its id."""
-        try:
-            feature = from_geojson(self.layer, item)
-        except BadInput as exc:
-            raise ProviderInvalidDataError(exc.message) from None
-        [stored] = self.store.insert(self.layer.id, [feature], scope_for(self.principal, self.layer, "create"))
-        return stored.id
-
-    def update(self, identifier, item):
-        """Replace a feature within the caller's update scope."""
-        feature = from_geojson(self.layer, item)
-        self.store.update(self.layer.id, int(identifier), feature,
-                          scope_for(self.principal, self.layer, "update"))
-        return True
-
-    def delete(self, identifier):
-        """Delete a feature within the caller's delete scope."""
-        self.store.delete(self.layer.id, int(identifier), scope_for(self.principal, self.layer, "delete"))
-        return True
