@@ -8,7 +8,8 @@ Two declarations on the layer decide it, whatever the store:
   one is a Conflict naming the property and what changes it instead -- for everyone, admins included: a
   state is never set by a bare PATCH.
 
-Bulk loads (`onemap load`, the sample generator) are not API writes and do not come here.
+Each write is one Store transaction under the caller's name (the change log's actor). Bulk loads (`onemap
+load`, the sample generator) are not API writes and do not come here.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from geoserver.store import Store
 from geoserver.store.guards import check_etag
 from layers import workflows
 
-# How often a replace or update re-reads a feature that another writer changed between the read and the write
-# (only when the caller sent no If-Match of its own; with one, the change is theirs to see: 412).
+# How often a replace or update re-reads a feature that another process changed between the read and the
+# write (only when the caller sent no If-Match of its own; with one, the change is theirs to see: 412).
 ATTEMPTS = 3
 
 
@@ -77,27 +78,31 @@ def update(store: Store, principal: Principal, layer: Layer, fid: int, feature: 
     scope = write_scope(principal, layer, "update")
     change = check_feature(layer, feature, partial=partial)
     owned = owned_properties(layer)
-    if not owned:
-        return store.update(layer.id, fid, change, scope, partial=partial, if_match=if_match)
-    # Compare with the stored feature, then write only if it is still that version (its ETag, checked under
-    # the store's row lock): a workflow action landing in between is never overwritten with a stale value.
-    strict = if_match is not None and if_match.strip() != "*"
-    for _ in range(ATTEMPTS):
-        current = store.get(layer.id, fid, scope)
-        check_etag(current, if_match)
-        kept = _keep_owned(owned, current, change, partial)
-        try:
-            return store.update(layer.id, fid, kept, scope, partial=partial, if_match=current.etag())
-        except PreconditionFailed:
-            if strict:
-                raise
+    with store.transaction(actor=principal.username):
+        if not owned:
+            return store.update(layer.id, fid, change, scope, partial=partial, if_match=if_match)
+        # Compare with the stored feature, then write only if it is still that version (its ETag, checked
+        # under the store's row lock): on PostGIS another process may commit between this read and the write
+        # (the GeoPackage holds its write lock from the start), and its action is never overwritten.
+        strict = if_match is not None and if_match.strip() != "*"
+        for _ in range(ATTEMPTS):
+            current = store.get(layer.id, fid, scope)
+            check_etag(current, if_match)
+            kept = _keep_owned(owned, current, change, partial)
+            try:
+                return store.update(layer.id, fid, kept, scope, partial=partial, if_match=current.etag())
+            except PreconditionFailed:
+                if strict:
+                    raise
     raise Conflict(f"feature {fid} of {layer.id!r} kept changing while it was written; retry",
                    parameter="featureId")
 
 
 def delete(store: Store, principal: Principal, layer: Layer, fid: int, *, if_match: str | None = None) -> None:
     """Delete one feature as `principal`."""
-    store.delete(layer.id, fid, write_scope(principal, layer, "delete"), if_match=if_match)
+    scope = write_scope(principal, layer, "delete")
+    with store.transaction(actor=principal.username):
+        store.delete(layer.id, fid, scope, if_match=if_match)
 
 
 def _keep_owned(owned: tuple[Property, ...], current: Feature, change: Feature, partial: bool) -> Feature:
