@@ -58,7 +58,11 @@ def test_admin_is_refused_a_bare_status_patch_too(client, admin):
     _refused(client.patch(url, json={"properties": {"status": "accepted"}}, headers=admin), "status", "PATCH")
     _refused(client.patch(url, json={"properties": {"closed_at": "2024-07-01T00:00:00Z"}}, headers=admin),
              "closed_at", "PATCH")
-    assert client.get(url, headers=admin).json()["properties"]["closed_at"] is None
+    r = client.patch(url, json={"properties": {"due_state": "overdue"}}, headers=admin)
+    assert r.status_code == 409 and r.json()["parameter"] == "due_state"
+    assert r.json()["detail"].startswith("due_state is set by the deadline job")
+    after = client.get(url, headers=admin).json()["properties"]
+    assert after["closed_at"] is None and after["due_state"] is None
 
 
 def test_a_put_changing_the_assignee_is_409_and_changes_nothing(client, worker, admin):
