@@ -64,7 +64,8 @@ def create(store: Store, principal: Principal, layer: Layer, feature: Feature) -
                            f"{_how(p, None)}, not by POST", parameter=p.name)
         props[p.name] = p.initial
     with store.transaction(actor=principal.username):  # the workflow's rows commit with the feature
-        [stored] = store.insert(layer.id, [Feature(feature.id, feature.geometry, props)], scope)
+        ready = workflows.before_create(store, principal, layer.id, Feature(feature.id, feature.geometry, props))
+        [stored] = store.insert(layer.id, [ready], scope)
         return workflows.after_create(store, principal, layer.id, stored)
 
 

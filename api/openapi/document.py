@@ -36,7 +36,7 @@ from api.openapi.ogc import (
 )
 from api.openapi.schemas import common_schemas, layer_schemas
 from basemaps import outlines
-from geoserver.access import WRITES, Principal, scope_for, visible_layer_ids
+from geoserver.access import WRITES, Principal, readable_layers, scope_for
 from geoserver.catalog import Catalog
 
 MAX_DOCUMENTS = 64  # cached documents: one per (reach, base URL)
@@ -94,7 +94,7 @@ class OpenAPIDocuments:
     # -- the caller's reach -----------------------------------------------------------------------------
     def reach(self, principal: Principal) -> Reach:
         """The collections, write actions and drawable sources this caller can reach."""
-        layers = tuple(self.catalog.get(i) for i in visible_layer_ids(principal, self.catalog))
+        layers = tuple(layer for layer, _ in readable_layers(principal, self.catalog))
         writes = {layer.id: frozenset(a for a in WRITES if scope_for(principal, layer, a).townships != frozenset())
                   for layer in layers}
         rasters = getattr(self.app.state, "rasters", None)
