@@ -91,7 +91,7 @@ def _truncate_postgis(url: str, catalog: Catalog) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         names = [layer.id for layer in catalog] + [table.id for table in catalog.tables]
         tables = ", ".join(f'"{name}"' for name in names)
-        conn.execute(f"TRUNCATE {tables}, users, api_keys, idempotency_keys, changes, job_leases RESTART IDENTITY")
+        conn.execute(f"TRUNCATE {tables}, users, api_keys, login_failures, idempotency_keys, changes, job_leases RESTART IDENTITY")
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from geoserver.catalog import Catalog
-from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
+from geoserver.store.base import (
+    AccountState,
+    ApiKeyRecord,
+    Extent,
+    IdempotencyRecord,
+    Location,
+    LoginFailures,
+    Store,
+    UserRecord,
+)
 
-__all__ = ["ApiKeyRecord", "Extent", "IdempotencyRecord", "Location", "Store", "UserRecord", "open_store"]
+__all__ = ["AccountState", "ApiKeyRecord", "Extent", "IdempotencyRecord", "Location", "LoginFailures", "Store",
+           "UserRecord", "open_store"]
 
 
 def open_store(database: str, catalog: Catalog) -> Store:

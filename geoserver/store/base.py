@@ -37,7 +37,11 @@ class Extent:
 
 @dataclass
 class UserRecord:
-    """A person or machine account (not a map feature): role, townships, grids, department."""
+    """A person or machine account (not a map feature): role, townships, grids, department.
+
+    `auth_version` goes up on every change to the account; a token names the version it was issued under
+    and stops working once the account has moved on (or is `disabled`).
+    """
 
     username: str
     role: str
@@ -47,15 +51,40 @@ class UserRecord:
     grids: tuple[str, ...] = ()
     department: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    disabled: bool = False
+    auth_version: int = 1
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What decides whether an account's tokens still stand: its current auth_version and disabled flag."""
+
+    version: int
+    disabled: bool
 
 
 @dataclass
 class ApiKeyRecord:
-    """An API key, stored only as its hash, bound to a user."""
+    """An API key, stored only as its hash, bound to a user; `key_id` names it in lists and revocations."""
 
     key_hash: str
     username: str
     label: str = ""
+    key_id: str = ""
+    created_at: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # The id is the head of the hash: stable, unique enough (64 bits) and no secret (the hash is one-way).
+        if not self.key_id:
+            self.key_id = self.key_hash[:16]
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins of one subject (an account or a client address) counted since `since`."""
+
+    failures: int
+    since: datetime
 
 
 @dataclass
@@ -190,19 +219,63 @@ class Store(abc.ABC):
     # -- accounts ---------------------------------------------------------------------------------------
     @abc.abstractmethod
     def put_users(self, users: Iterable[UserRecord]) -> None:
-        """Insert or replace user accounts."""
+        """Insert or replace user accounts in one transaction (a replaced account's auth_version goes up)."""
 
     @abc.abstractmethod
     def get_user(self, username: str) -> UserRecord | None:
         """One account by name, or None."""
 
     @abc.abstractmethod
+    def add_user(self, user: UserRecord) -> UserRecord:
+        """Create an account (auth_version 1) and return it as stored; Conflict if the name is taken."""
+
+    @abc.abstractmethod
+    def update_user(self, user: UserRecord) -> UserRecord:
+        """Replace an account atomically and return it with its auth_version bumped.
+
+        Args:
+            user: the new state; its `auth_version` must be the stored one (compare and swap).
+
+        Raises:
+            NotFound: no such account. Conflict: the account changed since `user` was read.
+        """
+
+    @abc.abstractmethod
+    def list_users(self, *, role: str | None = None, township: str | None = None, limit: int = 100,
+                   offset: int = 0) -> tuple[list[UserRecord], int]:
+        """A page of accounts in name order (of one role / holding one township) and how many match."""
+
+    @abc.abstractmethod
+    def account_states(self) -> dict[str, AccountState]:
+        """The auth_version and disabled flag of every account (a small read, refreshed often)."""
+
+    @abc.abstractmethod
     def put_api_key(self, key: ApiKeyRecord) -> None:
-        """Store an API key (by hash)."""
+        """Store an API key (by hash); NotFound if its user does not exist."""
 
     @abc.abstractmethod
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """An API key record by hash, or None."""
+
+    @abc.abstractmethod
+    def list_api_keys(self, username: str | None = None) -> list[ApiKeyRecord]:
+        """Every API key, or one account's, oldest first."""
+
+    @abc.abstractmethod
+    def delete_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke an API key by its id and return what it was; NotFound if there is none."""
+
+    @abc.abstractmethod
+    def login_failures(self, subjects: list[str], since: datetime) -> dict[str, LoginFailures]:
+        """The failed-login counters of these subjects whose window opened after `since`."""
+
+    @abc.abstractmethod
+    def record_login_failure(self, subject: str, now: datetime, since: datetime) -> LoginFailures:
+        """Count one failed login atomically (across processes); a window opened at or before `since` restarts."""
+
+    @abc.abstractmethod
+    def clear_login_failures(self, subject: str) -> None:
+        """Forget a subject's failed logins."""
 
     # -- idempotency keys -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,9 +21,19 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
+from geoserver.store import accounts_sql as accounts
 from geoserver.store import aggregate_sql, embedded_mvt, gpkg, gpkg_migrations, log_sql
 from geoserver.store import idempotency_sql as keys
-from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
+from geoserver.store.base import (
+    AccountState,
+    ApiKeyRecord,
+    Extent,
+    IdempotencyRecord,
+    Location,
+    LoginFailures,
+    Store,
+    UserRecord,
+)
 from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.sqlite_dialect import (
@@ -43,6 +53,7 @@ q = gpkg.q
 FID, GEOM = q(gpkg.ID_COLUMN), q(gpkg.GEOM_COLUMN)
 TOWNSHIPS, GRIDS = "townships", "grids"
 CHUNK = 20_000
+ACCOUNTS = accounts.SQLITE
 _CONVERTED = ("datetime", "date", "boolean")
 
 class EmbeddedStore(Store):
@@ -390,42 +401,78 @@ class EmbeddedStore(Store):
 
     # -- accounts -----------------------------------------------------------------------------------------
     def put_users(self, users: Iterable[UserRecord]) -> None:
-        """Insert or replace accounts by username."""
-        rows = [(u.username, u.role, u.password_hash, u.display_name, json.dumps(list(u.townships)),
-                 json.dumps(list(u.grids)), u.department, json.dumps(u.extra, ensure_ascii=False)) for u in users]
+        """Insert or replace accounts by username (a replaced account's auth_version goes up)."""
         with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO users (username, role, password_hash, display_name, townships, grids, department, "
-                "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET role = excluded.role, "
-                "password_hash = excluded.password_hash, display_name = excluded.display_name, "
-                "townships = excluded.townships, grids = excluded.grids, department = excluded.department, "
-                "extra = excluded.extra", rows)
+            rows = list(users)
+            ACCOUNTS.put_users(conn, rows)
+            for user in rows:
+                self.record(accounts.user_change(UPDATE, user.username))
 
     def get_user(self, username: str) -> UserRecord | None:
         """One account by name, or None."""
         with self._read() as conn:
-            row = conn.execute("SELECT username, role, password_hash, display_name, townships, grids, department, "
-                               "extra FROM users WHERE username = ?", (username,)).fetchone()
-        if row is None:
-            return None
-        return UserRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), tuple(json.loads(row[5])),
-                          row[6], json.loads(row[7]))
+            return ACCOUNTS.get_user(conn, username)
+
+    def add_user(self, user: UserRecord) -> UserRecord:
+        """Create an account; Conflict if the name is taken."""
+        with self._write() as conn:
+            self.record(accounts.user_change(INSERT, user.username))
+            return ACCOUNTS.add_user(conn, user)
+
+    def update_user(self, user: UserRecord) -> UserRecord:
+        """Replace an account if it is still at `user.auth_version`; bumps the version."""
+        with self._write() as conn:
+            self.record(accounts.user_change(UPDATE, user.username))
+            return ACCOUNTS.update_user(conn, user)
+
+    def list_users(self, *, role: str | None = None, township: str | None = None, limit: int = 100,
+                   offset: int = 0) -> tuple[list[UserRecord], int]:
+        """A page of accounts in name order, and how many match."""
+        with self._read() as conn:
+            return ACCOUNTS.list_users(conn, role, township, limit, offset)
+
+    def account_states(self) -> dict[str, AccountState]:
+        """auth_version and disabled of every account."""
+        with self._read() as conn:
+            return ACCOUNTS.account_states(conn)
 
     def put_api_key(self, key: ApiKeyRecord) -> None:
-        """Store (or rebind) an API key by its hash."""
+        """Store (or rebind) an API key by its hash; NotFound if its user does not exist."""
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM users WHERE username = ?", (key.username,)).fetchone() is None:
-                raise NotFound(f"no user {key.username!r}", parameter="username")
-            conn.execute("INSERT INTO api_keys (key_hash, username, label) VALUES (?, ?, ?) ON CONFLICT (key_hash) "
-                         "DO UPDATE SET username = excluded.username, label = excluded.label",
-                         (key.key_hash, key.username, key.label))
+            ACCOUNTS.put_api_key(conn, key, datetime.now(UTC))
+            self.record(accounts.key_change(INSERT, key))
 
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """An API key by hash, or None."""
         with self._read() as conn:
-            row = conn.execute("SELECT key_hash, username, label FROM api_keys WHERE key_hash = ?",
-                               (key_hash,)).fetchone()
-        return None if row is None else ApiKeyRecord(*row)
+            return ACCOUNTS.get_api_key(conn, key_hash)
+
+    def list_api_keys(self, username: str | None = None) -> list[ApiKeyRecord]:
+        """Every API key (of one account), oldest first."""
+        with self._read() as conn:
+            return ACCOUNTS.list_api_keys(conn, username)
+
+    def delete_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke an API key by its id; NotFound if there is none."""
+        with self._write() as conn:
+            revoked = ACCOUNTS.delete_api_key(conn, key_id)
+            self.record(accounts.key_change(DELETE, revoked))
+            return revoked
+
+    def login_failures(self, subjects: list[str], since: datetime) -> dict[str, LoginFailures]:
+        """Failed-login counters whose window opened after `since`."""
+        with self._read() as conn:
+            return ACCOUNTS.login_failures(conn, subjects, since)
+
+    def record_login_failure(self, subject: str, now: datetime, since: datetime) -> LoginFailures:
+        """Count one failed login under the file's write lock."""
+        with self._write() as conn:
+            return ACCOUNTS.record_login_failure(conn, subject, now, since)
+
+    def clear_login_failures(self, subject: str) -> None:
+        """Forget a subject's failed logins."""
+        with self._write() as conn:
+            ACCOUNTS.clear_login_failures(conn, subject)
 
     # -- idempotency keys ---------------------------------------------------------------------------------
     def claim_idempotency_key(self, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
-from geoserver.store import gpkg, log_sql
+from geoserver.store import accounts_sql, gpkg, log_sql
 from geoserver.store import idempotency_sql as keys
 
 q = gpkg.q
@@ -148,6 +148,11 @@ def _patrols(conn: sqlite3.Connection, catalog: Catalog) -> None:
         conn.execute('CREATE INDEX IF NOT EXISTS "idx_patrols_last_fix_at" ON "patrols" ("last_fix_at")')
 
 
+def _account_lifecycle(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 6: accounts that can be disabled, their auth_version, API key ids, failed-login counters."""
+    accounts_sql.sqlite_account_lifecycle(conn)
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -155,6 +160,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (3, "dispatch", _dispatch),
     (4, "rejected_readings", _rejected_readings),
     (5, "patrols", _patrols),
+    (6, "account_lifecycle", _account_lifecycle),
 )
 _TABLE = "onemap_migrations"
 

@@ -9,23 +9,32 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.types.json import Jsonb
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
-from geoserver.store import aggregate_sql, log_sql, migrate, postgis_mvt
+from geoserver.store import accounts_sql, aggregate_sql, log_sql, migrate, postgis_mvt
 from geoserver.store import idempotency_sql as keys
-from geoserver.store.base import ApiKeyRecord, Extent, IdempotencyRecord, Location, Store, UserRecord
+from geoserver.store.accounts_sql import POSTGRES as ACCOUNTS
+from geoserver.store.base import (
+    AccountState,
+    ApiKeyRecord,
+    Extent,
+    IdempotencyRecord,
+    Location,
+    LoginFailures,
+    Store,
+    UserRecord,
+)
 from geoserver.store.batches import reference_points
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
@@ -33,8 +42,6 @@ from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
 from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
-
-USER_COLUMNS = "username, role, password_hash, display_name, townships, grids, department, extra"
 
 
 class PostGISStore(Store):
@@ -302,46 +309,82 @@ class PostGISStore(Store):
 
     # -- accounts ---------------------------------------------------------------------------------------
     def put_users(self, users: Iterable[UserRecord]) -> None:
-        """Insert or replace accounts in one transaction."""
-        rows = [(u.username, u.role, u.password_hash, u.display_name, list(u.townships), list(u.grids),
-                 u.department, Jsonb(u.extra)) for u in users]
-        if not rows:
-            return
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in USER_COLUMNS.split(", ")[1:])
-        with self._write() as conn, conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO users ({USER_COLUMNS}) VALUES (%s, %s, %s, %s, %s::text[], %s::text[], %s, %s)"
-                f" ON CONFLICT (username) DO UPDATE SET {updates}", rows,
-            )
+        """Insert or replace accounts in one transaction (a replaced account's auth_version goes up)."""
+        rows = list(users)
+        if rows:
+            with self._write() as conn:
+                ACCOUNTS.put_users(conn, rows)
+                for user in rows:
+                    self.record(accounts_sql.user_change(UPDATE, user.username))
 
     def get_user(self, username: str) -> UserRecord | None:
         """One account, or None."""
         with self._connection() as conn:
-            row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = %s", [username]).fetchone()
-        if row is None:
-            return None
-        name, role, pw, display, townships, grids, department, extra = row
-        return UserRecord(name, role, pw, display, tuple(townships), tuple(grids), department, dict(extra))
+            return ACCOUNTS.get_user(conn, username)
+
+    def add_user(self, user: UserRecord) -> UserRecord:
+        """Create an account; Conflict if the name is taken (also when another process takes it first)."""
+        with self._write() as conn:
+            self.record(accounts_sql.user_change(INSERT, user.username))
+            return ACCOUNTS.add_user(conn, user)
+
+    def update_user(self, user: UserRecord) -> UserRecord:
+        """Replace an account if it is still at `user.auth_version`; bumps the version."""
+        with self._write() as conn:
+            self.record(accounts_sql.user_change(UPDATE, user.username))
+            return ACCOUNTS.update_user(conn, user)
+
+    def list_users(self, *, role: str | None = None, township: str | None = None, limit: int = 100,
+                   offset: int = 0) -> tuple[list[UserRecord], int]:
+        """A page of accounts in name order, and how many match (one snapshot)."""
+        with self._connection() as conn, conn.transaction():
+            return ACCOUNTS.list_users(conn, role, township, limit, offset)
+
+    def account_states(self) -> dict[str, AccountState]:
+        """auth_version and disabled of every account."""
+        with self._connection() as conn:
+            return ACCOUNTS.account_states(conn)
 
     def put_api_key(self, key: ApiKeyRecord) -> None:
         """Store (or relabel) an API key; NotFound if its user does not exist."""
         try:
-            with self._connection() as conn:
-                conn.execute(
-                    "INSERT INTO api_keys (key_hash, username, label) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (key_hash) DO UPDATE SET username = EXCLUDED.username, label = EXCLUDED.label",
-                    [key.key_hash, key.username, key.label],
-                )
-        except pg_errors.ForeignKeyViolation:
-            raise NotFound(f"no user {key.username!r}", parameter="username") from None
+            with self._write() as conn:
+                ACCOUNTS.put_api_key(conn, key, datetime.now(UTC))
+                self.record(accounts_sql.key_change(INSERT, key))
+        except pg_errors.ForeignKeyViolation:  # the user went away between the check and the insert
+            raise NotFound(f"no account {key.username!r}", parameter="username") from None
 
     def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """An API key by hash, or None."""
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT key_hash, username, label FROM api_keys WHERE key_hash = %s", [key_hash]
-            ).fetchone()
-        return ApiKeyRecord(*row) if row else None
+            return ACCOUNTS.get_api_key(conn, key_hash)
+
+    def list_api_keys(self, username: str | None = None) -> list[ApiKeyRecord]:
+        """Every API key (of one account), oldest first."""
+        with self._connection() as conn:
+            return ACCOUNTS.list_api_keys(conn, username)
+
+    def delete_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke an API key by its id; NotFound if there is none."""
+        with self._write() as conn:
+            revoked = ACCOUNTS.delete_api_key(conn, key_id)
+            self.record(accounts_sql.key_change(DELETE, revoked))
+            return revoked
+
+    def login_failures(self, subjects: list[str], since: datetime) -> dict[str, LoginFailures]:
+        """Failed-login counters whose window opened after `since`."""
+        with self._connection() as conn:
+            return ACCOUNTS.login_failures(conn, subjects, since)
+
+    def record_login_failure(self, subject: str, now: datetime, since: datetime) -> LoginFailures:
+        """Count one failed login in one INSERT … ON CONFLICT (concurrent failures all count)."""
+        with self._connection() as conn:
+            return ACCOUNTS.record_login_failure(conn, subject, now, since)
+
+    def clear_login_failures(self, subject: str) -> None:
+        """Forget a subject's failed logins."""
+        with self._connection() as conn:
+            ACCOUNTS.clear_login_failures(conn, subject)
 
     # -- idempotency keys ---------------------------------------------------------------------------------
     def claim_idempotency_key(self, record: IdempotencyRecord, lease_seconds: float) -> IdempotencyRecord | None:

@@ -88,7 +88,8 @@ def test_accounts_tables_exist_with_their_keys(pg, db):
     cols = dict(db.execute(
         "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'users'").fetchall())
     assert cols == {"username": "text", "role": "text", "password_hash": "text", "display_name": "text",
-                    "townships": "_text", "grids": "_text", "department": "text", "extra": "jsonb"}
+                    "townships": "_text", "grids": "_text", "department": "text", "extra": "jsonb",
+                    "disabled": "bool", "auth_version": "int4"}
     fk = db.execute(
         "SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'api_keys'::regclass"
         " AND contype = 'f'").fetchone()
