@@ -26,6 +26,7 @@ from api.settings import Settings
 from api.stream import StreamHub
 from basemaps.sources import RasterRegistry
 from geoserver import jobs
+from geoserver.account_states import AccountStates
 from geoserver.extents import ExtentCache
 from geoserver.jobs import JobRunner
 from geoserver.store import open_store
@@ -56,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ogc = OGCService(settings, catalog, store, extents)
         app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir),
                                       extents=extents)
+        app.state.account_states = AccountStates(store)
+        stop_following_accounts = app.state.account_states.follow(settings.account_refresh_seconds)
         app.state.white_model = WhiteModelService(store, catalog)
         app.state.stream = StreamHub(store, asyncio.get_running_loop(),
                                      heartbeat=settings.stream_heartbeat_seconds)
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            stop_following_accounts()
             app.state.jobs.stop()
             store.changes.stop()
             app.state.stream.close()

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.session import session_token
 from api.settings import Settings
 from geoserver.access import ROLES, Grant, Principal
+from geoserver.account_states import AccountStates
 from geoserver.apikeys import hash_api_key
 from geoserver.errors import Unauthorized
 from geoserver.passwords import VerifiedPasswords, verify_nobody
@@ -33,53 +34,61 @@ class BasicUnauthorized(Unauthorized):
 
 
 def principal_of(user: UserRecord) -> Principal:
-    """The Principal of a stored account."""
+    """The Principal of a stored account; Unauthorized if the account is disabled."""
+    if user.disabled:
+        raise Unauthorized(f"the account {user.username!r} is disabled")
     grants = frozenset(Grant.parse(g) for g in user.extra.get("grants", ()))
     return Principal(user.username, user.role, frozenset(user.townships), frozenset(user.grids),
                      user.department, grants)
 
 
-def _claims(principal: Principal, lifetime: int) -> dict[str, Any]:
+def _claims(principal: Principal, lifetime: int, version: int | None) -> dict[str, Any]:
     now = int(time.time())
     return {
         "iss": ISSUER, "sub": principal.username, "role": principal.role, "iat": now, "exp": now + lifetime,
+        **({"ver": version} if version is not None else {}),
         "townships": sorted(principal.townships), "grids": sorted(principal.grids),
         "department": principal.department, "grants": [g.to_json() for g in principal.grants],
     }
 
 
-def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
-    """A signed access token for the principal, and its lifetime in seconds."""
+def issue_token(settings: Settings, principal: Principal, version: int) -> tuple[str, int]:
+    """A signed access token for the principal under its account's auth_version, and its lifetime in seconds."""
     lifetime = settings.token_minutes * 60
-    return jwt.encode(_claims(principal, lifetime), settings.secret, algorithm=ALGORITHM), lifetime
+    return jwt.encode(_claims(principal, lifetime, version), settings.secret, algorithm=ALGORITHM), lifetime
 
 
 def issue_ticket(settings: Settings, principal: Principal, audience: str, seconds: int) -> str:
     """A short-lived token good only for `audience` (e.g. a stream a browser opens with the ticket in the
     URL, since EventSource cannot send headers); it is refused as a bearer token."""
-    return jwt.encode({**_claims(principal, seconds), "aud": audience}, settings.secret, algorithm=ALGORITHM)
+    return jwt.encode({**_claims(principal, seconds, None), "aud": audience}, settings.secret, algorithm=ALGORITHM)
 
 
 def principal_from_ticket(settings: Settings, ticket: str, audience: str, parameter: str) -> Principal:
     """The principal of a ticket issued for `audience`; Unauthorized naming `parameter` if bad or expired."""
     try:
-        return _own_token(settings, ticket, audience=audience)
+        return _own_token(settings, ticket, audience=audience)[0]
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the ticket has expired; ask for a new one", parameter=parameter) from None
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid ticket: {exc}", parameter=parameter) from None
 
 
-def _own_token(settings: Settings, token: str, audience: str | None = None) -> Principal:
+def _own_token(settings: Settings, token: str, audience: str | None = None) -> tuple[Principal, int | None]:
+    """The principal of one of our tokens and the account version it names (None in a ticket)."""
     claims = jwt.decode(token, settings.secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience,
                         options={"require": ["exp", "sub", "role"]})
     if claims["role"] not in ROLES or claims["role"] == "anonymous":
         raise Unauthorized("token carries an unknown role", parameter="Authorization")
-    return Principal(
+    version = claims.get("ver")
+    if audience is None and not isinstance(version, int):  # a bearer token: always under a version
+        raise Unauthorized("token carries no account version", parameter="Authorization")
+    principal = Principal(
         str(claims["sub"]), claims["role"], frozenset(claims.get("townships") or ()),
         frozenset(claims.get("grids") or ()), claims.get("department"),
         frozenset(Grant.parse(g) for g in claims.get("grants") or ()),
     )
+    return principal, version
 
 
 def _jwks_client(request: Request, settings: Settings) -> jwt.PyJWKClient:
@@ -107,8 +116,9 @@ def _oidc_token(request: Request, settings: Settings, store: Store, token: str) 
     return Principal(name, "external")
 
 
-def authenticate_bearer(request: Request, settings: Settings, store: Store, token: str) -> Principal:
-    """The principal of a bearer token (ours first, then OIDC when configured); Unauthorized if bad."""
+def authenticate_bearer(request: Request, settings: Settings, store: Store, token: str) -> tuple[Principal, int | None]:
+    """The principal of a bearer token (ours first, then OIDC when configured) and, for ours, the account
+    version it was issued under; Unauthorized if bad."""
     try:
         return _own_token(settings, token)
     except jwt.ExpiredSignatureError:
@@ -117,7 +127,7 @@ def authenticate_bearer(request: Request, settings: Settings, store: Store, toke
         if not settings.oidc_jwks_url:
             raise Unauthorized(f"invalid access token: {own_error}", parameter="Authorization") from None
     try:
-        return _oidc_token(request, settings, store, token)
+        return _oidc_token(request, settings, store, token), None
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired", parameter="Authorization") from None
     except jwt.PyJWTError as exc:
@@ -186,15 +196,38 @@ def _verified_passwords(request: Request) -> VerifiedPasswords:
     return verified
 
 
-def session_principal(request: Request, settings: Settings) -> Principal | None:
-    """The person behind the browser's session cookie (safe methods only); None if absent, expired or forged."""
+def _session(request: Request, settings: Settings) -> tuple[Principal, int] | None:
+    """The principal and account version of the token in the browser's session cookie (safe methods only);
+    None if absent, expired or forged."""
     token = session_token(request)
     if token is None:
         return None
     try:
-        return _own_token(settings, token)  # the cookie only ever holds a token we issued
+        principal, version = _own_token(settings, token)  # the cookie only ever holds a token we issued
     except (jwt.PyJWTError, Unauthorized):
         return None  # a stale cookie browses as anyone would; the page offers to log in again
+    return principal, version
+
+
+def session_principal(request: Request, settings: Settings) -> Principal | None:
+    """The person behind the session cookie, as far as this process knows without reading the store (for
+    pages that only show who is logged in); None if absent, expired, forged or its account moved on."""
+    session = _session(request, settings)
+    if session is None or request.app.state.account_states.verdict(session[0].username, session[1]) is False:
+        return None
+    return session[0]
+
+
+async def _check_version(request: Request, username: str, version: int) -> None:
+    """Unauthorized unless the account still stands at the version the token was issued under."""
+    states: AccountStates = request.app.state.account_states
+    verdict = states.verdict(username, version)
+    if verdict is None:  # an account this process has not seen yet: one read, then it is known
+        await run_in_threadpool(states.load, username)
+        verdict = states.verdict(username, version)
+    if not verdict:
+        raise Unauthorized("the token no longer stands (its account was changed or disabled); log in again",
+                           parameter="Authorization")
 
 
 async def get_principal(request: Request) -> Principal:
@@ -213,9 +246,20 @@ async def get_principal(request: Request) -> Principal:
             raise Unauthorized("Authorization must be 'Bearer <token>' or 'Basic <base64 of username:password>'",
                                parameter="Authorization")
         if not settings.oidc_jwks_url:  # our own HS256 tokens: a CPU-only check, no thread hop needed
-            return authenticate_bearer(request, settings, store, credentials)
-        return await run_in_threadpool(authenticate_bearer, request, settings, store, credentials)
+            principal, version = authenticate_bearer(request, settings, store, credentials)
+        else:
+            principal, version = await run_in_threadpool(authenticate_bearer, request, settings, store, credentials)
+        if version is not None:
+            await _check_version(request, principal.username, version)
+        return principal
     key = request.headers.get("x-api-key")
     if key:
         return await run_in_threadpool(authenticate_api_key, store, key.strip())
-    return session_principal(request, settings) or Principal.anonymous()
+    session = _session(request, settings)
+    if session is not None:
+        try:
+            await _check_version(request, session[0].username, session[1])
+            return session[0]
+        except Unauthorized:
+            pass  # a cookie whose account changed browses as anyone would; the page offers to log in again
+    return Principal.anonymous()

@@ -26,12 +26,14 @@ STATUS_CODES: dict[type[errors.OneMapError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.TooManyRequests: 429,
     errors.StoreUnavailable: 503,
     KeyReused: 422,  # as the IETF Idempotency-Key draft says: same key, different request
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 412: "Precondition failed", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
-          500: "Internal server error", 503: "Service unavailable"}
+          409: "Conflict", 412: "Precondition failed", 413: "Content too large", 415: "Unsupported media type",
+          422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error",
+          503: "Service unavailable"}
 
 
 def problem(status: int, detail: str, *, parameter: str | None = None, headers: dict | None = None) -> JSONResponse:
@@ -78,9 +80,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.OneMapError)
     async def _core(request: Request, exc: errors.OneMapError) -> Response:
         status = status_for(exc)
-        # A passing outage (database down or busy): tell clients when to try again. The store logs the
-        # outage itself once; a line per refused request would flood the log while it lasts.
-        retry_after = exc.retry_after if isinstance(exc, errors.StoreUnavailable) else None
+        # A passing outage (database down or busy) or too many failed logins: tell clients when to try again.
+        # The store logs an outage itself once; a line per refused request would flood the log while it lasts.
+        retry_after = getattr(exc, "retry_after", None)
         if status >= 500:
             log.log(logging.DEBUG if retry_after else logging.WARNING, "%s on %s: %s", type(exc).__name__,
                     request.url.path, exc.message)

@@ -42,6 +42,12 @@ class Settings:
     jobs: bool = field(default_factory=lambda: not _off(os.environ.get("ONEMAP_JOBS", "")))
     # Largest request body taken (JSON features, filters, forms); larger ones are refused with 413.
     max_body_mb: float = 5.0
+    # Failed logins allowed per account and per client address in a window of seconds (0: no limit).
+    login_account_limit: int = 10
+    login_address_limit: int = 100
+    login_window_seconds: int = 900
+    # How often each process re-reads which accounts changed or were disabled (their tokens stop then).
+    account_refresh_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -75,6 +81,12 @@ class Settings:
             values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
         if "ONEMAP_MAX_BODY_MB" in env:
             values["max_body_mb"] = float(env["ONEMAP_MAX_BODY_MB"])
+        for key, name, kind in (("ONEMAP_LOGIN_ACCOUNT_LIMIT", "login_account_limit", int),
+                                ("ONEMAP_LOGIN_ADDRESS_LIMIT", "login_address_limit", int),
+                                ("ONEMAP_LOGIN_WINDOW_SECONDS", "login_window_seconds", int),
+                                ("ONEMAP_ACCOUNT_REFRESH_SECONDS", "account_refresh_seconds", float)):
+            if key in env:
+                values[name] = kind(env[key])
         if env.get("ONEMAP_MIGRATE_ON_START", "").lower() in ("1", "true", "yes"):
             values["migrate_on_start"] = True
         if "ONEMAP_CHANGE_RETENTION_HOURS" in env:

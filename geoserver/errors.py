@@ -36,6 +36,14 @@ class Conflict(OneMapError):
     """The request clashes with the current state (duplicate id, illegal workflow step)."""
 
 
+class TooManyRequests(OneMapError):
+    """Too many attempts (failed logins): the caller may try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, parameter: str | None = None) -> None:
+        super().__init__(message, parameter=parameter)
+        self.retry_after = retry_after
+
+
 class PreconditionFailed(OneMapError):
     """An If-Match precondition did not hold: someone else changed the feature first."""
 

@@ -6,20 +6,30 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import issue_token, principal_of
-from geoserver.errors import Unauthorized
-from geoserver.passwords import verify_password
+from api.settings import Settings
+from geoserver.logins import LoginGate, LoginLimits
+from geoserver.store import AccountState
 
 router = APIRouter(tags=["auth"])
 
 
+def login_gate(request: Request) -> LoginGate:
+    """The login checks of this app: its store under the configured limits."""
+    settings: Settings = request.app.state.settings
+    limits = LoginLimits(settings.login_account_limit, settings.login_address_limit, settings.login_window_seconds)
+    return LoginGate(request.app.state.store, limits)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy, uvicorn's --forwarded-allow-ips sets it)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/auth/token")
-async def token(request: Request, username: str = Form(...), password: str = Form(...),
-                grant_type: str | None = Form(None)) -> dict:
-    """Exchange a username and password for a bearer token."""
-    store = request.app.state.store
-    user = await run_in_threadpool(store.get_user, username)
-    ok = user is not None and await run_in_threadpool(verify_password, password, user.password_hash)
-    if not ok:
-        raise Unauthorized("wrong username or password", parameter="username")
-    access_token, expires_in = issue_token(request.app.state.settings, principal_of(user))
+async def token(request: Request, username: str = Form(..., max_length=256),
+                password: str = Form(..., max_length=1024), grant_type: str | None = Form(None)) -> dict:
+    """Exchange a username and password for a bearer token (failed attempts are limited: 429)."""
+    user = await run_in_threadpool(login_gate(request).login, username, password, client_address(request))
+    request.app.state.account_states.note(user.username, AccountState(user.auth_version, user.disabled))
+    access_token, expires_in = issue_token(request.app.state.settings, principal_of(user), user.auth_version)
     return {"access_token": access_token, "token_type": "bearer", "expires_in": expires_in}

@@ -1,0 +1,85 @@
+"""Which bearer tokens still stand: each process's view of every account's auth_version and disabled flag.
+
+A token names the auth_version of its account when it was issued. Every change to an account (role,
+townships, grids, grants, password, disabled) bumps the version in the store, so the token stops working
+in every process as soon as that process's view has caught up. The check on each request is a dict lookup
+(no I/O, on the event loop); the view is refreshed from the store in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from geoserver.errors import OneMapError
+from geoserver.store import AccountState, Store
+
+log = logging.getLogger("onemap.accounts")
+
+
+class AccountStates:
+    """username -> AccountState, kept fresh from the store; `verdict` is what the token check asks."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._states: dict[str, AccountState] = {}
+        self._lock = threading.Lock()
+
+    def verdict(self, username: str, version: int) -> bool | None:
+        """True if a token issued under `version` still stands, False if not, None if the account is not known
+        here yet (then `load` it and ask again)."""
+        state = self._states.get(username)
+        if state is None:
+            return None
+        if version != state.version:
+            # Older: the account changed since. Newer: another process changed it and this view lags (a
+            # token cannot be issued under a version that was never stored); the next refresh catches up.
+            return version > state.version
+        return not state.disabled
+
+    def note(self, username: str, state: AccountState | None) -> None:
+        """Take in one account's state (after a write or a read here); versions only move forward."""
+        with self._lock:
+            if state is None:
+                self._states.pop(username, None)
+                return
+            known = self._states.get(username)
+            if known is None or state.version >= known.version:
+                self._states[username] = state
+
+    def load(self, username: str) -> None:
+        """Read one account's state from the store (I/O: call it off the event loop)."""
+        user = self.store.get_user(username)
+        self.note(username, None if user is None else AccountState(user.auth_version, user.disabled))
+
+    def refresh(self) -> None:
+        """Read every account's state from the store (I/O), keeping any newer state noted meanwhile."""
+        fresh = self.store.account_states()
+        with self._lock:
+            for name, known in self._states.items():
+                if name in fresh and known.version > fresh[name].version:
+                    fresh[name] = known
+            self._states = fresh
+
+    def follow(self, interval: float) -> Callable[[], None]:
+        """Refresh every `interval` seconds in a background thread; returns the function that stops it."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while True:
+                try:
+                    self.refresh()
+                except OneMapError as exc:  # the store is away: keep the last view, say so, try again
+                    log.warning("cannot refresh account states: %s", exc.message)
+                if stop.wait(interval):
+                    return
+
+        thread = threading.Thread(target=run, name="onemap-account-states", daemon=True)
+        thread.start()
+
+        def halt() -> None:
+            stop.set()
+            thread.join(timeout=5)
+
+        return halt
