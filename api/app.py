@@ -15,7 +15,7 @@ from api.features import FeaturesFactory
 from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import auth, basemaps, events, health, login, open311, patrols, readings, stream
+from api.routers import accounts, auth, basemaps, events, health, login, open311, patrols, readings, stream
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
 from api.routers.tiles import TilesFactory
@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open311.router)
     app.include_router(readings.router)
     app.include_router(patrols.router)
+    app.include_router(accounts.router)
     app.include_router(basemaps.router)
     app.include_router(FeaturesFactory().router)
     app.include_router(TilesFactory().router)

@@ -209,3 +209,8 @@ def read_scope(principal: Principal, layer: Layer) -> Scope:
     for _, scope in readable_layers(principal, (layer,)):
         return scope
     raise NotFound(f"no collection {layer.id!r}", parameter="collectionId")
+
+
+def may_administer_accounts(principal: Principal) -> bool:
+    """True if the principal creates, re-grants and disables accounts and issues API keys: admins only."""
+    return principal.role == "admin"

@@ -97,3 +97,24 @@ def test_an_api_key_of_a_disabled_account_stops_at_once(county_db, catalog):
         assert a.get("/collections/events/items", headers=key).status_code == 401
         _change(county_db, catalog, "leader-A", disabled=False)
         assert a.get("/collections/events/items", headers=key).status_code == 200
+
+
+def test_disabling_through_one_app_stops_the_token_in_the_other(county_db):
+    with _app(county_db) as a, _app(county_db) as b:
+        admin = _token(a, "admin")
+        token = _token(b, "worker-A1")
+        assert b.get("/collections/events/items", headers=token).status_code == 200
+        assert a.patch("/users/worker-A1", json={"disabled": True}, headers=admin).status_code == 200
+        assert a.get("/collections/events/items", headers=token).status_code == 401  # at once where it was done
+        assert _soon(lambda: b.get("/collections/events/items", headers=token).status_code == 401)
+        assert a.patch("/users/worker-A1", json={"disabled": False}, headers=admin).status_code == 200
+
+
+def test_a_key_revoked_through_one_app_is_refused_by_the_other_at_once(county_db):
+    with _app(county_db) as a, _app(county_db) as b:
+        admin = _token(a, "admin")
+        issued = a.post("/api-keys", json={"username": "operator", "label": "two apps"}, headers=admin).json()
+        key = {"X-API-Key": issued["key"]}
+        assert b.get("/collections/events/items", headers=key).status_code == 200
+        assert a.delete(f"/api-keys/{issued['id']}", headers=admin).status_code == 204
+        assert b.get("/collections/events/items", headers=key).status_code == 401
