@@ -1,4 +1,4 @@
-"""The `onemap` command: serve, sample, db upgrade, load, export."""
+"""The `onemap` command: serve, sample, db upgrade, load, export, user."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from api import cli_users
 from api.settings import Settings
 from geoserver.access import Scope
 from geoserver.errors import OneMapError
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=("gpkg", "geojson", "csv"), default="gpkg")
     p.add_argument("--out", type=Path)
     p.add_argument("--database")
+
+    cli_users.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -140,7 +143,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "sample": cmd_sample, "db": cmd_db, "load": cmd_load, "export": cmd_export}
+COMMANDS = {"serve": cmd_serve, "sample": cmd_sample, "db": cmd_db, "load": cmd_load, "export": cmd_export,
+            "user": cli_users.cmd_user}
 
 if __name__ == "__main__":
     sys.exit(main())
