@@ -67,11 +67,17 @@ class AccountStates:
         stop = threading.Event()
 
         def run() -> None:
+            failing = False
             while True:
                 try:
                     self.refresh()
-                except OneMapError as exc:  # the store is away: keep the last view, say so, try again
-                    log.warning("cannot refresh account states: %s", exc.message)
+                    if failing:
+                        log.info("account states are read again")
+                    failing = False
+                except OneMapError as exc:  # the store is away: keep the last view, say so once, try again
+                    if not failing:
+                        log.warning("cannot refresh account states: %s", exc.message)
+                    failing = True
                 if stop.wait(interval):
                     return
 
