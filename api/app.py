@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir),
                                       extents=extents)
         app.state.account_states = AccountStates(store)
-        stop_following_accounts = app.state.account_states.follow(settings.account_refresh_seconds)
+        stop_following_accounts = store.changes.subscribe(app.state.account_states.on_change)
         app.state.white_model = WhiteModelService(store, catalog)
         app.state.stream = StreamHub(store, asyncio.get_running_loop(),
                                      heartbeat=settings.stream_heartbeat_seconds)

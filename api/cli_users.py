@@ -1,7 +1,7 @@
 """`onemap user …`: accounts and API keys from the command line (a county's first admin starts here).
 
-The same rules as `/users` and `/api-keys` (geoserver/accounts.py); running servers see each change within
-ONEMAP_ACCOUNT_REFRESH_SECONDS.
+The same rules as `/users` and `/api-keys` (geoserver/accounts.py); running servers hear each change through
+the change log.
 """
 
 from __future__ import annotations

@@ -46,8 +46,6 @@ class Settings:
     login_account_limit: int = 10
     login_address_limit: int = 100
     login_window_seconds: int = 900
-    # How often each process re-reads which accounts changed or were disabled (their tokens stop then).
-    account_refresh_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -83,8 +81,7 @@ class Settings:
             values["max_body_mb"] = float(env["ONEMAP_MAX_BODY_MB"])
         for key, name, kind in (("ONEMAP_LOGIN_ACCOUNT_LIMIT", "login_account_limit", int),
                                 ("ONEMAP_LOGIN_ADDRESS_LIMIT", "login_address_limit", int),
-                                ("ONEMAP_LOGIN_WINDOW_SECONDS", "login_window_seconds", int),
-                                ("ONEMAP_ACCOUNT_REFRESH_SECONDS", "account_refresh_seconds", float)):
+                                ("ONEMAP_LOGIN_WINDOW_SECONDS", "login_window_seconds", int)):
             if key in env:
                 values[name] = kind(env[key])
         if env.get("ONEMAP_MIGRATE_ON_START", "").lower() in ("1", "true", "yes"):

@@ -3,19 +3,17 @@
 A token names the auth_version of its account when it was issued. Every change to an account (role,
 townships, grids, grants, password, disabled) bumps the version in the store, so the token stops working
 in every process as soon as that process's view has caught up. The check on each request is a dict lookup
-(no I/O, on the event loop); the view is refreshed from the store in the background.
+(no I/O, on the event loop); the view follows the change log (every account write appends a `users` row),
+so another process's change arrives as fast as the feed brings it (PostgreSQL NOTIFY; GeoPackage polling).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Callable
 
-from geoserver.errors import OneMapError
+from geoserver.changes import RESET, Change
 from geoserver.store import AccountState, Store
-
-log = logging.getLogger("onemap.accounts")
+from geoserver.store.accounts_sql import USERS_LOG
 
 
 class AccountStates:
@@ -62,30 +60,9 @@ class AccountStates:
                     fresh[name] = known
             self._states = fresh
 
-    def follow(self, interval: float) -> Callable[[], None]:
-        """Refresh every `interval` seconds in a background thread; returns the function that stops it."""
-        stop = threading.Event()
-
-        def run() -> None:
-            failing = False
-            while True:
-                try:
-                    self.refresh()
-                    if failing:
-                        log.info("account states are read again")
-                    failing = False
-                except OneMapError as exc:  # the store is away: keep the last view, say so once, try again
-                    if not failing:
-                        log.warning("cannot refresh account states: %s", exc.message)
-                    failing = True
-                if stop.wait(interval):
-                    return
-
-        thread = threading.Thread(target=run, name="onemap-account-states", daemon=True)
-        thread.start()
-
-        def halt() -> None:
-            stop.set()
-            thread.join(timeout=5)
-
-        return halt
+    def on_change(self, change: Change) -> None:
+        """Consume the change feed: re-read an account written anywhere; after a `reset`, re-read them all."""
+        if change.op == RESET:
+            self.refresh()
+        elif change.layer_id == USERS_LOG and change.properties.get("username"):
+            self.load(change.properties["username"])

@@ -110,7 +110,7 @@ def test_a_short_password_or_none_at_all_is_refused(county_db, monkeypatch, caps
 
 
 def test_what_the_shell_changes_a_running_server_obeys(county_db, monkeypatch, capsys):
-    settings = Settings(database=county_db, secret=SECRET, account_refresh_seconds=0.2)
+    settings = Settings(database=county_db, secret=SECRET)
     with TestClient(create_app(settings)) as server:
         r = server.post("/auth/token", data={"username": "operator", "password": "onemap"})
         token = {"Authorization": f"Bearer {r.json()['access_token']}"}

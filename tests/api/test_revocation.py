@@ -14,13 +14,11 @@ from geoserver.store import UserRecord, open_store
 from tests.api import county
 from tests.api.conftest import SECRET
 
-REFRESH = 0.2  # seconds between each app's re-reads of the account states
 BOUND = 5.0  # what "at once" may take here, on a loaded two-core machine: a bound, not a measurement
 
 
 def _app(county_db: str) -> TestClient:
-    settings = Settings(database=county_db, secret=SECRET, public_url="http://testserver",
-                        account_refresh_seconds=REFRESH)
+    settings = Settings(database=county_db, secret=SECRET, public_url="http://testserver")
     return TestClient(create_app(settings))
 
 
