@@ -17,7 +17,8 @@ from geoserver.access import ROLES, Grant, Principal
 from geoserver.account_states import AccountStates
 from geoserver.apikeys import hash_api_key
 from geoserver.errors import Unauthorized
-from geoserver.passwords import VerifiedPasswords, verify_nobody
+from geoserver.logins import LoginGate, LoginLimits
+from geoserver.passwords import VerifiedPasswords
 from geoserver.store import Store, UserRecord
 
 ALGORITHM = "HS256"
@@ -161,32 +162,43 @@ def basic_credentials(value: str) -> tuple[str, str]:
     return username, password
 
 
-def authenticate_basic(store: Store, verified: VerifiedPasswords, username: str, password: str) -> Principal:
+def authenticate_basic(store: Store, verified: VerifiedPasswords, gate: LoginGate, username: str, password: str,
+                       address: str) -> Principal:
     """The principal of Basic credentials: the account's password, or an API key as the password.
 
-    The account is read on every request, so a changed password or a removed account counts at once; only
-    the slow hash of a password already proven right is skipped (`verified`). An unknown username and a
-    wrong password get the same answer after the same work.
+    The account is read on every request, so a changed password or a disabled account counts at once; only
+    the slow hash of a password already proven right is skipped (`verified`). Anything else is a login and
+    goes through the login limits (`gate`): an unknown username and a wrong password get the same answer
+    after the same work, failures are counted per account and address, and too many are 429.
     """
-    rejected = BasicUnauthorized("wrong username or password", parameter="Authorization")
-    if username == API_KEY_USERNAME:
-        record = store.get_api_key(hash_api_key(password))
-        user = store.get_user(record.username) if record is not None else None
-        if user is None:
-            raise rejected
-        return principal_of(user)
-    user = store.get_user(username)
-    if user is None:
-        verify_nobody(password)
-        raise rejected
-    if verified.remembered(username, password, user.password_hash):
-        return principal_of(user)
-    record = store.get_api_key(hash_api_key(password))  # one of the account's own keys as its password
-    if record is not None and record.username == user.username:
-        return principal_of(user)
-    if verified.verify(username, password, user.password_hash):
-        return principal_of(user)
-    raise rejected
+    try:
+        if username == API_KEY_USERNAME:
+            return authenticate_api_key(store, password)
+        user = store.get_user(username)
+        if user is not None:
+            if verified.remembered(username, password, user.password_hash):
+                return principal_of(user)
+            record = store.get_api_key(hash_api_key(password))  # one of the account's own keys as its password
+            if record is not None and record.username == user.username:
+                return principal_of(user)
+        return principal_of(gate.login(username, password, address,
+                                       verify=lambda given, stored: verified.verify(username, given, stored)))
+    except BasicUnauthorized:
+        raise
+    except Unauthorized as exc:  # the challenge tells a GIS client to ask for (other) credentials
+        raise BasicUnauthorized(exc.message, parameter="Authorization") from None
+
+
+def login_gate(request: Request) -> LoginGate:
+    """The login checks of this app: its store under the configured limits."""
+    settings: Settings = request.app.state.settings
+    limits = LoginLimits(settings.login_account_limit, settings.login_address_limit, settings.login_window_seconds)
+    return LoginGate(request.app.state.store, limits)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server sees it (behind a proxy, uvicorn's --forwarded-allow-ips sets it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _verified_passwords(request: Request) -> VerifiedPasswords:
@@ -240,8 +252,8 @@ async def get_principal(request: Request) -> Principal:
         credentials = credentials.strip()
         if scheme.lower() == "basic":
             username, password = basic_credentials(credentials)
-            return await run_in_threadpool(authenticate_basic, store, _verified_passwords(request), username,
-                                           password)
+            return await run_in_threadpool(authenticate_basic, store, _verified_passwords(request),
+                                           login_gate(request), username, password, client_address(request))
         if scheme.lower() != "bearer" or not credentials:
             raise Unauthorized("Authorization must be 'Bearer <token>' or 'Basic <base64 of username:password>'",
                                parameter="Authorization")

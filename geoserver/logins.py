@@ -10,15 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from geoserver import passwords
 from geoserver.errors import TooManyRequests, Unauthorized
-from geoserver.passwords import verify_password
 from geoserver.store import LoginFailures, Store, UserRecord
 
 log = logging.getLogger("onemap.logins")
 
-# The hash of a random password nobody knows, made with the default scrypt cost: an unknown username is
-# checked against it, so answering "no such account" takes as long as "wrong password".
-DUMMY_PASSWORD_HASH = "scrypt$16384$8$1$LeQCHIqoVb3A9+p+r9kH5A==$F76/aaXYDLQdm73Xb1rOW+HNIMdpCDp9a4BlmNTy6Ho="
 WRONG = "wrong username or password"
 
 
@@ -50,8 +47,13 @@ class LoginGate:
         self.limits = limits
         self.clock = clock
 
-    def login(self, username: str, password: str, address: str) -> UserRecord:
+    def login(self, username: str, password: str, address: str,
+              verify: Callable[[str, str], bool] | None = None) -> UserRecord:
         """The account if the password is right and no limit is reached.
+
+        `verify(password, stored_hash)` checks the password (default: scrypt; HTTP Basic passes one that
+        remembers passwords already proven right). An unknown username costs the same: one scrypt against a
+        decoy hash (geoserver.passwords.verify_nobody).
 
         Raises:
             TooManyRequests: the account or the address has had too many failures in this window (the
@@ -72,16 +74,16 @@ class LoginGate:
                 raise TooManyRequests(f"too many failed logins; try again in {wait} seconds", retry_after=wait,
                                       parameter="username")
         user = self.store.get_user(username)
-        # Always one scrypt: against the account's hash, or the dummy's when there is no such account.
-        right = verify_password(password, user.password_hash if user is not None else DUMMY_PASSWORD_HASH)
-        if user is None or not right:
-            self._failed(username, address, list(subjects), now, since)
-            raise Unauthorized(WRONG, parameter="username")
-        if user.disabled:
-            raise Unauthorized(f"the account {username!r} is disabled", parameter="username")
-        if account_subject(username) in counted:  # a write only when there is something to forget
-            self.store.clear_login_failures(account_subject(username))
-        return user
+        if user is None:
+            passwords.verify_nobody(password)  # the same work as a wrong password
+        elif (verify or passwords.verify_password)(password, user.password_hash):
+            if user.disabled:
+                raise Unauthorized(f"the account {username!r} is disabled", parameter="username")
+            if account_subject(username) in counted:  # a write only when there is something to forget
+                self.store.clear_login_failures(account_subject(username))
+            return user
+        self._failed(username, address, list(subjects), now, since)
+        raise Unauthorized(WRONG, parameter="username")
 
     def _failed(self, username: str, address: str, subjects: list[str], now: datetime, since: datetime) -> None:
         counts = [self.store.record_login_failure(s, now, since).failures for s in subjects]

@@ -5,24 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import issue_token, principal_of
-from api.settings import Settings
-from geoserver.logins import LoginGate, LoginLimits
+from api.auth import client_address, issue_token, login_gate, principal_of
 from geoserver.store import AccountState
 
 router = APIRouter(tags=["auth"])
-
-
-def login_gate(request: Request) -> LoginGate:
-    """The login checks of this app: its store under the configured limits."""
-    settings: Settings = request.app.state.settings
-    limits = LoginLimits(settings.login_account_limit, settings.login_address_limit, settings.login_window_seconds)
-    return LoginGate(request.app.state.store, limits)
-
-
-def client_address(request: Request) -> str:
-    """The caller's address as the server sees it (behind a proxy, uvicorn's --forwarded-allow-ips sets it)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/auth/token")

@@ -3,6 +3,8 @@ across processes, in both stores."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -60,3 +62,28 @@ def test_an_oversized_username_or_password_is_refused_naming_it(county_db, field
     with _client(county_db, "10.0.5.1") as c:
         r = c.post("/auth/token", data={"username": "admin", "password": "x", field: value})
     assert r.status_code == 400 and r.json()["parameter"] == field
+
+
+def _basic(username: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def test_basic_credentials_count_against_the_same_limits(county_db):
+    with _client(county_db, "10.0.6.1", login_account_limit=3) as c:
+        for _ in range(3):
+            r = c.get("/collections/events/items", headers=_basic("external", "guess"))
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+        r = c.get("/collections/events/items", headers=_basic("external", county.PASSWORD))
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert _login(c, "external", county.PASSWORD).status_code == 429  # one count for both ways in
+
+
+def test_a_gis_client_already_logged_in_with_basic_is_not_locked_out_by_a_guesser(county_db):
+    with _client(county_db, "10.0.7.1", login_account_limit=3) as qgis, \
+            _client(county_db, "10.0.7.2", login_account_limit=3) as guesser:
+        right = _basic("operator", county.PASSWORD)
+        assert qgis.get("/collections/events/items", headers=right).status_code == 200
+        for _ in range(3):
+            assert guesser.get("/collections/events/items", headers=_basic("operator", "guess")).status_code == 401
+        assert guesser.get("/collections/events/items", headers=right).status_code == 429
+        assert qgis.get("/collections/events/items", headers=right).status_code == 200

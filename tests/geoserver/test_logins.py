@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from geoserver import logins
+from geoserver import passwords
 from geoserver.errors import TooManyRequests, Unauthorized
-from geoserver.logins import DUMMY_PASSWORD_HASH, LoginGate, LoginLimits
-from geoserver.passwords import hash_password
+from geoserver.logins import LoginGate, LoginLimits
+from geoserver.passwords import DECOY_HASH, hash_password
 from geoserver.store import UserRecord
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -45,19 +45,19 @@ def test_an_unknown_user_costs_one_scrypt_like_a_wrong_password_and_gets_the_sam
 
     def spy(password: str, stored: str) -> bool:
         checked.append(stored)
-        return logins_verify(password, stored)
+        return real_verify(password, stored)
 
-    logins_verify = logins.verify_password
-    monkeypatch.setattr(logins, "verify_password", spy)
+    real_verify = passwords.verify_password
+    monkeypatch.setattr(passwords, "verify_password", spy)
     gate = _gate(accounts)
     with pytest.raises(Unauthorized) as unknown:
         gate.login("nobody", RIGHT, "10.0.0.1")
     with pytest.raises(Unauthorized) as wrong:
         gate.login("leader-a", "guess", "10.0.0.1")
-    assert checked == [DUMMY_PASSWORD_HASH, accounts.get_user("leader-a").password_hash]
+    assert checked == [DECOY_HASH, accounts.get_user("leader-a").password_hash]
     assert (unknown.value.message, unknown.value.parameter) == (wrong.value.message, wrong.value.parameter)
     # The dummy costs what a real hash costs: the same scrypt parameters as every new password.
-    assert DUMMY_PASSWORD_HASH.split("$")[:4] == hash_password("anything").split("$")[:4]
+    assert DECOY_HASH.split("$")[:4] == hash_password("anything").split("$")[:4]
     assert gate.login("leader-a", RIGHT, "10.0.0.1").username == "leader-a"
 
 
