@@ -59,16 +59,21 @@ def issue_token(settings: Settings, principal: Principal, version: int) -> tuple
     return jwt.encode(_claims(principal, lifetime, version), settings.secret, algorithm=ALGORITHM), lifetime
 
 
-def issue_ticket(settings: Settings, principal: Principal, audience: str, seconds: int) -> str:
+def issue_ticket(settings: Settings, principal: Principal, audience: str, seconds: int,
+                 version: int | None = None) -> str:
     """A short-lived token good only for `audience` (e.g. a stream a browser opens with the ticket in the
-    URL, since EventSource cannot send headers); it is refused as a bearer token."""
-    return jwt.encode({**_claims(principal, seconds, None), "aud": audience}, settings.secret, algorithm=ALGORITHM)
+    URL, since EventSource cannot send headers), under the account's version if it has one; it is refused
+    as a bearer token."""
+    claims = {**_claims(principal, seconds, version), "aud": audience}
+    return jwt.encode(claims, settings.secret, algorithm=ALGORITHM)
 
 
-def principal_from_ticket(settings: Settings, ticket: str, audience: str, parameter: str) -> Principal:
-    """The principal of a ticket issued for `audience`; Unauthorized naming `parameter` if bad or expired."""
+def principal_from_ticket(settings: Settings, ticket: str, audience: str,
+                          parameter: str) -> tuple[Principal, int | None]:
+    """The principal of a ticket issued for `audience` and its account version (None for an identity
+    provider's user without an account); Unauthorized naming `parameter` if bad or expired."""
     try:
-        return _own_token(settings, ticket, audience=audience)[0]
+        return _own_token(settings, ticket, audience=audience)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the ticket has expired; ask for a new one", parameter=parameter) from None
     except jwt.PyJWTError as exc:
@@ -76,7 +81,7 @@ def principal_from_ticket(settings: Settings, ticket: str, audience: str, parame
 
 
 def _own_token(settings: Settings, token: str, audience: str | None = None) -> tuple[Principal, int | None]:
-    """The principal of one of our tokens and the account version it names (None in a ticket)."""
+    """The principal of one of our tokens and the account version it names (a ticket may name none)."""
     claims = jwt.decode(token, settings.secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience,
                         options={"require": ["exp", "sub", "role"]})
     if claims["role"] not in ROLES or claims["role"] == "anonymous":
@@ -230,8 +235,9 @@ def session_principal(request: Request, settings: Settings) -> Principal | None:
     return session[0]
 
 
-async def _check_version(request: Request, username: str, version: int) -> None:
-    """Unauthorized unless the account still stands at the version the token was issued under."""
+async def check_version(request: Request, username: str, version: int, parameter: str = "Authorization") -> None:
+    """Unauthorized (naming `parameter`) unless the account still stands at the version the token was issued
+    under."""
     states: AccountStates = request.app.state.account_states
     verdict = states.verdict(username, version)
     if verdict is None:  # an account this process has not seen yet: one read, then it is known
@@ -239,7 +245,7 @@ async def _check_version(request: Request, username: str, version: int) -> None:
         verdict = states.verdict(username, version)
     if not verdict:
         raise Unauthorized("the token no longer stands (its account was changed or disabled); log in again",
-                           parameter="Authorization")
+                           parameter=parameter)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -262,7 +268,7 @@ async def get_principal(request: Request) -> Principal:
         else:
             principal, version = await run_in_threadpool(authenticate_bearer, request, settings, store, credentials)
         if version is not None:
-            await _check_version(request, principal.username, version)
+            await check_version(request, principal.username, version)
         return principal
     key = request.headers.get("x-api-key")
     if key:
@@ -270,7 +276,7 @@ async def get_principal(request: Request) -> Principal:
     session = _session(request, settings)
     if session is not None:
         try:
-            await _check_version(request, session[0].username, session[1])
+            await check_version(request, session[0].username, session[1])
             return session[0]
         except Unauthorized:
             pass  # a cookie whose account changed browses as anyone would; the page offers to log in again

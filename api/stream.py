@@ -5,7 +5,7 @@ the subscribers' asyncio queues). A subscriber sees a change only if it may read
 feature was in or is in now (geoserver.changes.as_seen_by); the event id is the change's seq. A reconnect with
 `Last-Event-ID` replays what was missed from the change log itself -- whichever process it reaches -- and
 then continues live, skipping what the replay already sent; if the log no longer holds it, a `reset` event
-tells the client to reload.
+tells the client to reload. A change to the subscriber's own account ends its stream with an `end` event.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from geoserver.access import Principal, Scope
 from geoserver.changes import RESET, Change, as_seen_by
 from geoserver.store import Store
+from geoserver.store.accounts_sql import USERS_LOG
 
 log = logging.getLogger("onemap.stream")
 QUEUE_LIMIT = 10_000  # changes waiting for one slow client before it is told to reset
@@ -115,6 +116,11 @@ class StreamHub:
                     continue
                 if change.seq <= sent and change.op != RESET:
                     continue  # the replay already covered it
+                if change.layer_id == USERS_LOG and change.properties.get("username") == sub.principal.username:
+                    # The account changed (disabled, re-granted, new password): what this stream may show was
+                    # decided under the old account, so it ends; a reconnect needs credentials that still stand.
+                    yield _sse(change.seq, "end", {"seq": change.seq, "reason": "the account changed; log in again"})
+                    return
                 sent = max(sent, change.seq)
                 text = sub.event(change)
                 if text:

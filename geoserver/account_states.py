@@ -36,6 +36,10 @@ class AccountStates:
             return version > state.version
         return not state.disabled
 
+    def current(self, username: str) -> AccountState | None:
+        """The account's state as this process knows it (None: not known here yet)."""
+        return self._states.get(username)
+
     def note(self, username: str, state: AccountState | None) -> None:
         """Take in one account's state (after a write or a read here); versions only move forward."""
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.auth import get_principal, issue_ticket, principal_from_ticket
+from api.auth import check_version, get_principal, issue_ticket, principal_from_ticket
 from api.stream import Subscriber
 from geoserver.access import Principal, readable_layers
 from geoserver.errors import BadInput, Unauthorized
@@ -22,7 +22,12 @@ def stream_ticket(request: Request, principal: Principal = Depends(get_principal
     so the long-lived token never appears in a URL."""
     if principal.is_anonymous:
         raise Unauthorized("log in to ask for a stream ticket", parameter="Authorization")
-    ticket = issue_ticket(request.app.state.settings, principal, AUDIENCE, TICKET_SECONDS)
+    states = request.app.state.account_states
+    if states.current(principal.username) is None:
+        states.load(principal.username)  # (this route runs in a worker thread)
+    state = states.current(principal.username)  # None for an identity provider's user without an account
+    ticket = issue_ticket(request.app.state.settings, principal, AUDIENCE, TICKET_SECONDS,
+                          state.version if state is not None else None)
     return {"ticket": ticket, "expires_in": TICKET_SECONDS}
 
 
@@ -39,7 +44,9 @@ async def stream(
     (data: seq, layer, id, op insert/update/delete/load, properties, township_code, bbox, at), `ready` once
     caught up, or `reset` (reload: what was missed is no longer in the log). Reconnect with Last-Event-ID."""
     if ticket is not None:
-        principal = principal_from_ticket(request.app.state.settings, ticket, AUDIENCE, "ticket")
+        principal, version = principal_from_ticket(request.app.state.settings, ticket, AUDIENCE, "ticket")
+        if version is not None:  # a ticket stops with its account, like a token
+            await check_version(request, principal.username, version, "ticket")
     readable = dict((layer.id, scope) for layer, scope in readable_layers(principal, request.app.state.catalog))
     if layers is not None:
         wanted = [name.strip() for name in layers.split(",") if name.strip()]
