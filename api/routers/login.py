@@ -11,15 +11,16 @@ from api.ogc_pages import PAGES, trail
 from api.routers.auth import token
 from api.session import clear_session, safe_next, same_origin, set_session
 from geoserver.access import Principal
-from geoserver.errors import Forbidden, Unauthorized
+from geoserver.errors import Forbidden, TooManyRequests, Unauthorized
 
 router = APIRouter(include_in_schema=False)
 
 
 def _form(request: Request, principal: Principal, next_path: str, *, username: str = "", message: str | None = None,
-          status: int = 200) -> Response:
+          status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # A refused login answers 401 with a form, not a Basic challenge (that would open the browser's own dialog).
-    headers = {"WWW-Authenticate": 'Bearer realm="onemap"'} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="onemap"'}
     return PAGES.render(request, principal, "login.html", trail(request, ("Log in", None)), status=status,
                         headers=headers, next=next_path, username=username, message=message)
 
@@ -48,6 +49,9 @@ async def login(request: Request, username: str = Form(""), password: str = Form
     except Unauthorized as exc:
         return _form(request, Principal.anonymous(), safe_next(next), username=username, message=exc.message,
                      status=401)
+    except TooManyRequests as exc:  # the login limits: the form again, saying when to try
+        return _form(request, Principal.anonymous(), safe_next(next), username=username, message=exc.message,
+                     status=429, headers={"Retry-After": str(exc.retry_after)})
     response = RedirectResponse(base_url(request) + safe_next(next), status_code=303)
     set_session(response, request, request.app.state.settings, answer["access_token"], answer["expires_in"])
     return response

@@ -87,3 +87,12 @@ def test_a_gis_client_already_logged_in_with_basic_is_not_locked_out_by_a_guesse
             assert guesser.get("/collections/events/items", headers=_basic("operator", "guess")).status_code == 401
         assert guesser.get("/collections/events/items", headers=right).status_code == 429
         assert qgis.get("/collections/events/items", headers=right).status_code == 200
+
+
+def test_the_login_form_says_when_to_try_again(county_db):
+    with _client(county_db, "10.0.8.1", login_account_limit=2) as c:
+        for _ in range(2):
+            assert c.post("/login", data={"username": "form-guesser", "password": "guess"}).status_code == 401
+        r = c.post("/login", data={"username": "form-guesser", "password": "guess"}, headers={"Accept": "text/html"})
+    assert r.status_code == 429 and r.headers["content-type"].startswith("text/html")
+    assert int(r.headers["retry-after"]) > 0 and "try again in" in r.text

@@ -9,6 +9,7 @@ import jwt
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.session import COOKIE
 from api.settings import Settings
 from geoserver.store import UserRecord, open_store
 from tests.api import county
@@ -116,3 +117,17 @@ def test_a_key_revoked_through_one_app_is_refused_by_the_other_at_once(county_db
         assert b.get("/collections/events/items", headers=key).status_code == 200
         assert a.delete(f"/api-keys/{issued['id']}", headers=admin).status_code == 204
         assert b.get("/collections/events/items", headers=key).status_code == 401
+
+
+def test_a_session_cookie_of_a_changed_account_browses_as_anyone(county_db):
+    with _app(county_db) as a, _app(county_db) as b:
+        r = b.post("/login", data={"username": "leader-B", "password": county.PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303
+        cookie = {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+        b.cookies.clear()
+        assert b.get("/collections/events/items", headers=cookie).status_code == 200
+        admin = _token(a, "admin")
+        assert a.patch("/users/leader-B", json={"disabled": True}, headers=admin).status_code == 200
+        assert _soon(lambda: b.get("/collections/events/items", headers=cookie).status_code == 404)
+        assert a.patch("/users/leader-B", json={"disabled": False}, headers=admin).status_code == 200
+        assert b.get("/collections/events/items", headers=cookie).status_code == 404  # the old cookie stays dead
