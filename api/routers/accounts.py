@@ -22,7 +22,9 @@ from geoserver.errors import BadInput, Forbidden, Unauthorized
 from geoserver.logins import account_subject
 from geoserver.store import ApiKeyRecord, UserRecord
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], responses={403: {"description": "Only an admin manages accounts and keys."}})
+CONFLICT = {409: {"description": "The change would leave the county without an enabled admin."}}
+STALE = {412: {"description": "If-Match names an older version of the account."}}
 
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 Name = Annotated[str, Path(min_length=1, max_length=64)]
@@ -133,7 +135,7 @@ async def list_users(request: Request, who: Principal = Depends(admin),
     return {"users": [_user_json(u) for u in users], "numberMatched": matched, "numberReturned": len(users)}
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses={409: {"description": "The username is taken."}})
 async def create_user(request: Request, body: NewAccount, response: Response, who: Principal = Depends(admin)) -> dict:
     """Create an account (its password stored only as a slow hash)."""
     fields, password = _fields(body)
@@ -169,7 +171,7 @@ async def _change(request: Request, username: str, body: AccountFields, who: Pri
     return _user_json(user)
 
 
-@router.patch("/users/{username}")
+@router.patch("/users/{username}", responses={**CONFLICT, **STALE})
 async def patch_user(request: Request, username: Name, body: AccountFields, response: Response,
                      who: Principal = Depends(admin),
                      if_match: str | None = Header(None, max_length=64)) -> dict:
@@ -177,7 +179,7 @@ async def patch_user(request: Request, username: Name, body: AccountFields, resp
     return await _change(request, username, body, who, if_match, response, replace=False)
 
 
-@router.put("/users/{username}")
+@router.put("/users/{username}", responses={**CONFLICT, **STALE})
 async def put_user(request: Request, username: Name, body: Replacement, response: Response,
                    who: Principal = Depends(admin),
                    if_match: str | None = Header(None, max_length=64)) -> dict:
@@ -185,7 +187,7 @@ async def put_user(request: Request, username: Name, body: Replacement, response
     return await _change(request, username, body, who, if_match, response, replace=True)
 
 
-@router.delete("/users/{username}", status_code=204)
+@router.delete("/users/{username}", status_code=204, responses=CONFLICT)
 async def disable_user(request: Request, username: Name, who: Principal = Depends(admin)) -> Response:
     """Disable an account (kept, since events and patrols name it): its tokens and API keys stop at once."""
     await run_in_threadpool(accounts(request).change, username, actor=who.username, disabled=True)

@@ -11,7 +11,8 @@ from geoserver.store import AccountState
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token")
+@router.post("/auth/token", responses={429: {"description": "Too many failed logins for the account or the "
+                                                          "address; try again after Retry-After seconds."}})
 async def token(request: Request, username: str = Form(..., max_length=256),
                 password: str = Form(..., max_length=1024), grant_type: str | None = Form(None)) -> dict:
     """Exchange a username and password for a bearer token (failed attempts are limited: 429)."""
