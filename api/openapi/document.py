@@ -27,8 +27,10 @@ from api.errors import TITLES
 from api.openapi.oas30 import document_to_30
 from api.openapi.ogc import (
     FEATURE_ROUTES,
+    HTML,
     OPERATIONS,
     PATH_DOMAINS,
+    PROBLEM,
     Reach,
     feature_paths,
     feature_tags,
@@ -44,6 +46,8 @@ VALIDATION = "#/components/schemas/HTTPValidationError"
 DESCRIPTION = ("The county's one-map server: OGC API Features (Parts 1-4), Tiles (vector and map tiles), "
                "WMTS 1.0.0, 3D Tiles 1.1 and the governance routes. Errors are RFC 9457 problem details. "
                "This document lists what the caller can reach: log in for more.")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+HTML_ERRORS = ("400", "403", "404")  # api/errors.py answers these with a page when a browser asks
 SECURITY = [{}, {"bearer": []}, {"apiKey": []}, {"basic": []}, {"password": []}]  # {}: anonymous is served too
 
 
@@ -167,7 +171,7 @@ class OpenAPIDocuments:
         out = feature_paths(reach, generic)
         for path, item in out.items():
             for op in item.values():
-                _errors(op, path, authenticated=True)
+                _errors(op, "", path, authenticated=True, known=True)
         return out
 
     def _operation(self, key: tuple[str, str], op: dict[str, Any], reach: Reach) -> dict[str, Any] | None:
@@ -190,27 +194,35 @@ class OpenAPIDocuments:
                 op["parameters"] = list(named.values())
             for status, resp in entry.responses.items():
                 op.setdefault("responses", {})[status] = copy.deepcopy(resp)
-        _errors(op, path, authenticated=key in self._authenticated)
+        _errors(op, method, path, authenticated=key in self._authenticated, known=entry is not None)
         return op
 
 
-def _errors(op: dict[str, Any], path: str, *, authenticated: bool) -> None:
-    """The error answers every operation shares, as problem+json; FastAPI's 422 is our 400."""
+def _errors(op: dict[str, Any], method: str, path: str, *, authenticated: bool, known: bool) -> None:
+    """The error answers every operation shares; FastAPI's 422 is our 400.
+
+    Errors are problem+json (api/errors.py builds every one); 400, 403 and 404 are an HTML page instead when
+    the request asks for one (`f=html`, or a browser's Accept). Routes the OGC layer does not know (`known`)
+    may read their body themselves and refuse a role, so they may answer 400 and 403 whatever FastAPI saw.
+    """
     responses = op.setdefault("responses", {})
-    default = responses.get("422", {})
-    if VALIDATION in json.dumps(default):
+    if VALIDATION in json.dumps(responses.get("422", {})):
         del responses["422"]
-    if op.get("parameters") or op.get("requestBody"):
+    if op.get("parameters") or op.get("requestBody") or (not known and method in BODY_METHODS):
         responses.setdefault("400", problem("A parameter, header or the body is not valid (it is named)."))
     if authenticated:
         op["security"] = SECURITY
         responses.setdefault("401", problem("The credentials are not valid (an anonymous call needs none)."))
+        if not known:
+            responses.setdefault("403", problem("The caller's role or townships do not allow this."))
     if _template_names(path):
         responses.setdefault("404", problem("No such resource, or none the caller may see."))
     responses.setdefault("503", {**problem("The store does not answer; try again after Retry-After seconds."),
                                  "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}})
     for status, resp in responses.items():
         if status[:1] in "45" and status.isdigit():
-            resp["content"] = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            resp["content"] = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            if status in HTML_ERRORS:
+                resp["content"][HTML] = {"schema": {"type": "string"}}
             if resp.get("description") in (None, "", "Successful Response", "Additional Response"):
                 resp["description"] = TITLES.get(int(status), "Error")
