@@ -52,7 +52,8 @@ def _dumps(body: Any, status: int = 200, media_type: str = "application/json", *
                     media_type=media_type, headers=headers)
 
 
-@router.post("/events/{event_id}/actions/{action}")
+@router.post("/events/{event_id}/actions/{action}", response_class=Response,
+             responses={200: {"content": {GEOJSON: {}}, "description": "The updated event."}})
 async def act(event_id: str, action: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Do a dispatch action on an event (accept, reject, merge, dispatch, start, handle, verify, rework, close,
     escalate, supervise) with a JSON body (`note`, `assignee`, `department`, `into`); returns the event.

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate_api_key, get_principal
@@ -18,6 +18,9 @@ from layers import open311
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 MAX_FORM = 64 * 1024
 FORMATS = ("json", "xml")
+# What the OpenAPI document says these routes send (the suffix chooses) and which suffixes there are.
+ANSWERS = {"content": {"application/json": {}, "application/xml": {}}}
+FMT = Path(description="json or xml", json_schema_extra={"enum": list(FORMATS)})
 
 
 def _fmt(fmt: str) -> str:
@@ -46,14 +49,14 @@ async def _caller(request: Request, principal: Principal, api_key: str | None) -
     return principal
 
 
-@router.get("/services.{fmt}")
-def list_services(fmt: str, request: Request) -> Response:
+@router.get("/services.{fmt}", response_class=Response, responses={200: ANSWERS})
+def list_services(request: Request, fmt: str = FMT) -> Response:
     """The services (our event types) a request may name."""
     return _render(open311.services(request.app.state.store), _fmt(fmt), "services", "service")
 
 
-@router.post("/requests.{fmt}", status_code=201)
-async def post_request(fmt: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+@router.post("/requests.{fmt}", status_code=201, response_class=Response, responses={201: ANSWERS})
+async def post_request(request: Request, fmt: str = FMT, principal: Principal = Depends(get_principal)) -> Response:
     """Report a service request (form-encoded as the spec has it, or JSON): service_code, lat, long,
     description, first_name, last_name, api_key."""
     fmt = _fmt(fmt)
@@ -76,8 +79,8 @@ async def post_request(fmt: str, request: Request, principal: Principal = Depend
     return _render([row], fmt, "service_requests", "request", status=201)
 
 
-@router.get("/requests.{fmt}")
-async def get_requests(fmt: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
+@router.get("/requests.{fmt}", response_class=Response, responses={200: ANSWERS})
+async def get_requests(request: Request, fmt: str = FMT, principal: Principal = Depends(get_principal)) -> Response:
     """Service requests the caller may see (service_request_id, service_code, start_date, end_date, status)."""
     fmt = _fmt(fmt)
     args = dict(request.query_params)
@@ -87,8 +90,8 @@ async def get_requests(fmt: str, request: Request, principal: Principal = Depend
     return _render(rows, fmt, "service_requests", "request")
 
 
-@router.get("/requests/{request_id}.{fmt}")
-async def get_request(request_id: str, fmt: str, request: Request,
+@router.get("/requests/{request_id}.{fmt}", response_class=Response, responses={200: ANSWERS})
+async def get_request(request_id: str, request: Request, fmt: str = FMT,
                       principal: Principal = Depends(get_principal)) -> Response:
     """One service request (404 when the caller may not see it)."""
     fmt = _fmt(fmt)

@@ -70,7 +70,8 @@ def _iso(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
 
 
-@router.post("/patrols", status_code=201)
+@router.post("/patrols", status_code=201, response_class=Response,
+             responses={201: {"content": {GEOJSON: {}}, "description": "The patrol started."}})
 async def start_patrol(request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Start a patrol: `{"grid_code", "task_id"?, "mode"?, "started_at"?}`; returns the patrol feature."""
     body = await _json_body(request, MAX_BODY, required=True)
@@ -80,7 +81,8 @@ async def start_patrol(request: Request, principal: Principal = Depends(get_prin
                   ETag=patrol.etag())
 
 
-@router.post("/patrols/{patrol_id}/stop")
+@router.post("/patrols/{patrol_id}/stop", response_class=Response,
+             responses={200: {"content": {GEOJSON: {}}, "description": "The patrol stopped."}})
 async def stop_patrol(patrol_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Stop your patrol (optionally `{"ended_at"}`); 409 if it has ended already."""
     body = await _json_body(request, MAX_BODY, required=False)
