@@ -34,8 +34,14 @@ MAX_NESTING = 32  # parentheses inside parentheses
 MAX_CHAIN = 100  # NOT, signs and arithmetic operators: each can nest the parsed expression one level deeper
 WKT_WORDS = frozenset({"POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
                        "GEOMETRYCOLLECTION", "BBOX"})
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_WORD = re.compile(r"[A-Za-z_:][\w:.]*")
+_NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# CQL2 identifiers may hold any letter (not only ASCII ones); a digit that is not 0-9 ('²', '٣') is left to
+# the parser, which refuses it.
+_WORD = re.compile(r"(?:[^\W\d]|:)[\w:.]*")
+
+
+def _digit(ch: str) -> bool:
+    return len(ch) == 1 and "0" <= ch <= "9"
 
 
 def parse_filter(value: str | dict[str, Any], lang: str | None = None, filter_crs: str | None = None) -> dict:
@@ -88,7 +94,7 @@ def _text_numbers(text: str) -> list[int | float]:
             previous = c
             i = end + 1
             continue
-        if c.isdigit() or (c == "." and text[i + 1:i + 2].isdigit()):
+        if _digit(c) or (c == "." and _digit(text[i + 1:i + 2])):
             token = _NUMBER.match(text, i).group()  # type: ignore[union-attr]
             numbers.append(_exact(token))
             previous = token[-1]
@@ -128,7 +134,7 @@ def _text_numbers(text: str) -> list[int | float]:
 
 
 def _starts_number(text: str, i: int) -> bool:
-    return text[i:i + 1].isdigit() or (text[i:i + 1] == "." and text[i + 1:i + 2].isdigit())
+    return _digit(text[i:i + 1]) or (text[i:i + 1] == "." and _digit(text[i + 1:i + 2]))
 
 
 def _exact(token: str) -> int | float:
