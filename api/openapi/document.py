@@ -210,6 +210,8 @@ def _errors(op: dict[str, Any], method: str, path: str, *, authenticated: bool, 
         del responses["422"]
     if op.get("parameters") or op.get("requestBody") or (not known and method in BODY_METHODS):
         responses.setdefault("400", problem("A parameter, header or the body is not valid (it is named)."))
+    if op.get("requestBody") or method in BODY_METHODS:  # api/bodies.py: one size limit for every body
+        responses.setdefault("413", problem("The body is larger than this server accepts here."))
     if authenticated:
         op["security"] = SECURITY
         responses.setdefault("401", problem("The credentials are not valid (an anonymous call needs none)."))

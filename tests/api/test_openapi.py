@@ -94,6 +94,7 @@ def test_media_types_are_the_ones_we_send(client, operator):
     assert ok("/collections/events/queryables") == {"application/schema+json", "text/html"}
     assert ok("/collections/events/items") == {"application/geo+json", "text/html"}
     assert ok("/collections/events/items", "post", "201") == {"application/geo+json"}
+    assert "413" in paths["/collections/events/items"]["post"]["responses"]  # the body size limit
     assert ok("/tiles/{tms}/{z}/{row}/{col}") == {"application/vnd.mapbox-vector-tile"}
     assert ok("/collections/{source}/map/tiles/{tms}/{z}/{row}/{col}") == {"image/png", "image/jpeg", "image/webp"}
     assert ok("/3dtiles/buildings/{tile_path}.glb") == {"model/gltf-binary"}
@@ -189,5 +190,5 @@ def test_a_route_added_anywhere_appears_with_problem_errors(county_db):
     assert {"200", "400", "404"} <= set(op["responses"]) and "422" not in op["responses"]
     assert PROBLEM in op["responses"]["400"]["content"]
     # a route that reads its own body and checks roles may refuse either, whatever FastAPI saw
-    assert {"400", "401", "403"} <= set(doc["paths"]["/pong"]["post"]["responses"])
+    assert {"400", "401", "403", "413"} <= set(doc["paths"]["/pong"]["post"]["responses"])
     assert "/internal" not in doc["paths"]
