@@ -124,7 +124,8 @@ def _items_parameters(layer: Layer) -> list[dict[str, Any]]:
     params = [
         query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
               "How many features at most."),
-        query("offset", {"type": "integer", "minimum": 0, "default": 0}, "How many matching features to skip."),
+        query("offset", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0},
+              "How many matching features to skip."),
         _csv("bbox", {"type": "number"}, "minx,miny,maxx,maxy (or 6 numbers with heights) in bbox-crs.",
              minItems=4, maxItems=6),
         query("bbox-crs", CRS, "The CRS of bbox (CRS84 when absent)."),
@@ -182,24 +183,29 @@ def _feature_ops(layer: Layer, reach: Reach, docs: dict[tuple[str, str], dict]) 
     body = {"required": True, "content": content({GEOJSON: ref(names["FeatureInput"])})}
     written = response("The feature as stored.", {GEOJSON: ref(names["Feature"])}, ETag=ETAG, Location=STRING)
     refused = problem("The feature lies outside the townships the caller may write.")
+    owned = problem("A property only the layer's workflow sets (layers/ write rules) was changed.")
+    changed = problem("The feature changed since (If-Match).")
     if "create" in writes:
+        key = header("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                     "Retries with the same key and body get the first answer again.")
         paths[f"/collections/{lid}/items"]["post"] = op(
-            "POST", items, "createFeature", parameters=[
-                CONTENT_CRS, header("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-                                    "Retries with the same key and body get the first answer again.")],
-            requestBody=body, responses={"201": written, "403": refused, "409": problem("The key's first request is still running."),
-                                         "422": problem("The Idempotency-Key was used for another request.")})
+            "POST", items, "createFeature", parameters=[CONTENT_CRS, key], requestBody=body, responses={
+                "201": written, "403": refused,
+                "409": problem("A property only the layer's workflow sets was given, or the key's first request "
+                               "is still running."),
+                "422": problem("The Idempotency-Key was used for another request.")})
     one = paths[f"/collections/{lid}/items/{{featureId}}"]
     if "update" in writes:
+        patch_body = {"required": True, "content": content({"application/merge-patch+json": ref(names["FeaturePatch"]),
+                                                            GEOJSON: ref(names["FeaturePatch"])})}
+        answers = {"200": written, "403": refused, "409": owned, "412": changed}
         one["put"] = op("PUT", item, "replaceFeature", parameters=[fid, CONTENT_CRS, IF_MATCH], requestBody=body,
-                        responses={"200": written, "403": refused, "412": problem("The feature changed since (If-Match).")})
-        one["patch"] = op("PATCH", item, "updateFeature", parameters=[fid, CONTENT_CRS, IF_MATCH], requestBody={
-            "required": True, "content": content({"application/merge-patch+json": ref(names["FeaturePatch"]),
-                                                  GEOJSON: ref(names["FeaturePatch"])})},
-            responses={"200": written, "403": refused, "412": problem("The feature changed since (If-Match).")})
+                        responses=dict(answers))
+        one["patch"] = op("PATCH", item, "updateFeature", parameters=[fid, CONTENT_CRS, IF_MATCH],
+                          requestBody=patch_body, responses=dict(answers))
     if "delete" in writes:
         one["delete"] = op("DELETE", item, "deleteFeature", parameters=[fid, IF_MATCH], responses={
-            "204": response("Deleted."), "403": refused, "412": problem("The feature changed since (If-Match).")})
+            "204": response("Deleted."), "403": refused, "412": changed})
     return paths
 
 
