@@ -11,12 +11,13 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
-# Vertex colours (linear RGB): ordinary, key (重点) and religious (寺院) buildings told apart at a glance.
-COLOURS = {
-    "default": (0.85, 0.85, 0.85),
-    "key": (0.95, 0.55, 0.10),
-    "religious": (0.75, 0.15, 0.12),
-}
+# The palette (linear RGB): ordinary, key (重点) and religious (寺院) buildings told apart at a glance.
+PALETTE = (
+    ("default", (0.85, 0.85, 0.85)),
+    ("key", (0.95, 0.55, 0.10)),
+    ("religious", (0.75, 0.15, 0.12)),
+)
+COLOURS = dict(PALETTE)
 DEFAULT_HEIGHT = 3.0  # metres, for a footprint that records neither height nor floors
 FLOOR_HEIGHT = 3.0
 
@@ -35,11 +36,11 @@ class Building:
     name: str = ""
 
     @property
-    def colour(self) -> tuple[float, float, float]:
-        """Religious buildings red, key buildings orange, the rest white-grey."""
+    def colour(self) -> int:
+        """The building's index in the palette: religious buildings red, key buildings orange, the rest grey."""
         if self.use == "religious":
-            return COLOURS["religious"]
-        return COLOURS["key"] if self.is_key else COLOURS["default"]
+            return 2
+        return 1 if self.is_key else 0
 
     @classmethod
     def from_feature(cls, fid: int, geometry: BaseGeometry, props: dict[str, Any]) -> Building:
@@ -53,13 +54,14 @@ class Building:
 
 @dataclass
 class Mesh:
-    """Triangles with per-vertex normals, colours and feature ids (indices into the mesh's buildings)."""
+    """Triangles with per-vertex normals, palette colours and feature ids (indices into the mesh's buildings)."""
 
     positions: np.ndarray  # (n, 3) float32, east-north-up metres
     normals: np.ndarray  # (n, 3) float32
-    colours: np.ndarray  # (n, 3) float32
+    colour_index: np.ndarray  # (n,) uint8, into PALETTE
     feature_ids: np.ndarray  # (n,) float32
     buildings: list[Building] = field(default_factory=list)
+    origin: tuple[float, float] = (0.0, 0.0)  # lon, lat of the frame's origin (on the ellipsoid)
 
     @property
     def triangle_count(self) -> int:
@@ -132,11 +134,12 @@ def extrude(buildings: list[Building], lon0: float, lat0: float) -> Mesh:
     length = np.linalg.norm(normal, axis=1)
     keep = length > 1e-6
     enu, normal, ids = enu[keep], normal[keep] / length[keep, None], ids[keep]
-    colours = np.array([b.colour for b in buildings], dtype="float32").reshape(-1, 3)
+    colours = np.array([b.colour for b in buildings], dtype="uint8")
     return Mesh(
         positions=enu.reshape(-1, 3).astype("float32"),
         normals=np.repeat(normal, 3, axis=0).astype("float32"),
-        colours=np.repeat(colours[ids.astype(int)], 3, axis=0) if len(ids) else np.zeros((0, 3), "float32"),
+        colour_index=np.repeat(colours[ids.astype(int)], 3) if len(ids) else np.zeros(0, "uint8"),
         feature_ids=np.repeat(ids, 3).astype("float32"),
         buildings=buildings,
+        origin=(lon0, lat0),
     )

@@ -1,4 +1,10 @@
-"""The 3D white model as an OGC 3D Tiles 1.1 tileset: a quadtree of glb contents, built per access scope."""
+"""The 3D white model as an OGC 3D Tiles 1.1 tileset: a quadtree of glb contents, built per access scope.
+
+Leaves hold the buildings themselves (with their properties); every node above them holds merged blocks of
+its buildings at a cell size that halves at each level, and is replaced by its children as the camera comes
+closer (REPLACE refinement). So the county view draws its settlements at once from a handful of small tiles,
+and a street view the buildings, never both.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ from geoserver.catalog import Catalog
 from geoserver.changes import RESET, Change
 from geoserver.errors import NotFound
 from geoserver.store import Store
-from tiles.extrude import Building, enu_to_ecef_matrix, extrude
+from tiles.blocks import merged_blocks
+from tiles.extrude import Building, extrude
 from tiles.gltf import to_glb
 
 LAYER_ID = "buildings"
@@ -26,6 +33,8 @@ MAX_DEPTH = 12
 # Geometric error of a node, as a fraction of its diagonal: a quadrant 2 km across (error 100 m) opens
 # when the camera comes within roughly 4 km of it at Cesium's default maximum screen-space error.
 ERROR_PER_METRE = 1 / 20
+BLOCK_CELLS = 40  # an overview node's blocks: cells of 1/40 of its diagonal (half its geometric error)
+MIN_BLOCK_CELL = 150.0  # metres: below that, blocks would cost nearly what the buildings do; nodes stay empty
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -37,10 +46,12 @@ class WhiteModel:
     """
 
     def __init__(self, tileset: dict, buildings: list[Building], leaves: dict[str, np.ndarray],
-                 build_seconds: float, etag: str, max_cached: int = 256) -> None:
+                 build_seconds: float, etag: str, max_cached: int = 256,
+                 overviews: dict[str, tuple[np.ndarray, float, tuple]] | None = None) -> None:
         self.tileset = tileset
         self.buildings = buildings
         self.leaves = leaves
+        self.overviews = overviews or {}
         self.build_seconds = build_seconds
         self.etag = etag
         self._glbs: OrderedDict[str, bytes] = OrderedDict()
@@ -58,16 +69,24 @@ class WhiteModel:
             if path in self._glbs:
                 self._glbs.move_to_end(path)
                 return self._glbs[path]
-        if path not in self.leaves:
+        if path in self.leaves:
+            glb = self._content([self.buildings[k] for k in self.leaves[path]], features=True)
+        elif path in self.overviews:
+            idx, cell, bbox = self.overviews[path]
+            glb = self._content(merged_blocks([self.buildings[k] for k in idx], cell, bbox), features=False)
+        else:
             raise NotFound(f"no 3D tile {path!r} in the buildings tileset", parameter="tile_path")
-        chosen = [self.buildings[k] for k in self.leaves[path]]
-        west, south, east, north = shapely.total_bounds([b.footprint for b in chosen])
-        glb = to_glb(extrude(chosen, (west + east) / 2, (south + north) / 2))
         with self._lock:
             self._glbs[path] = glb
             while len(self._glbs) > self._max_cached:
                 self._glbs.popitem(last=False)
         return glb
+
+    @staticmethod
+    def _content(chosen: list[Building], features: bool) -> bytes:
+        # The content's local frame sits at the centre of its buildings' bounds.
+        west, south, east, north = shapely.total_bounds([b.footprint for b in chosen])
+        return to_glb(extrude(chosen, (west + east) / 2, (south + north) / 2), features=features)
 
 
 def _diagonal_metres(bbox) -> float:
@@ -89,14 +108,16 @@ def _union(regions: list[list[float]]) -> list[float]:
 class _Builder:
     """Splits buildings into quadrants (by footprint centre) until a quadrant holds few enough."""
 
-    def __init__(self, buildings: list[Building], max_per_tile: int) -> None:
+    def __init__(self, buildings: list[Building], max_per_tile: int, min_block_cell: float) -> None:
         footprints = [b.footprint for b in buildings]
         self.bounds = shapely.bounds(footprints)
         centres = shapely.centroid(footprints)
         self.cx, self.cy = shapely.get_x(centres), shapely.get_y(centres)
         self.heights = np.array([b.height for b in buildings], dtype="float64")
         self.max_per_tile = max_per_tile
+        self.min_block_cell = min_block_cell
         self.leaves: dict[str, np.ndarray] = {}
+        self.overviews: dict[str, tuple[np.ndarray, float, tuple]] = {}
 
     def node(self, idx: np.ndarray, cell: tuple[float, float, float, float], path: str, depth: int) -> dict:
         if len(idx) <= self.max_per_tile or depth >= MAX_DEPTH:
@@ -107,41 +128,48 @@ class _Builder:
         quads = [(west, south, mx, my), (mx, south, east, my), (west, my, mx, north), (mx, my, east, north)]
         children = [self.node(idx[quadrant == i], quads[i], f"{path}-{i}", depth + 1)
                     for i in range(4) if (quadrant == i).any()]
-        return {"boundingVolume": {"region": _union([c["boundingVolume"]["region"] for c in children])},
-                "geometricError": _diagonal_metres(cell) * ERROR_PER_METRE, "children": children}
+        b = self.bounds[idx]
+        bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+        diagonal = _diagonal_metres(cell)
+        node = {"boundingVolume": {"region": _union([c["boundingVolume"]["region"] for c in children])},
+                "geometricError": diagonal * ERROR_PER_METRE, "children": children}
+        if diagonal / BLOCK_CELLS >= self.min_block_cell:
+            self.overviews[path] = (idx, diagonal / BLOCK_CELLS, bbox)
+            node["content"] = {"uri": f"{path}.glb"}
+        return node
 
     def leaf(self, idx: np.ndarray, path: str) -> dict:
         b = self.bounds[idx]
         bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
         self.leaves[path] = idx
-        # The content's local frame sits at the centre of its buildings' bounds (WhiteModel.content agrees).
-        lon0, lat0 = float((bbox[0] + bbox[2]) / 2), float((bbox[1] + bbox[3]) / 2)
         return {"boundingVolume": {"region": _region(bbox, self.heights[idx].max())},
-                "geometricError": 0.0, "transform": enu_to_ecef_matrix(lon0, lat0),
-                "content": {"uri": f"{path}.glb"}}
+                "geometricError": 0.0, "content": {"uri": f"{path}.glb"}}
 
 
-def build_white_model(buildings: list[Building], max_per_tile: int = MAX_PER_TILE) -> WhiteModel:
-    """The tileset of these buildings: internal nodes refine by adding children; content only in leaves."""
+def build_white_model(buildings: list[Building], max_per_tile: int = MAX_PER_TILE,
+                      min_block_cell: float = MIN_BLOCK_CELL) -> WhiteModel:
+    """The tileset of these buildings: buildings in the leaves, merged blocks above them, REPLACE refinement."""
     started = time.perf_counter()
     leaves: dict[str, np.ndarray] = {}
+    overviews: dict[str, tuple[np.ndarray, float, tuple]] = {}
     if buildings:
-        builder = _Builder(buildings, max_per_tile)
+        builder = _Builder(buildings, max_per_tile, min_block_cell)
         b = builder.bounds
         bbox = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
         root = builder.node(np.arange(len(buildings)), bbox, "0", 0)
-        leaves = builder.leaves
+        leaves, overviews = builder.leaves, builder.overviews
         error = max(root["geometricError"], _diagonal_metres(bbox) * ERROR_PER_METRE)
     else:  # nobody's buildings in scope: a valid, empty tileset
         root, error = {"boundingVolume": {"region": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]}, "geometricError": 0.0}, 0.0
-    root["refine"] = "ADD"
+    root["refine"] = "REPLACE"
     tileset = {"asset": {"version": "1.1", "generator": "onemap"}, "geometricError": error, "root": root}
     # The ETag covers every vertex and property, hashed as whole arrays (a million buildings in about a second).
     digest = hashlib.sha1(json.dumps(tileset, sort_keys=True).encode())
     digest.update(shapely.get_coordinates([x.footprint for x in buildings]).tobytes())
     digest.update(np.array([(x.id, x.height, x.floors, x.is_key) for x in buildings], dtype="float64").tobytes())
     digest.update("\x1f".join(f"{x.use}\x1e{x.township_code}\x1e{x.name}" for x in buildings).encode())
-    return WhiteModel(tileset, buildings, leaves, time.perf_counter() - started, '"' + digest.hexdigest() + '"')
+    return WhiteModel(tileset, buildings, leaves, time.perf_counter() - started, '"' + digest.hexdigest() + '"',
+                      overviews=overviews)
 
 
 class WhiteModelService:

@@ -26,17 +26,36 @@ def read_glb(data: bytes) -> tuple[dict, bytes]:
     return doc, data[28 + json_len:28 + json_len + bin_len]
 
 
-_DTYPES = {5126: "float32", 5125: "uint32", 5123: "uint16", 5121: "uint8"}
+_DTYPES = {5126: "float32", 5125: "uint32", 5123: "uint16", 5122: "int16", 5121: "uint8", 5120: "int8"}
 _WIDTH = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
 
 
 def accessor(doc: dict, binary: bytes, index: int) -> np.ndarray:
-    """An accessor's values as a numpy array (rows of its type's width)."""
+    """An accessor's values as a numpy array (rows of its type's width), honouring byteStride."""
     acc = doc["accessors"][index]
     view = doc["bufferViews"][acc["bufferView"]]
-    arr = np.frombuffer(binary, dtype=_DTYPES[acc["componentType"]], count=acc["count"] * _WIDTH[acc["type"]],
-                        offset=view["byteOffset"] + acc.get("byteOffset", 0))
-    return arr.reshape(acc["count"], -1) if _WIDTH[acc["type"]] > 1 else arr
+    dtype, width = np.dtype(_DTYPES[acc["componentType"]]), _WIDTH[acc["type"]]
+    stride = view.get("byteStride", dtype.itemsize * width)
+    start = view["byteOffset"] + acc.get("byteOffset", 0)
+    rows = np.frombuffer(binary, dtype="uint8", count=stride * (acc["count"] - 1) + dtype.itemsize * width,
+                         offset=start)
+    rows = np.lib.stride_tricks.as_strided(rows, shape=(acc["count"], dtype.itemsize * width), strides=(stride, 1))
+    arr = np.ascontiguousarray(rows).view(dtype).reshape(acc["count"], width)
+    return arr if width > 1 else arr[:, 0]
+
+
+def node_matrix(node: dict) -> np.ndarray:
+    """A glTF node's local transform: its matrix (column-major), else translation, rotation and scale."""
+    if "matrix" in node:
+        return np.array(node["matrix"], dtype="float64").reshape(4, 4).T
+    m = np.eye(4)
+    x, y, z, w = node.get("rotation", [0, 0, 0, 1])
+    m[:3, :3] = [[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                 [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                 [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]]
+    m[:3, :3] = m[:3, :3] @ np.diag(node.get("scale", [1, 1, 1]))
+    m[:3, 3] = node.get("translation", [0, 0, 0])
+    return m
 
 
 def view_bytes(doc: dict, binary: bytes, index: int) -> bytes:
@@ -66,10 +85,13 @@ def property_table(doc: dict, binary: bytes) -> dict[str, list]:
 
 
 def content_lonlat(tile: dict, glb: bytes) -> np.ndarray:
-    """The content's vertices as lon/lat (degrees) and ellipsoid height, through the tile's transform."""
+    """The content's vertices as lon/lat (degrees) and ellipsoid height: node, y-up to z-up, tile transform."""
     doc, binary = read_glb(glb)
-    pos = accessor(doc, binary, doc["meshes"][0]["primitives"][0]["attributes"]["POSITION"]).astype("float64")
-    matrix = np.array(tile["transform"]).reshape(4, 4).T @ Y_UP_TO_Z_UP
+    node = doc["nodes"][doc["scenes"][doc.get("scene", 0)]["nodes"][0]]
+    pos = accessor(doc, binary, doc["meshes"][node["mesh"]]["primitives"][0]["attributes"]["POSITION"])
+    pos = pos.astype("float64")
+    tile_matrix = np.array(tile["transform"]).reshape(4, 4).T if "transform" in tile else np.eye(4)
+    matrix = tile_matrix @ Y_UP_TO_Z_UP @ node_matrix(node)
     ecef = (np.column_stack([pos, np.ones(len(pos))]) @ matrix.T)[:, :3]
     return np.column_stack(_TO_GEODETIC.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2]))
 
