@@ -15,26 +15,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from pyproj import Geod
-from shapely.geometry import LineString, Point
+import shapely
 
 from geoserver.access import Principal, Scope, scope_for
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, Unauthorized
-from geoserver.features import MAX_LIMIT, Feature, FeatureQuery
+from geoserver.features import Feature, FeatureQuery
 from geoserver.jobs import Job
 from geoserver.store import Store
+from layers import patrol_track
+from layers.patrol_track import MAX_SPEED, stub
 from layers.patrols import TRAVEL_MODES
 
 PATROLS = "patrols"
 POINTS = "track_points"
 MAX_POINTS = 20_000  # fixes in one upload (a day at one fix every 5 s)
-MAX_SPEED = 70.0  # m/s (252 km/h): faster than that between two fixes is an impossible jump
 FUTURE_SLACK = timedelta(minutes=5)  # phone clocks run a little ahead
 MAX_KEY = 100
 CLOSE_BATCH = 200
 STOPPED = "stopped"
-_GEOD = Geod(ellps="WGS84")
 _NUMBERS = ("accuracy", "speed", "heading", "altitude", "battery")
 
 
@@ -100,16 +99,17 @@ def start(store: Store, catalog: Catalog, principal: Principal, body: Any) -> Fe
     props = {"worker": principal.username, "started_at": started, "status": "active", "mode": mode,
              "distance_m": 0.0, "duration_s": 0, "point_count": 0, "task_id": task, "last_fix_at": now()}
     with store.transaction(actor=principal.username):
-        return store.insert(PATROLS, [Feature(None, _stub(anchor.x, anchor.y), props)],
+        return store.insert(PATROLS, [Feature(None, stub(anchor.x, anchor.y), props)],
                             scope_for(principal, catalog.get(PATROLS), "create"))[0]
 
 
-def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int) -> Feature:
-    """The caller's patrol: NotFound outside his read scope, Forbidden if it is another worker's (admins and
-    operators may act on any); Unauthorized when nobody is logged in."""
+def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, *, lock: bool = False) -> Feature:
+    """The caller's patrol (locked until the open transaction ends with `lock`): NotFound outside his read
+    scope, Forbidden if it is another worker's (admins and operators may act on any); Unauthorized when nobody
+    is logged in."""
     if principal.is_anonymous:
         raise Unauthorized("log in to work on a patrol", parameter="Authorization")
-    patrol = store.get(PATROLS, patrol_id, scope_for(principal, catalog.get(PATROLS), "read"))
+    patrol = store.get(PATROLS, patrol_id, scope_for(principal, catalog.get(PATROLS), "read"), for_update=lock)
     if patrol.properties.get("worker") != principal.username and principal.role not in ("admin", "operator"):
         raise Forbidden(f"patrol {patrol_id} is another worker's: only he (or an admin) may change it",
                         parameter="patrolId")
@@ -120,7 +120,7 @@ def stop(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, b
     """Stop an active patrol (optionally at `ended_at`); 409 if it has already ended."""
     body = _object(body)
     with store.transaction(actor=principal.username):
-        patrol = own_patrol(store, catalog, principal, patrol_id)
+        patrol = own_patrol(store, catalog, principal, patrol_id, lock=True)
         props = patrol.properties
         if props.get("status") != "active":
             raise Conflict(f"patrol {patrol_id} has already ended ({props.get('close_reason') or 'finished'})",
@@ -188,25 +188,14 @@ def parse_fix(index: int, raw: Any, at: datetime) -> Fix | str:
     return Fix(index, key, None if cid is None else str(cid), t, lon, lat, extra)
 
 
-def _legs(track: list[tuple[datetime, float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """Geodesic length (m) and speed (m/s) of each leg between fixes in time order (same-time fixes count as
-    one second apart), computed for the whole track at once."""
-    if len(track) < 2:
-        return np.zeros(0), np.zeros(0)
+def spikes(track: list[tuple[datetime, float, float]]) -> set[int]:
+    """Indexes of isolated impossible jumps among fixes (time, lon, lat) in time order."""
+    if not track:
+        return set()
+    t = np.fromiter((p[0].timestamp() for p in track), float, len(track))
     lon = np.fromiter((p[1] for p in track), float, len(track))
     lat = np.fromiter((p[2] for p in track), float, len(track))
-    secs = np.fromiter(((b[0] - a[0]).total_seconds() for a, b in zip(track, track[1:], strict=False)), float,
-                       len(track) - 1)
-    _, _, dist = _GEOD.inv(lon[:-1], lat[:-1], lon[1:], lat[1:])
-    dist = np.abs(dist)
-    return dist, dist / np.maximum(np.abs(secs), 1.0)
-
-
-def spikes(track: list[tuple[datetime, float, float]]) -> set[int]:
-    """Indexes of isolated impossible jumps: fixes reached too fast from both their neighbours in time."""
-    _, speed = _legs(track)
-    fast = speed > MAX_SPEED
-    return {int(i) + 1 for i in np.flatnonzero(fast[:-1] & fast[1:])}
+    return {int(i) for i in np.flatnonzero(patrol_track.spike_mask(t, lon, lat))}
 
 
 def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, body: Any) -> dict[str, Any]:
@@ -228,82 +217,81 @@ def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int,
         if isinstance(fix, str):
             report[i].update(status="rejected", reason=fix)
     with store.transaction(actor=principal.username):
-        patrol = own_patrol(store, catalog, principal, patrol_id)
+        patrol = own_patrol(store, catalog, principal, patrol_id, lock=True)
         if (patrol.properties.get("close_reason") or "").startswith(STOPPED):
             raise Conflict(f"patrol {patrol_id} was stopped: start a new patrol for new fixes",
                            parameter="patrolId")
-        # Taking the patrol's row first serialises uploads to one patrol (the statistics see every fix).
-        patrol = store.update(PATROLS, patrol_id, Feature(patrol_id, None, {"last_fix_at": at}),
-                              Scope.everything(), partial=True)
-        stored = _stored(store, patrol_id)
-        keys = {key for key, *_ in stored}
-        track = sorted((t, lon, lat) for _, t, lon, lat in stored)
-        fresh: list[Fix] = []
-        for fix in parsed:
-            if isinstance(fix, str):
-                continue
-            if fix.key in keys:
-                report[fix.index]["status"] = "duplicate"
-                continue
-            keys.add(fix.key)
-            fresh.append(fix)
-        jumps = _jumps(track, fresh)
-        accepted = []
-        for fix in fresh:
-            if fix.index in jumps:
-                report[fix.index].update(status="rejected", reason="an impossible jump "
-                                         f"(faster than {MAX_SPEED:.0f} m/s from the fixes before and after)")
-            else:
-                report[fix.index]["status"] = "accepted"
-                accepted.append(fix)
-        worker = patrol.properties["worker"]
-        if accepted:
-            store.insert(POINTS, [Feature(None, Point(f.lon, f.lat), {
-                "patrol_id": patrol_id, "worker": worker, "recorded_at": f.time, "point_key": f.key,
-                **f.extra}) for f in accepted], Scope.everything())
-            track = sorted(track + [(f.time, f.lon, f.lat) for f in accepted])
-            patrol = store.update(PATROLS, patrol_id, Feature(patrol_id, *_statistics(track)), Scope.everything(),
-                                  partial=True)
+        statuses, patrol = ingest(store, patrol, [f for f in parsed if not isinstance(f, str)], at)
+    for index, status in statuses.items():
+        if isinstance(status, str):
+            report[index]["status"] = status
+        else:
+            report[index].update(status="rejected", reason=status[0])
     counts = {s: sum(1 for r in report if r.get("status") == s) for s in ("accepted", "duplicate", "rejected")}
     return {"patrol": patrol_id, **counts, "points": report, "statistics": summary(patrol)}
 
 
-def _stored(store: Store, patrol_id: int) -> list[tuple[str, datetime, float, float]]:
-    """(key, time, lon, lat) of every stored fix of a patrol."""
-    out: list[tuple[str, datetime, float, float]] = []
-    while True:
-        page = store.query(POINTS, FeatureQuery(
-            filter={"op": "=", "args": [{"property": "patrol_id"}, patrol_id]},
-            properties=("recorded_at", "point_key"), sortby=(("recorded_at", True),), limit=MAX_LIMIT,
-            offset=len(out)), Scope.everything())
-        for f in page.features:
-            out.append((f.properties.get("point_key") or f"fid:{f.id}", f.properties["recorded_at"],
-                        f.geometry.x, f.geometry.y))
-        if len(page.features) < MAX_LIMIT:
-            return out
+JUMP = f"an impossible jump (faster than {MAX_SPEED:.0f} m/s from the fixes before and after)"
 
 
-def _jumps(track: list[tuple[datetime, float, float]], fresh: list[Fix]) -> set[int]:
-    """Upload indexes of new fixes that are spikes among the stored and new fixes together."""
-    merged = sorted([(t, lon, lat, -1) for t, lon, lat in track]
-                    + [(f.time, f.lon, f.lat, f.index) for f in fresh])
-    return {merged[i][3] for i in spikes([m[:3] for m in merged]) if merged[i][3] >= 0}
+def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime) -> tuple[dict[int, Any], Feature]:
+    """Add parsed fixes to a patrol locked by the caller's open transaction: one set-based write of the new
+    fixes, one summary change, the patrol's line and figures recomputed from every stored fix.
+
+    Returns each fix's status by its index (`accepted`, `duplicate`, or `(reason,)` when rejected) and the
+    updated patrol.
+    """
+    pid = int(patrol.id)  # type: ignore[arg-type]
+    stored = store.columns(POINTS, FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, pid]}),
+                           Scope.everything(), ("recorded_at", "point_key"))
+    keys = {k if k is not None else f"fid:{i}" for k, i in zip(stored.values["point_key"], stored.ids, strict=True)}
+    statuses: dict[int, Any] = {}
+    fresh: list[Fix] = []
+    for fix in fixes:
+        if fix.key in keys:
+            statuses[fix.index] = "duplicate"
+        else:
+            keys.add(fix.key)
+            fresh.append(fix)
+    st = stored.values["recorded_at"]
+    ft = np.fromiter((f.time.timestamp() for f in fresh), float, len(fresh))
+    fx = np.fromiter((f.lon for f in fresh), float, len(fresh))
+    fy = np.fromiter((f.lat for f in fresh), float, len(fresh))
+    t, lon, lat = np.concatenate([st, ft]), np.concatenate([stored.lon, fx]), np.concatenate([stored.lat, fy])
+    owner = np.concatenate([np.full(len(st), -1), np.arange(len(fresh))])
+    order = patrol_track.time_order(t, lon, lat)
+    t, lon, lat, owner = t[order], lon[order], lat[order], owner[order]
+    computed = patrol_track.legs(t, lon, lat)
+    spikes = patrol_track.spike_mask(t, lon, lat, computed[1])
+    jumps = {int(k) for k in owner[spikes & (owner >= 0)]}
+    accepted = [f for k, f in enumerate(fresh) if k not in jumps]
+    for k in jumps:
+        statuses[fresh[k].index] = (JUMP,)
+    worker = patrol.properties["worker"]
+    written = store.append(POINTS, _points(pid, worker, accepted), Scope.everything(),
+                           unique=("patrol_id", "point_key"), summary={"patrol_id": pid, "worker": worker}
+                           ) if accepted else []
+    for f, new in zip(accepted, written, strict=True):
+        statuses[f.index] = "accepted" if new else "duplicate"
+    props: dict[str, Any] = {"last_fix_at": at}
+    line = None
+    if accepted:
+        if jumps:  # the track without the refused fixes (their legs change)
+            keep = ~np.isin(owner, list(jumps))
+            t, lon, lat = t[keep], lon[keep], lat[keep]
+            computed = patrol_track.legs(t, lon, lat)
+        line, figures = patrol_track.statistics(t, lon, lat, computed)
+        props.update(figures)
+    patrol = store.update(PATROLS, pid, Feature(pid, line, props), Scope.everything(), partial=True)
+    return statuses, patrol
 
 
-def _statistics(track: list[tuple[datetime, float, float]]) -> tuple[LineString, dict[str, Any]]:
-    """The patrol's line and statistics from its fixes in time order (isolated spikes left out)."""
-    bad = spikes(track)
-    kept = [p for i, p in enumerate(track) if i not in bad]
-    coords = [(lon, lat) for _, lon, lat in kept]
-    distance = float(_legs(kept)[0].sum())
-    line = LineString(coords) if len(coords) > 1 else _stub(*coords[0])
-    return line, {"distance_m": round(distance, 2), "duration_s": int((kept[-1][0] - kept[0][0]).total_seconds()),
-                  "point_count": len(track)}
-
-
-def _stub(lon: float, lat: float) -> LineString:
-    """The line of a patrol with fewer than two fixes: a centimetre long (a line needs two distinct points)."""
-    return LineString([(lon, lat), (lon + 1e-7, lat)])
+def _points(pid: int, worker: str, fixes: list[Fix]) -> list[Feature]:
+    """The track-point features of accepted fixes."""
+    geoms = shapely.points(np.fromiter((f.lon for f in fixes), float, len(fixes)),
+                           np.fromiter((f.lat for f in fixes), float, len(fixes)))
+    return [Feature(None, g, {"patrol_id": pid, "worker": worker, "recorded_at": f.time, "point_key": f.key,
+                              **f.extra}) for g, f in zip(geoms, fixes, strict=True)]
 
 
 def summary(patrol: Feature) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from geoserver.catalog import Catalog
 from geoserver.store.base import (
     AccountState,
     ApiKeyRecord,
+    Columns,
     Extent,
     IdempotencyRecord,
     Location,
@@ -14,7 +15,7 @@ from geoserver.store.base import (
     UserRecord,
 )
 
-__all__ = ["AccountState", "ApiKeyRecord", "Extent", "IdempotencyRecord", "Location", "LoginFailures", "Store",
+__all__ = ["AccountState", "ApiKeyRecord", "Columns", "Extent", "IdempotencyRecord", "Location", "LoginFailures", "Store",
            "UserRecord", "open_store"]
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from geoserver.access import Scope
 from geoserver.catalog import Catalog
 from geoserver.changes import Change, ChangeFeed, PendingChange
@@ -33,6 +35,20 @@ class Extent:
     bbox: tuple[float, float, float, float] | None
     interval: tuple[datetime | None, datetime | None] | None
     count: int
+
+
+@dataclass
+class Columns:
+    """Point features read column by column (many rows, no Feature objects): ids, lon, lat and properties
+    (a list each; datetimes as an array of epoch seconds)."""
+
+    ids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    values: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
@@ -157,8 +173,27 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
-        """One feature; NotFound if it does not exist *or* lies outside the scope."""
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+        """One feature; NotFound if it does not exist *or* lies outside the scope.
+
+        With `for_update` (inside a transaction) the row stays locked until the transaction ends, so
+        writers of one feature take turns (the GeoPackage's write transaction already excludes the others).
+        """
+
+    @abc.abstractmethod
+    def columns(self, layer_id: str, query: FeatureQuery, scope: Scope, names: tuple[str, ...]) -> Columns:
+        """Every point feature a query matches within the scope, as columns, in the query's order.
+
+        Args:
+            layer_id: a catalog layer id (a point layer).
+            query: filter / datetime / bbox / sortby; limit and offset are ignored (all rows come back).
+            scope: the townships the caller may see; applied inside the query.
+            names: the properties to read.
+
+        Returns:
+            Ids, lon and lat arrays and one list per property (datetimes as float64 epoch seconds): for
+            reading thousands of fixes fast.
+        """
 
     @abc.abstractmethod
     def extent(self, layer_id: str, scope: Scope) -> Extent:
@@ -188,6 +223,24 @@ class Store(abc.ABC):
 
         Raises BadInput for an invalid feature (nothing written) and NotFound/Forbidden if a feature falls
         outside the scope.
+        """
+
+    @abc.abstractmethod
+    def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
+               summary: dict[str, Any] | None = None) -> list[bool]:
+        """Insert many features in one set-based write, skipping those whose `unique` key is stored already.
+
+        Args:
+            layer_id: a catalog layer id with a unique index on the `unique` columns.
+            features: checked like inserts; township/grid located where the layer wants it.
+            scope: Forbidden (nothing written) if a new feature falls outside it.
+            unique: the columns of the key; a feature repeating a stored key (or an earlier one of the
+                batch) is not written.
+            summary: properties for the change log, which gets one summary row per township of the new
+                features (no feature id, their bbox and count), not one row per feature.
+
+        Returns:
+            For each feature, whether it was written.
         """
 
     @abc.abstractmethod

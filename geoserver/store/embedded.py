@@ -22,11 +22,12 @@ from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, Pendi
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import accounts_sql as accounts
-from geoserver.store import aggregate_sql, embedded_mvt, gpkg, gpkg_migrations, log_sql
+from geoserver.store import aggregate_sql, append_sql, embedded_mvt, gpkg, gpkg_migrations, log_sql
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import (
     AccountState,
     ApiKeyRecord,
+    Columns,
     Extent,
     IdempotencyRecord,
     Location,
@@ -223,11 +224,18 @@ class EmbeddedStore(Store):
                 matched = conn.execute(f"SELECT COUNT(*) FROM {t} {where.sql()}", where.params).fetchone()[0]
         return FeaturePage(rows_to_features(rows, props), matched)
 
-    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
-        """One feature; NotFound if it does not exist or lies outside the scope (the same answer for both)."""
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+        """One feature; NotFound if it does not exist or lies outside the scope (the same answer for both).
+        `for_update` needs no lock here: a write transaction already excludes every other writer."""
         layer = self.catalog.get(layer_id)
         with self._read() as conn:
             return self._fetch_one(conn, layer, fid, scope)
+
+    def columns(self, layer_id: str, query: FeatureQuery, scope: Scope, names: tuple[str, ...]) -> Columns:
+        """Point features as columns, in one read."""
+        layer = self.catalog.get(layer_id)
+        with self._read() as conn:
+            return Columns(*append_sql.sqlite_columns(conn, layer, query, scope, names))
 
     def extent(self, layer_id: str, scope: Scope) -> Extent:
         """Exact bounding box, time interval and count of what the scope sees."""
@@ -316,6 +324,19 @@ class EmbeddedStore(Store):
             for f in stored:
                 self.record(feature_change(layer, INSERT, None, f))
         return stored
+
+    def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
+               summary: dict[str, Any] | None = None) -> list[bool]:
+        """One prepared INSERT … ON CONFLICT DO NOTHING per row in one transaction; summary change rows."""
+        layer = self.catalog.get(layer_id)
+        if not features:
+            return []
+        with self._write() as conn:
+            areas = self._area_indexes(conn) if layer.locate_on_write else {}
+            batch, new = append_sql.sqlite_append(conn, layer, features, scope, unique, areas)
+            for change in append_sql.summary_changes(layer, batch, new, summary or {}):
+                self.record(change)
+        return new
 
     def update(
         self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,

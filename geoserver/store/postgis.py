@@ -22,12 +22,13 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
-from geoserver.store import accounts_sql, aggregate_sql, log_sql, migrate, postgis_mvt
+from geoserver.store import accounts_sql, aggregate_sql, append_sql, log_sql, migrate, postgis_mvt
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.accounts_sql import POSTGRES as ACCOUNTS
 from geoserver.store.base import (
     AccountState,
     ApiKeyRecord,
+    Columns,
     Extent,
     IdempotencyRecord,
     Location,
@@ -173,11 +174,18 @@ class PostGISStore(Store):
         present = [r for r in rows if r[1] is not None]
         return FeaturePage(decode_rows(present, names, start=1), matched)
 
-    def get(self, layer_id: str, fid: int, scope: Scope) -> Feature:
-        """One feature in scope, or NotFound (the same whether missing or out of scope)."""
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+        """One feature in scope, or NotFound (the same whether missing or out of scope); locked with
+        `for_update` until the open transaction ends."""
         layer, sql = self._layer(layer_id)
         with self._connection() as conn:
-            return self._fetch(conn, layer, sql, fid, scope, lock=False)
+            return self._fetch(conn, layer, sql, fid, scope, lock=for_update and self._tx() is not None)
+
+    def columns(self, layer_id: str, query: FeatureQuery, scope: Scope, names: tuple[str, ...]) -> Columns:
+        """Point features as columns, in one statement."""
+        layer, sql = self._layer(layer_id)
+        with self._connection() as conn:
+            return Columns(*append_sql.pg_columns(conn, layer, sql, query, scope, names))
 
     def _fetch(
         self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
@@ -255,6 +263,18 @@ class PostGISStore(Store):
             for f in stored:
                 self.record(feature_change(layer, INSERT, None, f))
         return stored
+
+    def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
+               summary: dict[str, Any] | None = None) -> list[bool]:
+        """One INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING; summary rows in the change log."""
+        layer, sql = self._layer(layer_id)
+        if not features:
+            return []
+        with self._write() as conn:
+            batch, new = append_sql.pg_append(conn, layer, sql, features, scope, unique)
+            for change in append_sql.summary_changes(layer, batch, new, summary or {}):
+                self.record(change)
+        return new
 
     def update(
         self, layer_id: str, fid: int, feature: Feature, scope: Scope, *,

@@ -228,3 +228,25 @@ def test_a_silent_patrol_is_closed_by_the_job_and_still_takes_late_fixes(client,
     # The phone comes back online: its late fixes still belong to the patrol.
     late = client.post(f"/patrols/{pid}/points", json={"points": fixes[5:]}, headers=worker).json()
     assert late["accepted"] == 5 and late["statistics"]["point_count"] == 10
+
+
+def test_a_batch_is_one_summary_change_for_its_points_and_one_for_the_patrol(client, people):
+    worker = people["worker-A1"]
+    store = client.app.state.store
+    pid = _start(client, worker)["id"]
+    before = store.change_bounds()[1]
+    fixes = _day_of_fixes(300)
+    r = client.post(f"/patrols/{pid}/points", json={"points": fixes}, headers=worker)
+    assert r.json()["accepted"] == 300
+    changes = store.changes_since(before)
+    points = [c for c in changes if c.layer_id == "track_points"]
+    assert len(points) == 1 and points[0].fid is None and points[0].op == "insert"
+    assert points[0].properties["count"] == 300 and points[0].properties["patrol_id"] == pid
+    assert points[0].township_after == "A"
+    lons, lats = [f["lon"] for f in fixes], [f["lat"] for f in fixes]
+    assert points[0].after == pytest.approx((min(lons), min(lats), max(lons), max(lats)))
+    assert [(c.layer_id, c.fid) for c in changes if c.layer_id == "patrols"] == [("patrols", pid)]
+    # A batch of duplicates writes no point and no point change, only the patrol's last activity.
+    before = store.change_bounds()[1]
+    client.post(f"/patrols/{pid}/points", json={"points": fixes[:10]}, headers=worker)
+    assert [c.layer_id for c in store.changes_since(before)] == ["patrols"]
