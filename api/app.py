@@ -15,7 +15,19 @@ from api.features import FeaturesFactory
 from api.html import mount_static
 from api.links import LinkBase
 from api.ogc_service import OGCService
-from api.routers import accounts, auth, basemaps, events, health, login, open311, patrols, readings, stream
+from api.routers import (
+    accounts,
+    auth,
+    basemaps,
+    events,
+    health,
+    login,
+    moving_features,
+    open311,
+    patrols,
+    readings,
+    stream,
+)
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
 from api.routers.tiles import TilesFactory
@@ -102,7 +114,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patrols.router)
     app.include_router(accounts.router)
     app.include_router(basemaps.router)
-    app.include_router(FeaturesFactory().router)
+    app.include_router(moving_features.router)
+    app.include_router(FeaturesFactory(alternates={"patrols": {"mfjson": moving_features.feature_response}}).router)
     app.include_router(TilesFactory().router)
     app.include_router(Tiles3DFactory().router)
     app.include_router(viewer_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +30,7 @@ from geoserver.geojson import from_geojson, to_geojson
 from layers import rules
 
 GEOJSON = "application/geo+json"
+ItemRenderer = Callable[[Request, Principal, str], Awaitable[Response]]
 OGC = "http://www.opengis.net/spec"
 CONFORMANCE = sorted([
     f"{OGC}/ogcapi-common-1/1.0/conf/core", f"{OGC}/ogcapi-common-1/1.0/conf/landing-page",
@@ -56,8 +58,10 @@ def _json(body: Any, status: int = 200, media_type: str = "application/json", **
 class FeaturesFactory:
     """Registers the OGC API Features routes on `self.router`; the service is found on app.state.ogc."""
 
-    def __init__(self) -> None:
+    def __init__(self, alternates: dict[str, dict[str, ItemRenderer]] | None = None) -> None:
         self.router = APIRouter(tags=["OGC API - Features"])
+        # Other encodings of one collection's items, by `f` value (patrols: MF-JSON, api/routers/moving_features).
+        self.alternates = alternates or {}
         self.register()
 
     @staticmethod
@@ -163,7 +167,10 @@ class FeaturesFactory:
         """One feature with its ETag (404 outside the caller's scope, as if it did not exist)."""
         svc = self.service(request)
         layer = svc.layer(principal, collection_id)
-        check_format(request.query_params, ITEM_FORMATS)
+        alternates = self.alternates.get(layer.id, {})
+        f = check_format(request.query_params, ITEM_FORMATS + tuple(alternates))
+        if f in alternates:
+            return await alternates[f](request, principal, fid)
         out_crs = crsmod.parse_crs(request.query_params.get("crs"), "crs")
         feature = await run_in_threadpool(svc.store.get, layer.id, _fid(fid), scope_for(principal, layer, "read"))
         if wants_html(request):

@@ -211,6 +211,13 @@ def read_scope(principal: Principal, layer: Layer) -> Scope:
     raise NotFound(f"no collection {layer.id!r}", parameter="collectionId")
 
 
+def track_owner(principal: Principal) -> str | None:
+    """The one worker whose patrols, tracks and patrol figures the principal may see, within the read scope:
+    a grid worker sees only his own (a colleague's track is his whereabouts, not the township's); None for
+    every other role (the township scope alone decides)."""
+    return principal.username if principal.role == "worker" else None
+
+
 def may_administer_accounts(principal: Principal) -> bool:
     """True if the principal creates, re-grants and disables accounts and issues API keys: admins only."""
     return principal.role == "admin"

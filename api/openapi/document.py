@@ -24,6 +24,8 @@ from fastapi.routing import APIRoute
 
 from api.auth import get_principal
 from api.errors import TITLES
+from api.openapi.moving import moving_schemas
+from api.openapi.moving import operations as moving_operations
 from api.openapi.oas30 import document_to_30
 from api.openapi.ogc import (
     FEATURE_ROUTES,
@@ -41,6 +43,7 @@ from basemaps import outlines
 from geoserver.access import WRITES, Principal, readable_layers, scope_for
 from geoserver.catalog import Catalog
 
+MOVING_OPERATIONS = moving_operations()
 MAX_DOCUMENTS = 64  # cached documents: one per (reach, base URL)
 VALIDATION = "#/components/schemas/HTTPValidationError"
 DESCRIPTION = ("The county's one-map server: OGC API Features (Parts 1-4), Tiles (vector and map tiles), "
@@ -160,6 +163,8 @@ class OpenAPIDocuments:
         schemas.update(common_schemas())
         for layer in reach.collections:
             schemas.update(layer_schemas(layer))
+        if "patrols" in reach.collection_ids:
+            schemas.update(moving_schemas())
         return {
             "openapi": base["openapi"], "info": {**base["info"], "license": {"name": "CC-BY 4.0"}},
             "servers": [{"url": base_url or "/", "description": "this server"}],
@@ -177,7 +182,7 @@ class OpenAPIDocuments:
     def _operation(self, key: tuple[str, str], op: dict[str, Any], reach: Reach) -> dict[str, Any] | None:
         """One FastAPI operation with the OGC layer applied; None when the caller cannot reach it."""
         method, path = key
-        entry = OPERATIONS.get(key)
+        entry = OPERATIONS.get(key) or MOVING_OPERATIONS.get(key)
         if entry is not None:
             if entry.needs is not None and not entry.needs(reach):
                 return None

@@ -176,7 +176,9 @@ def _feature_ops(layer: Layer, reach: Reach, docs: dict[tuple[str, str], dict]) 
             "A page of features.", {GEOJSON: ref(names["FeatureCollection"]), HTML: STRING},
             **{"Content-Crs": STRING})})},
         f"/collections/{lid}/items/{{featureId}}": {"get": op("GET", item, "getFeature", parameters=[
-            fid, query("crs", CRS, "The CRS of the geometry in the response."), _f("json", "html")],
+            fid, query("crs", CRS, "The CRS of the geometry in the response."),
+            # patrols are moving features: f=mfjson answers MF-JSON (api/routers/moving_features.py)
+            _f("json", "html", *(("mfjson",) if lid == "patrols" else ()))],
             responses={"200": response("The feature.", {GEOJSON: ref(names["Feature"]), HTML: STRING},
                                        **feature_headers)})},
     }
