@@ -42,7 +42,7 @@ from geoserver.account_states import AccountStates
 from geoserver.extents import ExtentCache
 from geoserver.jobs import JobRunner
 from geoserver.store import open_store
-from layers import dispatch, patrol_work
+from layers import alarm_eval, dispatch, patrol_work
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
 from tiles.service import TileService
@@ -77,7 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         store.changes.start()  # other processes' writes
         app.state.jobs = JobRunner(store, [
             jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours),
-            dispatch.deadline_job(), patrol_work.auto_close_job(settings.patrol_silence_minutes)])
+            dispatch.deadline_job(), patrol_work.auto_close_job(settings.patrol_silence_minutes),
+            alarm_eval.clock_job()])
         if settings.jobs:
             app.state.jobs.start()
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)

@@ -12,6 +12,7 @@ from api.settings import Settings
 from geoserver.access import Scope
 from geoserver.errors import OneMapError
 from geoserver.store import open_store
+from layers import alarm_rules
 from layers.catalog import build_catalog
 from layers.event_types import seed_defaults
 
@@ -110,7 +111,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     with open_store(settings.database, build_catalog()) as store:
         store.initialize()
         seeded = seed_defaults(store)
-        print(json.dumps({**store.health(), "event_types_added": seeded}, default=str))
+        rules = alarm_rules.seed_defaults(store)  # after the event types: a rule may name one
+        print(json.dumps({**store.health(), "event_types_added": seeded, "alarm_rules_added": rules}, default=str))
     return 0
 
 

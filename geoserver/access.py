@@ -221,3 +221,13 @@ def track_owner(principal: Principal) -> str | None:
 def may_administer_accounts(principal: Principal) -> bool:
     """True if the principal creates, re-grants and disables accounts and issues API keys: admins only."""
     return principal.role == "admin"
+
+
+def may_manage_alarm_rules(principal: Principal) -> bool:
+    """True if the principal writes the alarm rules (a county-wide setting): admins only."""
+    return principal.role == "admin"
+
+
+def may_read_alarm_rules(principal: Principal) -> bool:
+    """True if the principal reads the alarm rules: admins and the county's operators."""
+    return principal.role in ("admin", "operator")

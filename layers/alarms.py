@@ -5,8 +5,12 @@ from layers.common import GRID, TOWNSHIP
 
 ALARM_LEVELS = ("info", "warning", "critical")
 ALARM_STATUSES = ("raised", "acknowledged", "resolved")
-ALARM_KINDS = ("threshold", "overdue_event", "worker_silent", "site_offline")
-# Threshold rules per metric: (comparison, limit, alarm level). A reading past a limit raises an alarm.
+ALARM_KINDS = ("threshold", "rate", "overdue_event", "worker_silent", "site_offline")
+# The state of an alarm is its lifecycle's: only the alarm actions and the rule evaluation change these, never a
+# feature write (layers/rules.py).
+LIFECYCLE = "the alarm actions (POST /alarms/{id}/actions/{action}) and the alarm rules"
+# The default threshold per metric: (comparison, limit, alarm level). The sample generator crosses them, and
+# `onemap db upgrade` seeds the alarm_rules table from them (layers/alarm_rules.py); the rules are data after.
 THRESHOLDS: dict[str, tuple[tuple[str, float, str], ...]] = {
     "smoke_density": ((">", 0.15, "critical"),),
     "temperature": ((">", 57.0, "critical"),),
@@ -31,16 +35,23 @@ ALARMS = Layer(
     properties=(
         Property("alarm_kind", "string", "Alarm kind", enum=ALARM_KINDS),
         Property("site_id", "integer", "Site id"),
+        Property("site_kind", "string", "Site kind", tile_min_zoom=14),
         Property("metric", "string", "Metric"),
         Property("value", "number", "Value"),
         Property("threshold", "number", "Threshold"),
         Property("level", "string", "Level", enum=ALARM_LEVELS),
-        Property("status", "string", "Status", enum=ALARM_STATUSES),
+        Property("status", "string", "Status", enum=ALARM_STATUSES, set_by=LIFECYCLE, initial="raised"),
         Property("message", "string", "Message", in_tiles=False),
         Property("raised_at", "datetime", "Raised at", required=True),
-        Property("acknowledged_at", "datetime", "Acknowledged at", tile_min_zoom=16),
-        Property("resolved_at", "datetime", "Resolved at", tile_min_zoom=16),
-        Property("event_id", "integer", "Event id", tile_min_zoom=16),
+        Property("acknowledged_at", "datetime", "Acknowledged at", tile_min_zoom=16, set_by=LIFECYCLE),
+        Property("resolved_at", "datetime", "Resolved at", tile_min_zoom=16, set_by=LIFECYCLE),
+        Property("event_id", "integer", "Event id", tile_min_zoom=16, set_by=LIFECYCLE),
+        # One open alarm per (site, rule): a repeat counts, keeps the last and the worst value.
+        Property("rule_id", "integer", "Rule id", tile_min_zoom=16, set_by=LIFECYCLE),
+        Property("count", "integer", "Readings past the limit", tile_min_zoom=14, set_by=LIFECYCLE),
+        Property("peak", "number", "Worst value", tile_min_zoom=14, set_by=LIFECYCLE),
+        Property("last_value", "number", "Last value past the limit", tile_min_zoom=16, set_by=LIFECYCLE),
+        Property("last_at", "datetime", "Last seen past the limit", tile_min_zoom=16, set_by=LIFECYCLE),
         TOWNSHIP,
         GRID,
     ),

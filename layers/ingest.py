@@ -2,7 +2,9 @@
 layer at their site's point (keyed by its township and grid), the bad ones kept in `rejected_readings` with
 the reason, all in one transaction. Nothing sent is silently dropped.
 
-HTTP and MQTT both come through `ingest`; a caller sees a report line per reading, in order.
+HTTP and MQTT both come through `ingest`; a caller sees a report line per reading, in order. The alarm rules are
+evaluated on the stored readings in the same transaction (layers/alarm_eval.py): a reading and the alarm it
+raises commit together or not at all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from geoserver.catalog import Catalog
 from geoserver.errors import BadInput, Forbidden
 from geoserver.features import Feature, FeatureQuery
 from geoserver.store import Store
+from layers import alarm_eval
 from layers.sites import METRICS
 
 LAYER = "readings"
@@ -221,6 +224,7 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
         stored = store.insert(LAYER, [f for _, f in good], Scope.everything()) if good else []
         for row in bad:
             store.add_row(REJECTED, row)
+        alarm_eval.on_readings(store, stored, at)
     for (line, _), feature in zip(good, stored, strict=True):
         lines[line]["id"] = feature.id
     return Report(lines)

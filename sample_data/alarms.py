@@ -15,6 +15,9 @@ from sample_data.scales import DAY_S, NOW_S, Scale, rng_for
 from sample_data.sensors import METRIC_ZH, SiteAlarm
 
 OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
+# What the rule evaluation keeps on an alarm it raises (layers/alarm_lifecycle.py); the sample's alarms predate
+# the rules, so they name none.
+NO_RULE = {"rule_id": None, "count": None, "peak": None, "last_value": None, "last_at": None}
 LONGEST_DEADLINE_DAYS = 16  # 240 h x 1.5 for a low-priority event, rounded up
 
 
@@ -48,7 +51,7 @@ def _site_rows(alarms: list[SiteAlarm], event_ids: dict[int, int]) -> list[Alarm
         else:
             message = f"{s.name}离线超过1小时"
         rows.append(AlarmRow(a.raised_s, (0, s.id, a.metric or ""), shapely.Point(s.lon, s.lat), {
-            "alarm_kind": a.kind, "site_id": s.id, "metric": a.metric, "value": a.value, "threshold": a.threshold,
+            **NO_RULE, "site_kind": s.kind, "alarm_kind": a.kind, "site_id": s.id, "metric": a.metric, "value": a.value, "threshold": a.threshold,
             "level": a.level, "status": _status(a.acknowledged_s, a.resolved_s), "message": message,
             "raised_at": _dt(a.raised_s), "acknowledged_at": _dt(a.acknowledged_s),
             "resolved_at": _dt(a.resolved_s), "event_id": event_ids.get(id(a)),
@@ -86,7 +89,7 @@ def _overdue_rows(plan: EventPlan, space: EventSpace, scale: Scale, seed: int) -
             if ack is not None and ack >= (resolved or NOW_S):
                 ack = None
             rows.append(AlarmRow(deadline, (1, f.id, ""), f.geometry, {
-                "alarm_kind": "overdue_event", "site_id": None, "metric": None, "value": None, "threshold": None,
+                **NO_RULE, "site_kind": None, "alarm_kind": "overdue_event", "site_id": None, "metric": None, "value": None, "threshold": None,
                 "level": "critical" if p["priority"] in ("high", "urgent") else "warning",
                 "status": _status(ack, resolved), "message": f"事件{p['event_code']}（{p['title']}）已超过办理时限",
                 "raised_at": _dt(deadline), "acknowledged_at": _dt(ack), "resolved_at": _dt(resolved),
@@ -102,7 +105,7 @@ def _silent_rows(spells: list[tuple[Grid, int, int | None]], seed: int) -> list[
         if ack is not None and ack >= (resolved or NOW_S):
             ack = None
         rows.append(AlarmRow(raised, (2, grid.code, ""), shapely.Point(*grid.home), {
-            "alarm_kind": "worker_silent", "site_id": None, "metric": None, "value": None, "threshold": None,
+            **NO_RULE, "site_kind": None, "alarm_kind": "worker_silent", "site_id": None, "metric": None, "value": None, "threshold": None,
             "level": "warning", "status": _status(ack, resolved),
             "message": f"网格员 worker-{grid.code}（{grid.name}）超过36小时无巡查轨迹",
             "raised_at": _dt(raised), "acknowledged_at": _dt(ack), "resolved_at": _dt(resolved), "event_id": None,

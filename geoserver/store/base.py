@@ -472,12 +472,14 @@ class Store(abc.ABC):
         with self._reading() as conn:
             return int(conn.execute(statement, params).fetchone()[0])
 
-    def add_row(self, table_id: str, row: dict[str, Any]) -> dict[str, Any]:
-        """Insert one row (id assigned); returns it as stored."""
+    def add_row(self, table_id: str, row: dict[str, Any], *, unless: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """Insert one row (id assigned); returns it as stored. With `unless` (columns of a unique key), a row
+        holding the same key already there means nothing is inserted and None is returned."""
         sql = self._rows_sql(table_id)
-        statement, params = sql.insert(row)
+        statement, params = sql.insert(row, unless)
         with self._write() as conn:
-            return sql.row(conn.execute(statement, params).fetchone())
+            found = conn.execute(statement, params).fetchone()
+            return None if found is None else sql.row(found)
 
     def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
         """Set `values` on the rows matching `where`; returns how many."""

@@ -153,6 +153,69 @@ def _account_lifecycle(conn: sqlite3.Connection, catalog: Catalog) -> None:
     accounts_sql.sqlite_account_lifecycle(conn)
 
 
+def _alarm_rules(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 7: alarm rules as data, each (site, rule)'s evaluation state, every alarm's timeline; what the
+    lifecycle adds to an alarm (its site's kind, rule, repeat count, worst and last value); one open alarm
+    per (site, rule)."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS alarm_rules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  name TEXT NOT NULL,
+  site_kind TEXT NOT NULL,
+  site_id INTEGER,
+  metric TEXT,
+  condition TEXT NOT NULL,
+  low REAL,
+  high REAL,
+  clear_low REAL,
+  clear_high REAL,
+  for_readings INTEGER NOT NULL,
+  for_seconds REAL,
+  severity TEXT NOT NULL,
+  auto_resolve BOOLEAN NOT NULL,
+  enabled BOOLEAN NOT NULL,
+  event_type TEXT,
+  updated_at DATETIME NOT NULL
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_alarm_rules_kind ON alarm_rules (site_kind)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS alarm_state (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  site_id INTEGER NOT NULL,
+  rule_id INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  crossed_at DATETIME,
+  last_value REAL,
+  last_at DATETIME,
+  watched_at DATETIME NOT NULL,
+  alarm_id INTEGER,
+  UNIQUE (site_id, rule_id)
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_alarm_state_rule ON alarm_state (rule_id)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS alarm_timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  alarm_id INTEGER NOT NULL,
+  at DATETIME NOT NULL,
+  actor TEXT,
+  action TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT,
+  note TEXT,
+  data TEXT
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_alarm_timeline_alarm ON alarm_timeline (alarm_id, id)")
+    if "alarms" in catalog:  # a file made by step 1 of this release already has them
+        have = {row[1] for row in conn.execute('PRAGMA table_info("alarms")')}
+        for column, sqltype in (("site_kind", "TEXT"), ("rule_id", "INTEGER"), ("count", "INTEGER"),
+                                ("peak", "REAL"), ("last_value", "REAL"), ("last_at", "DATETIME")):
+            if column not in have:
+                conn.execute(f'ALTER TABLE "alarms" ADD COLUMN "{column}" {sqltype}')
+        conn.execute('CREATE UNIQUE INDEX IF NOT EXISTS "idx_alarms_open_per_rule" ON "alarms" ("site_id", "rule_id") '
+                     "WHERE rule_id IS NOT NULL AND status <> 'resolved'")
+    for table, text in (("alarm_rules", "Alarm rules: per site kind, with per-site overrides"),
+                        ("alarm_state", "Each (site, rule)'s evaluation state"),
+                        ("alarm_timeline", "Every change of every alarm")):
+        gpkg.register_attributes(conn, table, text)
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -161,6 +224,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (4, "rejected_readings", _rejected_readings),
     (5, "patrols", _patrols),
     (6, "account_lifecycle", _account_lifecycle),
+    (7, "alarm_rules", _alarm_rules),
 )
 _TABLE = "onemap_migrations"
 

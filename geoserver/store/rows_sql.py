@@ -109,8 +109,9 @@ class RowsSQL:
         text, params = self.where(where)
         return f"SELECT count(*) FROM {q(self.table.id)}{text}", params
 
-    def insert(self, row: Row) -> tuple[str, list[Any]]:
-        """INSERT one row, returning every column."""
+    def insert(self, row: Row, unless: Sequence[str] = ()) -> tuple[str, list[Any]]:
+        """INSERT one row, returning every column; with `unless` (unique columns), nothing when such a row
+        exists (waiting for a concurrent insert of the same key to commit or roll back)."""
         unknown = set(row) - set(self.names)
         if unknown:
             raise BadInput(f"unknown column(s) {', '.join(sorted(unknown))} of {self.table.id!r}",
@@ -120,6 +121,8 @@ class RowsSQL:
         values = ", ".join([self.p] * len(names))
         sql = f"INSERT INTO {q(self.table.id)} ({cols}) VALUES ({values})" if names else \
             f"INSERT INTO {q(self.table.id)} DEFAULT VALUES"
+        if unless:
+            sql += f" ON CONFLICT ({', '.join(q(self.table.column(n).name) for n in unless)}) DO NOTHING"
         sql += f" RETURNING {', '.join(q(n) for n in self.names)}"
         return sql, [self.to_db(self.table.column(n), row[n]) for n in names]
 
