@@ -27,6 +27,7 @@ from api.routers import (
     patrols,
     readings,
     stream,
+    tasks,
 )
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open311.router)
     app.include_router(readings.router)
     app.include_router(patrols.router)
+    app.include_router(tasks.router)
     app.include_router(accounts.router)
     app.include_router(basemaps.router)
     app.include_router(moving_features.router)

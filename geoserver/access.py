@@ -190,6 +190,41 @@ def ingest_scope(principal: Principal, layer) -> Scope:
     return _union(grants, principal)
 
 
+TASKS = "tasks"  # patrol and visit tasks (layers/tasks.py): not a layer, granted like one by this name
+
+
+@dataclass(frozen=True)
+class TaskScope:
+    """Which patrol and visit tasks (巡查走访) a principal sees and which it manages.
+
+    `manage`: the townships whose tasks it creates, edits and cancels (a `dispatch` grant). `read`: the
+    townships whose tasks it may see; with `own_work_only`, only those assigned to it or to one of its grids
+    (a worker's or a department's own work, not the township's).
+    """
+
+    manage: Scope
+    read: Scope
+    own_work_only: bool
+    username: str
+    grids: frozenset[str]
+
+    def sees(self, township_code: str | None, grid_code: str | None, assignee: str | None) -> bool:
+        """True if a task with these keys is visible."""
+        if not self.read.allows(township_code):
+            return False
+        return not self.own_work_only or assignee == self.username or grid_code in self.grids
+
+
+def task_scope(principal: Principal) -> TaskScope:
+    """The tasks `principal` sees and manages: the role's and its own grants on `tasks`, read and dispatch."""
+    grants = (*ROLE_GRANTS.get(principal.role, ()), *principal.grants)
+    manage = _union([g for g in grants if g.matches(TASKS, "dispatch")], principal)
+    read = _union([g for g in grants if g.matches(TASKS, "read")], principal)
+    if principal.is_anonymous:
+        manage = read = Scope.nothing()
+    return TaskScope(manage, read, manage.empty, principal.username, principal.grids)
+
+
 def readable_layers(principal: Principal, layers: Iterable[Layer]) -> list[tuple[Layer, Scope]]:
     """The layers the principal may read at all, in the order given, each with its read scope.
 

@@ -11,6 +11,7 @@ from layers.monitoring_tables import TABLES as MONITORING_TABLES
 from layers.patrols import PATROLS, TRACK_POINTS
 from layers.pois import POIS
 from layers.sites import MONITORING_SITES, READINGS
+from layers.task_tables import TABLES as TASK_TABLES
 from layers.temples import TEMPLES
 
 ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, POIS, EVENTS, PATROLS,
@@ -19,4 +20,4 @@ ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, 
 
 def build_catalog() -> Catalog:
     """The catalog of every layer and domain table of the county."""
-    return Catalog(ALL_LAYERS, (*TABLES, *MONITORING_TABLES, *ALARM_TABLES))
+    return Catalog(ALL_LAYERS, (*TABLES, *MONITORING_TABLES, *ALARM_TABLES, *TASK_TABLES))

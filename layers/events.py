@@ -13,6 +13,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # a feature write (layers/rules.py).
 DISPATCH = "the dispatch actions (POST /events/{id}/actions/{action})"
 DEADLINES = "the deadline job (from the event's deadline)"
+FINDINGS = "a finding on a task (POST /tasks/{task}/findings)"
 
 EVENTS = Layer(
     id="events",
@@ -38,6 +39,8 @@ EVENTS = Layer(
         Property("due_state", "string", "Deadline state", enum=("soon_due", "overdue"), set_by=DEADLINES),
         Property("merged_into", "integer", "Merged into event", tile_min_zoom=16, set_by=DISPATCH),
         Property("description", "string", "Description", in_tiles=False),
+        # The patrol or visit task (layers/tasks.py) on which a worker found it, if any.
+        Property("task_id", "integer", "Found on task", tile_min_zoom=16, set_by=FINDINGS),
         TOWNSHIP,
         GRID,
     ),

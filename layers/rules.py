@@ -46,12 +46,14 @@ def owned_properties(layer: Layer) -> tuple[Property, ...]:
     return tuple(p for p in layer.properties if p.set_by)
 
 
-def create(store: Store, principal: Principal, layer: Layer, feature: Feature) -> Feature:
+def create(store: Store, principal: Principal, layer: Layer, feature: Feature, *,
+           workflow: dict[str, object] | None = None) -> Feature:
     """Insert one feature as `principal`, then run its layer's create workflow in the same transaction.
 
     Workflow-owned properties start at their initial values (the workflow may then set them, e.g. an event's
     deadline from its type). A body may leave them out or give the initial value; any other value is a
-    Conflict naming the property.
+    Conflict naming the property. `workflow` holds owned values the calling workflow itself sets (a finding
+    on a task names its task).
     """
     scope = write_scope(principal, layer, "create")
     feature = check_feature(layer, feature)
@@ -63,6 +65,10 @@ def create(store: Store, principal: Principal, layer: Layer, feature: Feature) -
             raise Conflict(f"{p.name} of a new feature of {layer.id!r} is {start}; it is then set by "
                            f"{_how(p, None)}, not by POST", parameter=p.name)
         props[p.name] = p.initial
+    for name, value in (workflow or {}).items():
+        if name not in {p.name for p in owned_properties(layer)}:
+            raise ValueError(f"{name!r} is not a workflow-owned property of {layer.id!r}")
+        props[name] = value
     with store.transaction(actor=principal.username):  # the workflow's rows commit with the feature
         ready = workflows.before_create(store, principal, layer.id, Feature(feature.id, feature.geometry, props))
         [stored] = store.insert(layer.id, [ready], scope)

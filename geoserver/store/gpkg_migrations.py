@@ -216,6 +216,46 @@ def _alarm_rules(conn: sqlite3.Connection, catalog: Catalog) -> None:
         gpkg.register_attributes(conn, table, text)
 
 
+def _tasks(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 8: patrol and visit tasks, their history, and the task an event was found on."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  title TEXT NOT NULL,
+  description TEXT,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  township_code TEXT NOT NULL,
+  grid_code TEXT,
+  assignee TEXT,
+  due_at DATETIME NOT NULL,
+  objects TEXT,
+  created_by TEXT,
+  created_at DATETIME NOT NULL,
+  started_at DATETIME,
+  finished_at DATETIME
+)""")
+    for column in (("township_code", "status"), ("grid_code",), ("assignee",)):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS idx_tasks_{'_'.join(column)} ON tasks ({', '.join(column)})")
+    conn.execute("""CREATE TABLE IF NOT EXISTS task_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  task_id INTEGER NOT NULL,
+  at DATETIME NOT NULL,
+  actor TEXT,
+  action TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT,
+  note TEXT,
+  data TEXT
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_task_history_task ON task_history (task_id, id)")
+    if "events" in catalog:  # a file made by step 1 of this release already has it
+        if "task_id" not in {row[1] for row in conn.execute('PRAGMA table_info("events")')}:
+            conn.execute('ALTER TABLE "events" ADD COLUMN "task_id" INTEGER')
+        conn.execute('CREATE INDEX IF NOT EXISTS "idx_events_task_id" ON "events" ("task_id")')
+    gpkg.register_attributes(conn, "tasks", "Patrol and visit tasks with the objects to visit")
+    gpkg.register_attributes(conn, "task_history", "Every step of every task")
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -225,6 +265,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (5, "patrols", _patrols),
     (6, "account_lifecycle", _account_lifecycle),
     (7, "alarm_rules", _alarm_rules),
+    (8, "tasks", _tasks),
 )
 _TABLE = "onemap_migrations"
 

@@ -1,7 +1,7 @@
 """Rows of the domain tables (catalog.Table) in each store's SQL: the small unit of work the domain uses.
 
 Select, insert, update and delete by equality on declared columns (a list or tuple means IN; None means IS
-NULL), with values converted to and from each store's column types. Column names come from the declaration
+NULL; the key ANY holds alternatives, each such a dict, of which one must hold), with values converted to and from each store's column types. Column names come from the declaration
 only, so no request text becomes SQL; values are always parameters.
 """
 
@@ -19,6 +19,7 @@ from geoserver.errors import BadInput
 from geoserver.store.sqlite_dialect import format_datetime, parse_datetime
 
 Row = dict[str, Any]
+ANY = "$any"  # where[ANY] = [{...}, {...}]: at least one of these conditions holds
 
 
 def q(name: str) -> str:
@@ -75,6 +76,13 @@ class RowsSQL:
         """WHERE text and parameters from {column: value | list of values | None}."""
         clauses, params = [], []
         for name, value in (where or {}).items():
+            if name == ANY:
+                true, false = ("TRUE", "FALSE") if self.pg else ("1", "0")
+                alternatives = [self.where(w) for w in value]
+                texts = [f"({t.removeprefix(' WHERE ') or true})" for t, _ in alternatives]
+                clauses.append(f"({' OR '.join(texts)})" if texts else false)
+                params += [p for _, ps in alternatives for p in ps]
+                continue
             col = self.table.column(name)
             if value is None:
                 clauses.append(f"{q(name)} IS NULL")
