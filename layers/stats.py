@@ -45,7 +45,9 @@ def event_stats(store: Store, catalog: Catalog, principal: Principal, query: Fea
               for values, n in store.aggregate("events", query, scope, group_by)]
     total = sum(g["count"] for g in groups)
     open_ = {"op": "in", "args": [{"property": "status"}, list(OPEN)]}
-    late = {"op": "<", "args": [{"property": "deadline"}, {"timestamp": at.isoformat()}]}
+    # Past the deadline now, or marked overdue by the deadline job (whose clock is the one that counts).
+    late = {"op": "or", "args": [{"op": "<", "args": [{"property": "deadline"}, {"timestamp": at.isoformat()}]},
+                                 {"op": "=", "args": [{"property": "due_state"}, "overdue"]}]}
     [(_, overdue)] = store.aggregate("events", replace(query, filter=_and(query.filter, _and(open_, late))), scope, ())
     hours, on_time = _handling(store, query, scope)
     return {"total": total, "groups": groups, "overdue_now": overdue,
