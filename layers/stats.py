@@ -11,7 +11,7 @@ from typing import Any
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput
-from geoserver.features import MAX_LIMIT, FeatureQuery
+from geoserver.features import FeatureQuery
 from geoserver.store import Store
 from layers.dispatch import OPEN, now
 
@@ -21,14 +21,6 @@ MAX_GROUPS = 3
 
 def _and(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
     return b if a is None else {"op": "and", "args": [a, b]}
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return round(values[lo] + (values[hi] - values[lo]) * (k - lo), 2)
 
 
 def event_stats(store: Store, catalog: Catalog, principal: Principal, query: FeatureQuery,
@@ -49,29 +41,12 @@ def event_stats(store: Store, catalog: Catalog, principal: Principal, query: Fea
     late = {"op": "or", "args": [{"op": "<", "args": [{"property": "deadline"}, {"timestamp": at.isoformat()}]},
                                  {"op": "=", "args": [{"property": "due_state"}, "overdue"]}]}
     [(_, overdue)] = store.aggregate("events", replace(query, filter=_and(query.filter, _and(open_, late))), scope, ())
-    hours, on_time = _handling(store, query, scope)
-    return {"total": total, "groups": groups, "overdue_now": overdue,
-            "handling": {"closed": len(hours), "on_time": on_time,
-                         "on_time_rate": round(on_time / len(hours), 4) if hours else None,
-                         "hours_p50": _percentile(hours, 0.5), "hours_p90": _percentile(hours, 0.9)}}
-
-
-def _handling(store: Store, query: FeatureQuery, scope) -> tuple[list[float], int]:
-    """Hours from report to closing of every closed event matched, sorted, and how many met their deadline."""
+    # Handling: hours from report to closing of the closed events, computed in the database.
     closed = {"op": "=", "args": [{"property": "status"}, "closed"]}
-    page_query = replace(query, filter=_and(query.filter, closed), properties=("reported_at", "closed_at", "deadline"),
-                         with_geometry=False, limit=MAX_LIMIT, offset=0, sortby=())
-    hours: list[float] = []
-    on_time = 0
-    while True:
-        page = store.query("events", page_query, scope)
-        for f in page.features:
-            start, end, deadline = (f.properties.get(k) for k in ("reported_at", "closed_at", "deadline"))
-            if start and end:
-                hours.append((end - start).total_seconds() / 3600)
-                on_time += bool(deadline and end <= deadline)
-        if len(page.features) < MAX_LIMIT:
-            break
-        page_query = replace(page_query, offset=page_query.offset + MAX_LIMIT)
-    hours.sort()
-    return hours, on_time
+    took = store.durations("events", replace(query, filter=_and(query.filter, closed)), scope, "reported_at",
+                           "closed_at", by="deadline", quantiles=(0.5, 0.9))
+    p50, p90 = (None if v is None else round(v, 2) for v in (took.quantiles[0.5], took.quantiles[0.9]))
+    return {"total": total, "groups": groups, "overdue_now": overdue,
+            "handling": {"closed": took.count, "on_time": took.in_time,
+                         "on_time_rate": round(took.in_time / took.count, 4) if took.count else None,
+                         "hours_p50": p50, "hours_p90": p90}}

@@ -1,4 +1,5 @@
-"""Counts of features grouped by properties and by local calendar day, week or month, in each store's SQL.
+"""Counts of features grouped by properties and by local calendar day, week or month, and durations between two
+time properties (how many, quantiles, how many ended by a third time), in each store's SQL.
 
 Groups are declared property names, or `day` / `week` / `month` of the layer's time field in the county's local
 time (China Standard Time, UTC+8, with no daylight saving), so a day is the county's day. The WHERE is the same
@@ -52,3 +53,34 @@ def statement(table: str, groups: list[str], where_sql: str) -> str:
     cols = ", ".join(groups)
     positions = ", ".join(str(i + 1) for i in range(len(groups)))
     return f"SELECT {cols}, count(*) FROM {table} {where_sql} GROUP BY {positions} ORDER BY {positions}"
+
+
+def durations_source(layer: Layer, start: str, end: str, by: str | None, dialect: str, table: str, quote,
+                     where_sql: str) -> str:
+    """A subquery of (h: hours from `start` to `end`, ok: 1 if `end` is not after `by`) for every matched feature
+    with both times (BadInput naming a property that is not a time of the layer)."""
+    for name in (start, end, *([by] if by else [])):
+        if not layer.has_prop(name) or layer.prop(name).type != "datetime":
+            raise BadInput(f"{name!r} is not a time of {layer.id!r}", parameter=name)
+    s, e = quote(start), quote(end)
+    if dialect == "pg":
+        hours = f"extract(epoch FROM ({e} - {s})) / 3600.0"
+        ok = f"CASE WHEN {e} <= {quote(by)} THEN 1 ELSE 0 END" if by else "0"
+    else:  # GeoPackage DATETIME text: julianday() reads it, fixed-width text compares in time order
+        hours = f"(julianday({e}) - julianday({s})) * 24.0"
+        ok = f"CASE WHEN {e} <= {quote(by)} THEN 1 ELSE 0 END" if by else "0"
+    both = f"{s} IS NOT NULL AND {e} IS NOT NULL"
+    where = f"{where_sql} AND {both}" if where_sql.strip() else f"WHERE {both}"
+    return f"(SELECT {hours} AS h, {ok} AS ok FROM {table} {where}) AS d"
+
+
+def pg_durations_statement(source: str, quantiles: tuple[float, ...]) -> str:
+    """count, count ending in time, and percentile_cont of each quantile, in one pass."""
+    qs = ", ".join(repr(float(q)) for q in quantiles) or "0.5"
+    return (f"SELECT count(*), coalesce(sum(ok), 0), percentile_cont(ARRAY[{qs}]::float8[]) "
+            f"WITHIN GROUP (ORDER BY h) FROM {source}")
+
+
+def interpolate(lo: float, hi: float, fraction: float) -> float:
+    """The value `fraction` of the way from `lo` to `hi` (percentile_cont's linear interpolation)."""
+    return lo + (hi - lo) * fraction

@@ -29,6 +29,16 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Durations:
+    """Hours between two times of the features a query matched: how many had both, the requested quantiles
+    (linear interpolation, as PostgreSQL's percentile_cont; None when there are none), how many ended in time."""
+
+    count: int
+    quantiles: dict[float, float | None]
+    in_time: int
+
+
+@dataclass(frozen=True)
 class Extent:
     """The spatial (lon/lat) and temporal extent of the features a scope sees in a layer."""
 
@@ -434,6 +444,20 @@ class Store(abc.ABC):
 
         Returns:
             (group values, count) pairs ordered by the groups; one pair with () when group_by is empty.
+        """
+
+    @abc.abstractmethod
+    def durations(self, layer_id: str, query: FeatureQuery, scope: Scope, start: str, end: str, *,
+                  by: str | None = None, quantiles: tuple[float, ...] = (0.5,)) -> Durations:
+        """How long from `start` to `end` the matched features took, computed in the database (no rows fetched).
+
+        Args:
+            layer_id: a catalog layer id.
+            query: bbox / datetime / CQL2 filter (paging and sorting are ignored).
+            scope: the townships the caller may see; applied inside the query.
+            start, end: datetime properties; features missing either are left out.
+            by: a datetime property; `in_time` counts the features whose `end` is not after it.
+            quantiles: fractions in [0, 1].
         """
 
     # -- rows of the domain tables (the unit of work of workflows) ----------------------------------------

@@ -28,6 +28,7 @@ from geoserver.store.base import (
     AccountState,
     ApiKeyRecord,
     Columns,
+    Durations,
     Extent,
     IdempotencyRecord,
     Location,
@@ -527,6 +528,28 @@ class EmbeddedStore(Store):
         props = [None if g in aggregate_sql.BUCKETS else layer.prop(g) for g in group_by]
         return [(tuple(v if p is None or v is None else from_db(p, v) for p, v in zip(props, r[:-1], strict=True)),
                  int(r[-1])) for r in rows]
+
+    def durations(self, layer_id: str, query: FeatureQuery, scope: Scope, start: str, end: str, *,
+                  by: str | None = None, quantiles: tuple[float, ...] = (0.5,)) -> Durations:
+        """Count and in-time count in one statement; each quantile read at its rank by SQLite's own sort (the
+        two neighbouring values, interpolated), so no row is fetched into Python but those."""
+        layer = self.catalog.get(layer_id)
+        where = build_where(SQLiteDialect(layer), layer, query, scope)
+        source = aggregate_sql.durations_source(layer, start, end, by, "sqlite", q(layer.id), q, where.sql())
+        out: dict[float, float | None] = {}
+        with self._read() as conn:
+            count, in_time = conn.execute(f"SELECT count(*), coalesce(sum(ok), 0) FROM {source}",
+                                          where.params).fetchone()
+            for fraction in quantiles:
+                if not count:
+                    out[fraction] = None
+                    continue
+                rank = (count - 1) * fraction
+                lo = int(rank)
+                values = [r[0] for r in conn.execute(f"SELECT h FROM {source} ORDER BY h LIMIT 2 OFFSET {lo}",
+                                                     where.params)]
+                out[fraction] = aggregate_sql.interpolate(values[0], values[-1], rank - lo)
+        return Durations(int(count), out, int(in_time))
 
     # -- the change log and leases ------------------------------------------------------------------------
     def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
