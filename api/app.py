@@ -24,6 +24,7 @@ from api.routers import (
     login,
     moving_features,
     open311,
+    patrol_stats,
     patrols,
     readings,
     stream,
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(readings.router)
     app.include_router(patrols.router)
     app.include_router(tasks.router)
+    app.include_router(patrol_stats.router)
     app.include_router(accounts.router)
     app.include_router(basemaps.router)
     app.include_router(moving_features.router)

@@ -36,6 +36,10 @@ class Settings:
     stream_heartbeat_seconds: float = 15.0
     # A patrol with no fix or activity for this long is closed by a background job (its record says so).
     patrol_silence_minutes: float = 120.0
+    # Patrol statistics (/stats/patrols): a worker is online now with a fix this recent; a day's targets.
+    online_minutes: float = 10.0
+    patrol_target_km: float = 5.0
+    patrol_target_minutes: float = 120.0
     # Run the background jobs (purges, deadlines, and what the domain adds) in this process; each job still
     # runs in one process at a time under a lease. ONEMAP_JOBS=0 turns them off even for Settings built in
     # code (the test suite does, so no app of a test writes into the shared sample county behind its back).
@@ -90,6 +94,10 @@ class Settings:
             values["change_retention_hours"] = float(env["ONEMAP_CHANGE_RETENTION_HOURS"])
         if "ONEMAP_PATROL_SILENCE_MINUTES" in env:
             values["patrol_silence_minutes"] = float(env["ONEMAP_PATROL_SILENCE_MINUTES"])
+        for key, name in (("ONEMAP_ONLINE_MINUTES", "online_minutes"), ("ONEMAP_PATROL_TARGET_KM", "patrol_target_km"),
+                          ("ONEMAP_PATROL_TARGET_MINUTES", "patrol_target_minutes")):
+            if key in env:
+                values[name] = float(env[key])
         if "ONEMAP_STREAM_HEARTBEAT" in env:
             values["stream_heartbeat_seconds"] = float(env["ONEMAP_STREAM_HEARTBEAT"])
         if "ONEMAP_JOBS" in env:

@@ -24,8 +24,6 @@ from fastapi.routing import APIRoute
 
 from api.auth import get_principal
 from api.errors import TITLES
-from api.openapi.moving import moving_schemas
-from api.openapi.moving import operations as moving_operations
 from api.openapi.oas30 import document_to_30
 from api.openapi.ogc import (
     FEATURE_ROUTES,
@@ -38,6 +36,8 @@ from api.openapi.ogc import (
     feature_tags,
     problem,
 )
+from api.openapi.patrols import moving_schemas
+from api.openapi.patrols import operations as moving_operations
 from api.openapi.schemas import common_schemas, layer_schemas
 from basemaps import outlines
 from geoserver.access import WRITES, Principal, readable_layers, scope_for

@@ -1,5 +1,6 @@
-"""OpenAPI entries of OGC API - Moving Features for patrols (api/routers/moving_features.py): parameters,
-MF-JSON schemas (written from OGC 19-045r3 and the Moving Features Part 1 schemas) and who reaches them."""
+"""OpenAPI entries of the patrol reads: OGC API - Moving Features (api/routers/moving_features.py) with MF-JSON
+schemas written from OGC 19-045r3 and the Moving Features Part 1 schemas, and the statistics
+(api/routers/patrol_stats.py); who reaches them."""
 
 from __future__ import annotations
 
@@ -47,8 +48,27 @@ def moving_schemas() -> dict[str, Schema]:
         "time": {"type": "array", "items": {"type": "string", "nullable": True}, "minItems": 2, "maxItems": 2},
         "bbox": {"type": "array", "items": NUMBER, "minItems": 4}, "temporalGeometry": ref("MovingPoint"),
         "crs": _NAMED, "trs": _NAMED, "links": {"type": "array", "items": ref("Link")}}}
+    counts = {name: {"type": "integer", "minimum": 0} for name in (
+        "workers", "worker_days", "online_now", "online", "patrolled", "not_patrolled", "patrols", "duration_s",
+        "mileage_met", "duration_met", "met", "not_met", "stops", "dwell_s", "cells_visited", "cells")}
+    rates = {name: {"type": "number", "minimum": 0, "maximum": 1, "nullable": True} for name in (
+        "online_now_rate", "online_rate", "patrol_rate", "met_rate", "coverage")}
+    stop = {"type": "object", "required": ["start", "end", "dwell_s", "lon", "lat"], "properties": {
+        "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+        "dwell_s": INTEGER, "lon": NUMBER, "lat": NUMBER}}
+    figures = {"type": "object", "required": [*counts, *rates, "distance_m"], "properties": {
+        **counts, **rates, "distance_m": {"type": "number", "minimum": 0},
+        "stop_list": {"type": "array", "items": stop, "description": "One worker-day's stops (worker,day groups)."},
+        "worker": {"type": "string", "nullable": True}, "grid_code": {"type": "string", "nullable": True},
+        "township_code": {"type": "string", "nullable": True}, "day": {"type": "string", "format": "date"}}}
+    stats = {"type": "object", "required": ["from", "to", "group_by", "targets", "totals", "groups"],
+             "title": "Patrol statistics", "properties": {
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "group_by": {"type": "array", "items": STRING}, "targets": {"type": "object"},
+        "as_of": {"type": "string", "format": "date-time"}, "totals": ref("PatrolFigures"),
+        "groups": {"type": "array", "items": ref("PatrolFigures")}}}
     return {"MovingPoint": moving_point, "TemporalGeometrySequence": sequence, "TemporalProperty": prop,
-            "MovingFeature": feature}
+            "MovingFeature": feature, "PatrolFigures": figures, "PatrolStats": stats}
 
 
 def _leaf() -> dict[str, Any]:
@@ -82,7 +102,14 @@ def operations() -> dict[tuple[str, str], Operation]:
          query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
                "How many temporal geometries at most (a patrol has one)."),
          _leaf(), _clip("subTrajectory"), _F), needs=_needs_patrols)
-    out = {("GET", BASE): sequence}
+    out = {("GET", BASE): sequence, ("GET", "/stats/patrols"): Operation(
+        {"200": response("The figures of every worker-day in your scope, grouped.", {JSON: ref("PatrolStats")})},
+        (query("day", {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}(/\d{4}-\d{2}-\d{2})?$"},
+               "A local date (UTC+8) or a range a/b of at most 31 days; today when absent."),
+         query("group_by", {"type": "array", "items": {"type": "string", "enum": ["worker", "grid_code",
+                                                                                  "township_code", "day"]},
+                            "uniqueItems": True}, "Groups (default worker,day).", style="form", explode=False)),
+        needs=_needs_patrols)}
     for kind in ("distance", "velocity", "acceleration"):
         out[("GET", f"{BASE}/{{tGeometryId}}/{kind}")] = Operation(
             {"200": response(f"The time-to-{kind} curve of the temporal geometry.", {JSON: ref("TemporalProperty")})},
