@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 import h3.api.basic_int as h3
@@ -198,22 +199,25 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
     if not len(cols):
         return
     t = np.asarray(cols.values["recorded_at"], dtype=float)
-    names, worker = np.unique(np.asarray(cols.values["worker"], dtype=object), return_inverse=True)
+    codes: dict[str, int] = {}  # worker names as numbers (hashing beats sorting strings)
+    worker = np.fromiter((codes.setdefault(w, len(codes)) for w in cols.values["worker"]), np.int64, len(t))
+    names = list(codes)
     patrol = np.asarray(cols.values["patrol_id"], dtype=np.int64)
     day = np.floor((t + LOCAL_HOURS * 3600) / 86400).astype(np.int64)
     order = np.lexsort((t, patrol, day, worker))
     t, lon, lat, worker, patrol, day = t[order], cols.lon[order], cols.lat[order], worker[order], patrol[order], day[order]
     # One run per worker, day and patrol; isolated impossible jumps inside a run are dropped.
     same = (worker[1:] == worker[:-1]) & (day[1:] == day[:-1]) & (patrol[1:] == patrol[:-1])
-    _, speed = legs(t, lon, lat)
-    keep = ~(spike_mask(t, lon, lat, np.where(same, speed, 0.0)))
-    t, lon, lat, worker, patrol, day = t[keep], lon[keep], lat[keep], worker[keep], patrol[keep], day[keep]
-    same = (worker[1:] == worker[:-1]) & (day[1:] == day[:-1]) & (patrol[1:] == patrol[:-1])
-    dist, _ = legs(t, lon, lat)
+    dist, speed = legs(t, lon, lat)
+    spikes = spike_mask(t, lon, lat, np.where(same, speed, 0.0))
+    if spikes.any():
+        keep = ~spikes
+        t, lon, lat, worker, patrol, day = t[keep], lon[keep], lat[keep], worker[keep], patrol[keep], day[keep]
+        same = (worker[1:] == worker[:-1]) & (day[1:] == day[:-1]) & (patrol[1:] == patrol[:-1])
+        dist, _ = legs(t, lon, lat)
     starts = np.concatenate(([0], np.flatnonzero(~same) + 1))
     ends = np.concatenate((starts[1:], [len(t)]))
-    cells = np.fromiter((h3.latlng_to_cell(y, x, H3_RESOLUTION) for x, y in zip(lon.tolist(), lat.tolist(),
-                                                                                  strict=True)), np.int64, len(t))
+    cells = list(map(h3.latlng_to_cell, lat.tolist(), lon.tolist(), repeat(H3_RESOLUTION, len(t))))
     along = np.concatenate(([0.0], np.cumsum(np.where(same, dist, 0.0))))  # metres from the first fix read
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         name = str(names[worker[a]])
@@ -226,7 +230,7 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
         rec.fixes += b - a
         rec.distance_m += float(along[b - 1] - along[a])
         rec.duration_s += float(t[b - 1] - t[a])
-        rec.cells.update(c for c in cells[a:b].tolist() if c in grid_cells.get(rec.member.grid_code or "", ()))
+        rec.cells |= grid_cells.get(rec.member.grid_code or "", frozenset()).intersection(cells[a:b])
         rec.stops.extend(stops(t[a:b], lon[a:b], lat[a:b]))
 
 
