@@ -30,6 +30,7 @@ from api.routers import (
     stream,
     tasks,
 )
+from api.routers import heatmap as heatmap_routes
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
 from api.routers.tiles import TilesFactory
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(readings.router)
+    app.include_router(heatmap_routes.router)
     app.include_router(patrols.router)
     app.include_router(tasks.router)
     app.include_router(patrol_stats.router)

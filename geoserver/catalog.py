@@ -84,6 +84,9 @@ class Layer:
     # What a cluster of this point layer counts besides point_count: (name, property, values), e.g. how many
     # of the events in it are open, or overdue -- so a clustered map still tells open from closed.
     cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Heat-mapped: the store keeps each feature's H3 cells (resolutions 0-15) in a column of its own
+    # (geoserver/store/h3cells.py), so counts by hexagon are one GROUP BY.
+    h3_cells: bool = False
 
     @property
     def editable(self) -> bool:

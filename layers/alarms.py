@@ -61,5 +61,6 @@ ALARMS = Layer(
                 match=("status", (("resolved", "#7f8c8d"), ("acknowledged", "#f39c12")))),
     live=True,
     cluster_counts=(("raised_count", "status", ("raised",)),),
+    h3_cells=True,
     keywords=("alarms",),
 )

@@ -54,4 +54,5 @@ EVENTS = Layer(
                     ("overdue_count", "due_state", ("overdue",))),
     live=True,
     keywords=("events", "dispatch"),
+    h3_cells=True,
 )

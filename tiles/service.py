@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from geoserver.access import Principal, Scope, read_scope, readable_layers
 from geoserver.catalog import Catalog, Layer
+from geoserver.errors import NotFound
 from geoserver.extents import ExtentCache
 from geoserver.store import Store
 from tiles.cache import TileCache, TileKey
+from tiles.heatmap import HEATMAP, TILE_LAYER, HeatmapTiles
 from tiles.plan import TilePlan
 from tiles.tms import get_tiling
 
@@ -47,11 +49,14 @@ class TileService:
         self.extents = extents or ExtentCache(store)
         self.plan = plan or TilePlan(catalog)
         cache.margin = max(cache.margin, self.plan.invalidation_margin())
+        self.heat = HeatmapTiles(store, catalog, self.extents)
         self._unsubscribe = store.changes.subscribe(cache.on_change)
+        self._unsubscribe_heat = store.changes.subscribe(self.heat.invalidator(cache))
 
     def close(self) -> None:
         """Stop listening to the store's changes."""
         self._unsubscribe()
+        self._unsubscribe_heat()
         self.extents.close()
 
     def readable(self, principal: Principal, layer_ids: tuple[str, ...] | None = None) -> list[tuple[Layer, Scope]]:
@@ -64,38 +69,60 @@ class TileService:
         layer = self.catalog.get(layer_id)
         return layer, read_scope(principal, layer)
 
-    def prepare(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, x: int, y: int) -> TileJob:
+    def tile_layers(self, principal: Principal) -> list[Layer]:
+        """The tile layers of the combined tiles for the principal: readable layers, then the heat map's."""
+        layers = [lyr for lyr, _ in self.readable(principal)]
+        return layers + [TILE_LAYER] if self.heat.sources(principal) else layers
+
+    def prepare(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, x: int, y: int, *,
+                heatmap: bool = False) -> TileJob:
         """Check the address and the caller's access and work out what the tile holds (no store access).
 
-        `layer_id` None asks for the combined tile of every layer the principal may read.
+        `layer_id` None asks for the combined tile of every layer the principal may read (and the heat map);
+        `heatmap` for the heat map's tile alone (NotFound when the caller reads no layer it counts).
         """
-        layers = [self.layer(principal, layer_id)] if layer_id is not None else self.readable(principal)
+        heat: tuple[tuple[Layer, Scope], ...] = ()
+        if heatmap:
+            layers, heat = [], self.heat.sources(principal)
+            if not heat:
+                raise NotFound("no heat map this caller may read", parameter="layer")
+        elif layer_id is not None:
+            layers = [self.layer(principal, layer_id)]
+        else:
+            layers, heat = self.readable(principal), self.heat.sources(principal)
         tiling = get_tiling(tms_id)
         tiling.check(z, x, y)
         drawn = tuple((lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom)
-        max_age = LIVE_MAX_AGE if any(lyr.live for lyr, _ in layers) else STATIC_MAX_AGE
-        public = all(lyr.public for lyr, _ in layers)
-        key = TileKey(tuple(lyr.id for lyr, _ in drawn), tms_id, z, x, y, ";".join(sc.cache_key() for _, sc in drawn))
-        return TileJob(drawn, key, max_age, public)
+        heat = heat if TILE_LAYER.min_zoom <= z <= TILE_LAYER.max_zoom else ()
+        counted = [lyr for lyr, _ in (*layers, *heat)]
+        max_age = LIVE_MAX_AGE if any(lyr.live for lyr in counted) else STATIC_MAX_AGE
+        public = all(lyr.public for lyr in counted)
+        ids = tuple(lyr.id for lyr, _ in drawn) + ((HEATMAP,) if heat else ())
+        scopes = [sc.cache_key() for _, sc in drawn] + ([",".join(f"{lyr.id}={sc.cache_key()}" for lyr, sc in heat)]
+                                                        if heat else [])
+        return TileJob(drawn, TileKey(ids, tms_id, z, x, y, ";".join(scopes)), max_age, public, heat)
 
     def cached(self, job: TileJob) -> TileResult | None:
         """The tile from memory if it is there (cheap enough for an event loop), else None."""
-        if not job.drawn:
+        if not job.drawn and not job.heat:
             return TileResult(b"", "", job.max_age, job.public)
         hit = self.cache.peek(job.key)
         return None if hit is None else TileResult(hit.content, hit.etag, job.max_age, job.public)
 
     def render(self, job: TileJob) -> TileResult:
         """The tile from the cache tiers or built by the store (blocking)."""
-        if not job.drawn:
+        if not job.drawn and not job.heat:
             return TileResult(b"", "", job.max_age, job.public)
         tiling = get_tiling(job.key.tms)
         z, x, y = job.key.z, job.key.x, job.key.y
 
         def build() -> bytes:
             # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
-            return b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y), sc)
+            tile = b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y), sc)
                             for lyr, sc in job.drawn)
+            if job.heat:
+                tile += self.heat.render(job.heat, self.plan.request(TILE_LAYER, tiling, z, x, y))
+            return tile
 
         tile = self.cache.get_or_render(job.key, build)
         return TileResult(tile.content, tile.etag, job.max_age, job.public)
@@ -117,3 +144,5 @@ class TileJob:
     key: TileKey
     max_age: int
     public: bool
+    # The layers the heatmap layer counts, with the caller's scopes (empty: no heatmap layer in this tile).
+    heat: tuple[tuple[Layer, Scope], ...] = ()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from geoserver.catalog import Layer, Style
 from geoserver.vectortile import CLUSTER_COUNT
+from tiles.heatmap import HEATMAP
+from tiles.heatmap import style_layers as heatmap_style_layers
 
 SOURCE = "onemap"
 
@@ -49,6 +51,9 @@ def maplibre_style(layers: list[Layer], tilejson_url: str, center: list[float] |
     """A MapLibre GL style (spec v8) drawing the layers from our combined tiles."""
     style_layers: list[dict] = [{"id": "background", "type": "background", "paint": {"background-color": "#f4f1ea"}}]
     for layer in layers:
+        if layer.id == HEATMAP:
+            style_layers += heatmap_style_layers(SOURCE)
+            continue
         sl = _style_layer(layer)
         if sl is not None:
             style_layers.append(sl)

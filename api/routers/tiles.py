@@ -35,10 +35,10 @@ def tile_response(request: Request, result: TileResult) -> Response:
 
 
 async def _tile(request: Request, principal: Principal, collection: str | None, tms: str, z: int, row: int,
-                col: int) -> Response:
+                col: int, *, heatmap: bool = False) -> Response:
     """A memory hit answers on the event loop; a miss is built in the thread pool."""
     svc = _service(request)
-    job = svc.prepare(principal, collection, tms, z, col, row)
+    job = svc.prepare(principal, collection, tms, z, col, row, heatmap=heatmap)
     result = svc.cached(job) or await run_in_threadpool(svc.render, job)
     return tile_response(request, result)
 
@@ -105,7 +105,7 @@ class TilesFactory:
             """Tileset metadata of the combined tiles in one TMS."""
             svc = _service(request)
             get_tms(tms)
-            layers = [lyr for lyr, _ in svc.readable(principal)]
+            layers = svc.tile_layers(principal)
             return metadata.tileset(base_url(request), COMBINED_TITLE, tms, layers, svc.plan, None)
 
         @r.get("/tiles/{tms}/tilejson.json")
@@ -115,7 +115,7 @@ class TilesFactory:
             get_tms(tms)
             readable = svc.readable(principal)
             bounds = metadata.bounds_of(svc.extents, readable)
-            return metadata.tilejson(base_url(request), COMBINED_TITLE, tms, [lyr for lyr, _ in readable], svc.plan,
+            return metadata.tilejson(base_url(request), COMBINED_TITLE, tms, svc.tile_layers(principal), svc.plan,
                                      bounds, None)
 
         @r.get("/tiles/{tms}/{z}/{row}/{col}", response_class=Response,
@@ -133,4 +133,4 @@ class TilesFactory:
             bounds = metadata.bounds_of(svc.extents, readable)
             center = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 10]
             url = f"{base_url(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
-            return maplibre_style([lyr for lyr, _ in readable], url, center)
+            return maplibre_style(svc.tile_layers(principal), url, center)

@@ -433,14 +433,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
-                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
+                  group_by: tuple[str, ...], *, limit: int | None = None) -> list[tuple[tuple[Any, ...], int]]:
         """Counts of the features a query matches within the scope, grouped (the same WHERE as `query`).
 
         Args:
             layer_id: a catalog layer id.
             query: bbox / datetime / CQL2 filter (paging and sorting are ignored).
             scope: the townships the caller may see; applied inside the query.
-            group_by: property names and/or `day`, `week`, `month` of the layer's time (local time).
+            group_by: property names, `day`, `week`, `month` of the layer's time (local time), and/or `h3:R`,
+                the H3 cell id (text) at resolution R of a heat-mapped layer (Layer.h3_cells).
+            limit: at most this many groups (the first in group order); None for all.
 
         Returns:
             (group values, count) pairs ordered by the groups; one pair with () when group_by is empty.

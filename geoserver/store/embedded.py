@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -22,7 +23,7 @@ from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, Pendi
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import accounts_sql as accounts
-from geoserver.store import aggregate_sql, append_sql, embedded_mvt, gpkg, gpkg_migrations, log_sql
+from geoserver.store import aggregate_sql, append_sql, embedded_mvt, gpkg, gpkg_migrations, h3cells, log_sql
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import (
     AccountState,
@@ -36,7 +37,14 @@ from geoserver.store.base import (
     Store,
     UserRecord,
 )
-from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_point
+from geoserver.store.batches import (
+    AreaIndex,
+    Batch,
+    anchor_geometries,
+    check_batch,
+    reference_point,
+    reference_points,
+)
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.sqlite_dialect import (
     SQLiteDialect,
@@ -118,6 +126,8 @@ class EmbeddedStore(Store):
         if drift:
             raise StoreUnavailable(f"GeoPackage {str(self.path)!r} does not match the layer catalog: "
                                    f"{'; '.join(drift)} (add a step in geoserver/store/gpkg_migrations.py)")
+        for layer in self.catalog:
+            self._fill_h3_cells(layer)
 
     def health(self) -> dict[str, Any]:
         """{'store': 'embedded', 'path': …, 'layers': number of feature tables}."""
@@ -356,7 +366,8 @@ class EmbeddedStore(Store):
             props = self._keyed(conn, layer, change.geometry, change.properties)
             require_scope(layer, scope, props)
             cells = [to_db(p, props.get(p.name)) for p in layer.properties]
-            sets = ", ".join(f"{q(p.name)} = ?" for p in layer.properties)
+            cells += _derived_values(layer, change.geometry)
+            sets = ", ".join(f"{name} = ?" for name in [q(p.name) for p in layer.properties] + _derived_columns(layer))
             conn.execute(f"UPDATE {q(layer.id)} SET {GEOM} = ?, {sets} WHERE {FID} = ?",
                          [gpkg.encode(change.geometry), *cells, current.id])
             gpkg.touch_contents(conn, layer.id, change.geometry.bounds, grow=True)
@@ -383,8 +394,9 @@ class EmbeddedStore(Store):
         layer = self.catalog.get(layer_id)
         props = list(layer.properties)
         t, rtree = q(layer.id), q(gpkg.rtree_name(layer.id))
-        sql = (f"INSERT INTO {t} ({FID}, {GEOM}, {', '.join(q(p.name) for p in props)}) "
-               f"VALUES ({', '.join(['?'] * (len(props) + 2))})")
+        derived = _derived_columns(layer)
+        sql = (f"INSERT INTO {t} ({FID}, {GEOM}, {', '.join([*(q(p.name) for p in props), *derived])}) "
+               f"VALUES ({', '.join(['?'] * (len(props) + len(derived) + 2))})")
         count = 0
         with self._write() as conn, gpkg.rtree_triggers_off(conn, layer.id, ("insert", "delete")):
             if replace:
@@ -411,6 +423,8 @@ class EmbeddedStore(Store):
                 _refuse_taken_ids(conn, t, fids, batch.ids, count)
                 columns = [[to_db(p, v) for v in batch.columns[p.name]] if p.type in _CONVERTED
                            else batch.columns[p.name] for p in props]
+                if derived:
+                    columns.append(h3cells.cells_of_many(*reference_points(batch.geometries)))
                 conn.executemany(sql, zip(fids, gpkg.encode_many(batch.geometries), *columns, strict=True))
                 bounds = shapely.bounds(batch.geometries).tolist()
                 conn.executemany(f"INSERT INTO {rtree} VALUES (?, ?, ?, ?, ?)",
@@ -518,15 +532,21 @@ class EmbeddedStore(Store):
             return keys.sqlite_purge(conn, before)
 
     def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
-                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
-        """Grouped counts in one statement."""
+                  group_by: tuple[str, ...], *, limit: int | None = None) -> list[tuple[tuple[Any, ...], int]]:
+        """Grouped counts in one statement (rows still without their H3 cells are filled first, once)."""
         layer = self.catalog.get(layer_id)
         groups = aggregate_sql.group_expressions(layer, group_by, "sqlite", q)
         where = build_where(SQLiteDialect(layer), layer, query, scope)
+        statement = aggregate_sql.statement(q(layer.id), groups, where.sql(), limit)
         with self._read() as conn:
-            rows = conn.execute(aggregate_sql.statement(q(layer.id), groups, where.sql()), where.params).fetchall()
-        props = [None if g in aggregate_sql.BUCKETS else layer.prop(g) for g in group_by]
-        return [(tuple(v if p is None or v is None else from_db(p, v) for p, v in zip(props, r[:-1], strict=True)),
+            rows = conn.execute(statement, where.params).fetchall()
+        if aggregate_sql.lacks_cells(group_by, rows):
+            self._fill_h3_cells(layer)
+            with self._read() as conn:
+                rows = conn.execute(statement, where.params).fetchall()
+        props = [None if g in aggregate_sql.BUCKETS or aggregate_sql.is_h3(g) else layer.prop(g) for g in group_by]
+        return [(aggregate_sql.decode(group_by, tuple(v if p is None or v is None else from_db(p, v)
+                                                      for p, v in zip(props, r[:-1], strict=True))),
                  int(r[-1])) for r in rows]
 
     def durations(self, layer_id: str, query: FeatureQuery, scope: Scope, start: str, end: str, *,
@@ -550,6 +570,24 @@ class EmbeddedStore(Store):
                                                      where.params)]
                 out[fraction] = aggregate_sql.interpolate(values[0], values[-1], rank - lo)
         return Durations(int(count), out, int(in_time))
+
+    def _fill_h3_cells(self, layer: Layer, chunk: int = 20_000) -> int:
+        """Compute the H3 cells of the rows that lack them (written by another program, e.g. QGIS)."""
+        if not layer.h3_cells:
+            return 0
+        done = 0
+        col = q(h3cells.COLUMN)
+        while True:
+            with self._write() as conn:
+                rows = conn.execute(f"SELECT {FID}, {GEOM} FROM {q(layer.id)} WHERE {col} IS NULL ORDER BY {FID} "
+                                    f"LIMIT ?", (chunk,)).fetchall()
+                if rows:
+                    lons, lats = reference_points(np.array(gpkg.decode_many([r[1] for r in rows]), dtype=object))
+                    conn.executemany(f"UPDATE {q(layer.id)} SET {col} = ? WHERE {FID} = ?",
+                                     zip(h3cells.cells_of_many(lons, lats), (r[0] for r in rows), strict=True))
+            if not rows:
+                return done
+            done += len(rows)
 
     # -- the change log and leases ------------------------------------------------------------------------
     def changes_since(self, seq: int, limit: int = 1000) -> list[Change]:
@@ -603,11 +641,12 @@ class EmbeddedStore(Store):
 
     def _insert_row(self, conn: sqlite3.Connection, layer: Layer, fid: int | None, geometry: BaseGeometry,
                     props: dict[str, Any]) -> int:
-        names = [q(p.name) for p in layer.properties]
+        names = [q(p.name) for p in layer.properties] + _derived_columns(layer)
         cur = conn.execute(
             f"INSERT INTO {q(layer.id)} ({FID}, {GEOM}, {', '.join(names)}) "
             f"VALUES ({', '.join(['?'] * (len(names) + 2))})",
-            [fid, gpkg.encode(geometry), *(to_db(p, props.get(p.name)) for p in layer.properties)])
+            [fid, gpkg.encode(geometry), *(to_db(p, props.get(p.name)) for p in layer.properties),
+             *_derived_values(layer, geometry)])
         return int(cur.lastrowid)
 
     def _keyed(self, conn: sqlite3.Connection, layer: Layer, geometry: BaseGeometry,
@@ -649,6 +688,16 @@ class EmbeddedStore(Store):
                     f"SELECT {q(key)}, {GEOM} FROM {q(layer_id)} WHERE {q(key)} IS NOT NULL").fetchall()
                 out[key] = AreaIndex([r[0] for r in rows], gpkg.decode_many([r[1] for r in rows]))
         return out
+
+
+def _derived_columns(layer: Layer) -> list[str]:
+    """Columns written besides the properties: the H3 cells of heat-mapped layers."""
+    return [q(h3cells.COLUMN)] if layer.h3_cells else []
+
+
+def _derived_values(layer: Layer, geometry: BaseGeometry) -> list[Any]:
+    """Their values for one feature."""
+    return [h3cells.cells_of(*reference_point(geometry))] if layer.h3_cells else []
 
 
 def _fill_keys(layer: Layer, batch: Batch, areas: dict[str, AreaIndex]) -> None:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
-from geoserver.store import accounts_sql, gpkg, log_sql
+from geoserver.store import accounts_sql, gpkg, h3cells, log_sql
 from geoserver.store import idempotency_sql as keys
 
 q = gpkg.q
@@ -256,6 +256,18 @@ def _tasks(conn: sqlite3.Connection, catalog: Catalog) -> None:
     gpkg.register_attributes(conn, "task_history", "Every step of every task")
 
 
+def _h3_cells(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 9: heat-mapped layers keep each feature's H3 cells (h3cells.py; filled after the steps run)."""
+    for layer in catalog:
+        if not layer.h3_cells:
+            continue
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({q(layer.id)})")}
+        if h3cells.COLUMN not in have:
+            conn.execute(f"ALTER TABLE {q(layer.id)} ADD COLUMN {q(h3cells.COLUMN)} BLOB")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_{layer.id}_h3_cells_missing')} ON {q(layer.id)} "
+                     f"({q(gpkg.ID_COLUMN)}) WHERE {q(h3cells.COLUMN)} IS NULL")
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -266,6 +278,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (6, "account_lifecycle", _account_lifecycle),
     (7, "alarm_rules", _alarm_rules),
     (8, "tasks", _tasks),
+    (9, "h3_cells", _h3_cells),
 )
 _TABLE = "onemap_migrations"
 
@@ -308,6 +321,8 @@ def expected_columns(layer: Layer) -> dict[str, str]:
     """The columns a layer's table must have: name -> declared SQLite type."""
     cols = {gpkg.ID_COLUMN: "INTEGER", gpkg.GEOM_COLUMN: gpkg.GEOMETRY_TYPE_NAMES[layer.geometry_type]}
     cols.update({p.name: gpkg.COLUMN_TYPES[p.type] for p in layer.properties})
+    if layer.h3_cells:
+        cols[h3cells.COLUMN] = "BLOB"
     return cols
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from geoserver.catalog import Catalog, Layer
+from geoserver.store import h3cells
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any fixed number works; it only has to be the same in every process (it spells "onemap").
@@ -95,6 +96,8 @@ def expected_columns(layer: Layer) -> dict[str, tuple[str, bool]]:
     }
     for p in layer.properties:
         cols[p.name] = (SQL_TYPES[p.type], p.required)
+    if layer.h3_cells:
+        cols[h3cells.COLUMN] = ("bytea", False)
     return cols
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import shapely
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
@@ -22,7 +23,7 @@ from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
-from geoserver.store import accounts_sql, aggregate_sql, append_sql, log_sql, migrate, postgis_mvt
+from geoserver.store import accounts_sql, aggregate_sql, append_sql, h3cells, log_sql, migrate, postgis_mvt
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.accounts_sql import POSTGRES as ACCOUNTS
 from geoserver.store.base import (
@@ -44,6 +45,8 @@ from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
 from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
+
+HASH_WORK_MEM = "32MB"
 
 
 class PostGISStore(Store):
@@ -95,6 +98,9 @@ class PostGISStore(Store):
         with self._connection() as conn:
             migrate.upgrade(conn)
             drift = migrate.schema_drift(conn, self.catalog)
+            if not drift:
+                for layer in self.catalog:
+                    self._fill_h3_cells(conn, layer, self._layer(layer.id)[1])
         if drift:
             raise StoreUnavailable(
                 f"the PostGIS schema at {self.where} does not match the layer catalog: {'; '.join(drift)}"
@@ -429,14 +435,46 @@ class PostGISStore(Store):
             return keys.pg_purge(conn, before)
 
     def aggregate(self, layer_id: str, query: FeatureQuery, scope: Scope,
-                  group_by: tuple[str, ...]) -> list[tuple[tuple[Any, ...], int]]:
-        """Grouped counts in one statement."""
+                  group_by: tuple[str, ...], *, limit: int | None = None) -> list[tuple[tuple[Any, ...], int]]:
+        """Grouped counts in one statement (rows still without their H3 cells are filled first, once)."""
         layer, sql = self._layer(layer_id)
         groups = aggregate_sql.group_expressions(layer, group_by, "pg", quote)
         where = build_where(DIALECT, layer, query, scope)
+        statement = aggregate_sql.statement(sql.table, groups, where.sql(), limit)
+        cells = any(aggregate_sql.is_h3(g) for g in group_by)
         with self._connection() as conn:
-            rows = conn.execute(aggregate_sql.statement(sql.table, groups, where.sql()), where.params).fetchall()
-        return [(tuple(r[:-1]), int(r[-1])) for r in rows]
+            rows = self._grouped(conn, statement, where.params, cells)
+            if aggregate_sql.lacks_cells(group_by, rows):
+                self._fill_h3_cells(conn, layer, sql)
+                rows = self._grouped(conn, statement, where.params, cells)
+        return [(aggregate_sql.decode(group_by, tuple(r[:-1])), int(r[-1])) for r in rows]
+
+    @staticmethod
+    def _grouped(conn: psycopg.Connection, statement: str, params: list[Any], cells: bool) -> list[Any]:
+        """The rows of a GROUP BY; by cell with room to hash: sampled statistics overcount distinct cells (165k
+        for 9.6k at 10^6 events), and with 4 MB PostgreSQL sorts on disk instead (measured 1.5 s vs 1.1 s)."""
+        if not cells:
+            return conn.execute(statement, params).fetchall()
+        with conn.transaction():
+            conn.execute(f"SET LOCAL work_mem = '{HASH_WORK_MEM}'")
+            return conn.execute(statement, params).fetchall()
+
+    def _fill_h3_cells(self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, chunk: int = 20_000) -> int:
+        """Compute the H3 cells of the rows that lack them (written by another program, or before 0008)."""
+        if not layer.h3_cells:
+            return 0
+        done = 0
+        while True:
+            with conn.cursor(binary=True) as cur:
+                rows = cur.execute(f"SELECT fid, ST_AsBinary(geom) FROM {sql.table} WHERE {quote(h3cells.COLUMN)} "
+                                   f"IS NULL ORDER BY fid LIMIT %s", [chunk]).fetchall()
+            if not rows:
+                return done
+            lons, lats = reference_points(shapely.from_wkb([r[1] for r in rows]))
+            conn.execute(f"UPDATE {sql.table} t SET {quote(h3cells.COLUMN)} = v.c FROM unnest(%s::bigint[], "
+                         f"%s::bytea[]) AS v(fid, c) WHERE t.fid = v.fid",
+                         [[r[0] for r in rows], h3cells.cells_of_many(lons, lats)])
+            done += len(rows)
 
     def durations(self, layer_id: str, query: FeatureQuery, scope: Scope, start: str, end: str, *,
                   by: str | None = None, quantiles: tuple[float, ...] = (0.5,)) -> Durations:

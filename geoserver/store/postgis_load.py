@@ -17,7 +17,8 @@ import shapely
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
 from geoserver.errors import BadInput
 from geoserver.features import Feature
-from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch
+from geoserver.store import h3cells
+from geoserver.store.batches import AreaIndex, Batch, anchor_geometries, check_batch, reference_points
 from geoserver.store.postgis_sql import AREAS, SET_SEQUENCE, LayerSQL
 
 CHUNK_ROWS = 50_000
@@ -117,6 +118,8 @@ def _copy(conn: psycopg.Connection, sql: LayerSQL, batch: Batch, ids: list[int] 
     """One binary COPY of a checked chunk (geometry sent as WKB; the column's typmod gives it SRID 4326)."""
     wkbs = shapely.to_wkb(batch.geometries, output_dimension=2, byte_order=1).tolist()
     columns = [batch.columns[name] for name in sql.names]
+    if sql.derived:
+        columns.append(h3cells.cells_of_many(*reference_points(batch.geometries)))
     types = sql.copy_types if ids is not None else sql.copy_types[1:]
     rows = zip(ids, wkbs, *columns, strict=True) if ids is not None else zip(wkbs, *columns, strict=True)
     with conn.cursor() as cur, cur.copy(sql.copy_statement(with_id=ids is not None)) as copy:

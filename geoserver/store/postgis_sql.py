@@ -14,6 +14,8 @@ from shapely.geometry.base import BaseGeometry
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer, Property
 from geoserver.errors import BadInput
 from geoserver.features import Feature, FeatureQuery
+from geoserver.store import h3cells
+from geoserver.store.batches import reference_point
 from geoserver.store.where import ID_COLUMN, Dialect, Where, dwithin_box
 
 SPATIAL_FUNCTIONS = {
@@ -86,24 +88,29 @@ class LayerSQL:
         self.names = layer.property_names
         self.columns = ", ".join(quote(n) for n in self.names)
         self.select_all = f"fid, ST_AsBinary(geom), {self.columns}"
-        marks = ", ".join(["%s"] * len(self.names))
-        self.insert = (f"INSERT INTO {self.table} (geom, {self.columns}) VALUES ({GEOMETRY_PARAM}, {marks})"
+        # Columns written besides the properties: the H3 cells of heat-mapped layers (h3cells.py).
+        self.derived = (h3cells.COLUMN,) if layer.h3_cells else ()
+        written = ", ".join(quote(n) for n in (*self.names, *self.derived))
+        marks = ", ".join(["%s"] * (len(self.names) + len(self.derived)))
+        self.insert = (f"INSERT INTO {self.table} (geom, {written}) VALUES ({GEOMETRY_PARAM}, {marks})"
                        f" RETURNING {self.select_all}")
-        sets = ", ".join(f"{quote(n)} = %s" for n in self.names)
+        sets = ", ".join(f"{quote(n)} = %s" for n in (*self.names, *self.derived))
         self.update = (f"UPDATE {self.table} SET geom = {GEOMETRY_PARAM}, {sets} WHERE fid = %s"
                        f" RETURNING {self.select_all}")
-        self.copy_types = ["int8", "bytea"] + [COPY_TYPES[p.type] for p in layer.properties]
+        self.copy_types = (["int8", "bytea"] + [COPY_TYPES[p.type] for p in layer.properties]
+                           + ["bytea"] * len(self.derived))
         self.time_start = quote(layer.time_field) if layer.time_field else None
         self.time_end = quote(layer.time_end_field) if layer.time_end_field else None
 
     def values(self, feature: Feature) -> list[Any]:
         """The parameters of insert/update for a checked feature (geometry first, then every property)."""
         assert feature.geometry is not None
-        return [wkb(feature.geometry), *(feature.properties.get(n) for n in self.names)]
+        derived = [h3cells.cells_of(*reference_point(feature.geometry))] if self.derived else []
+        return [wkb(feature.geometry), *(feature.properties.get(n) for n in self.names), *derived]
 
     def copy_statement(self, with_id: bool) -> str:
         """`COPY … FROM STDIN` in binary, with or without the fid column."""
-        cols = ("fid, " if with_id else "") + "geom, " + self.columns
+        cols = ("fid, " if with_id else "") + "geom, " + ", ".join(quote(n) for n in (*self.names, *self.derived))
         return f"COPY {self.table} ({cols}) FROM STDIN (FORMAT BINARY)"
 
     def selected(self, query: FeatureQuery) -> tuple[str, ...]:
