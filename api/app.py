@@ -33,6 +33,8 @@ from api.routers import (
 from api.routers import heatmap as heatmap_routes
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
+from api.routers.glyphs import router as glyphs_router
+from api.routers.search import router as search_router
 from api.routers.tiles import TilesFactory
 from api.routers.tiles3d import Tiles3DFactory, mount_cesium
 from api.routers.viewer import mount_viewer
@@ -125,6 +127,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(FeaturesFactory(alternates={"patrols": {"mfjson": moving_features.feature_response}}).router)
     app.include_router(TilesFactory().router)
     app.include_router(Tiles3DFactory().router)
+    app.include_router(glyphs_router)
+    app.include_router(search_router)
     app.include_router(viewer_router)
     app.include_router(docs_router)
     mount_cesium(app)

@@ -51,6 +51,11 @@ class Style:
     height_property: str | None = None
     # Optional per-value colours: (property, {value: colour}).
     match: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    # A map label: the property drawn as text (falling back to `name`), from which zoom, and optionally only
+    # for features whose property equals a value, e.g. ("is_key", True).
+    label: str | None = None
+    label_min_zoom: int = 0
+    label_where: tuple[str, str | int | bool] | None = None
 
 
 @dataclass(frozen=True)

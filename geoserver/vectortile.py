@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +39,10 @@ class TileRequest:
     # With clustering: (name, property, values) -- each cluster also counts its points whose property is one
     # of the values (Layer.cluster_counts).
     cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Only the features matching these (a parsed CQL2-JSON filter, a datetime interval), as items would;
+    # clusters then count only those. The caller's scope is applied besides, never widened.
+    filter: dict[str, Any] | None = None
+    datetime: tuple[datetime | None, datetime | None] | None = None
 
     @property
     def web_mercator(self) -> bool:
@@ -48,6 +53,19 @@ class TileRequest:
     def units_per_pixel(self) -> float:
         """Size of one tile unit in CRS units (metres or degrees)."""
         return (self.bounds[2] - self.bounds[0]) / self.extent
+
+
+@dataclass(frozen=True)
+class TileFilter:
+    """What a filtered tile keeps: a parsed CQL2-JSON filter and/or a datetime interval."""
+
+    filter: dict[str, Any] | None = None
+    datetime: tuple[datetime | None, datetime | None] | None = None
+
+    def cache_key(self) -> str:
+        """A stable text for the tile cache (the same filter written twice gives the same key)."""
+        times = [t.isoformat() if t is not None else ".." for t in self.datetime] if self.datetime else None
+        return json.dumps([self.filter, times], sort_keys=True, separators=(",", ":"), default=str)
 
 
 def mvt_value(value: Any) -> Any:

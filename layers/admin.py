@@ -22,7 +22,7 @@ TOWNSHIPS = Layer(
     has_grid=False,
     locate_on_write=False,
     min_zoom=0,
-    style=Style("line", "#1f4e79", width=2.0, opacity=1.0),
+    style=Style("line", "#1f4e79", width=2.0, opacity=1.0, label="name_zh", label_min_zoom=8),
     public=True,
     keywords=("administrative",),
 )
@@ -42,7 +42,7 @@ VILLAGES = Layer(
     has_grid=False,
     locate_on_write=False,
     min_zoom=8,
-    style=Style("line", "#5b7db1", width=1.0, opacity=0.9),
+    style=Style("line", "#5b7db1", width=1.0, opacity=0.9, label="name", label_min_zoom=11),
     public=True,
     keywords=("administrative",),
 )
@@ -66,6 +66,6 @@ GRIDS = Layer(
     ),
     locate_on_write=False,
     min_zoom=10,
-    style=Style("line", "#e07b00", width=1.0, opacity=0.9),
+    style=Style("line", "#e07b00", width=1.0, opacity=0.9, label="name", label_min_zoom=14),
     keywords=("administrative", "grid"),
 )

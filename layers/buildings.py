@@ -22,6 +22,7 @@ BUILDINGS = Layer(
     ),
     min_zoom=13,
     style=Style("fill-extrusion", "#d9d9d9", height_property="height", opacity=0.9,
-                match=("use", (("religious", "#c0392b"), ("public", "#2e86c1")))),
+                match=("use", (("religious", "#c0392b"), ("public", "#2e86c1"))),
+                label="name", label_min_zoom=16, label_where=("is_key", True)),
     keywords=("buildings", "3d"),
 )

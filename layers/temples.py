@@ -21,7 +21,7 @@ TEMPLES = Layer(
         Property("contact", "string", "Contact", in_tiles=False),
     ),
     min_zoom=6,
-    style=Style("circle", "#8e44ad", radius=6),
+    style=Style("circle", "#8e44ad", radius=6, label="name", label_min_zoom=12),
     departments=("religion",),
     keywords=("temples", "religion"),
 )

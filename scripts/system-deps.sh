@@ -9,6 +9,8 @@ command -v ogrinfo >/dev/null 2>&1 || need+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 dpkg -s python3-qgis >/dev/null 2>&1 || need+=(python3-qgis)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# The viewer's Chinese labels and UI: drawn by the browser from this font, Latin label glyphs cut from it.
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "installing Debian packages: ${need[*]}" >&2

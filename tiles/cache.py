@@ -28,10 +28,13 @@ class TileKey:
     x: int
     y: int
     scope: str
+    # A filtered tile (TileFilter.cache_key()); "" for the plain tile.
+    variant: str = ""
 
     def path(self, root: Path) -> Path:
         """Where the disk tier keeps this tile."""
-        scope = hashlib.sha1(self.scope.encode()).hexdigest()[:16]
+        scope = hashlib.sha1((self.scope + "\n" + self.variant if self.variant else self.scope).encode()
+                             ).hexdigest()[:16]
         return root / self.tms / "+".join(self.layers) / scope / str(self.z) / str(self.x) / f"{self.y}.mvt"
 
 

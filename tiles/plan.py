@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geoserver.catalog import Catalog, Layer
-from geoserver.vectortile import DEFAULT_BUFFER, DEFAULT_EXTENT, TileRequest
+from geoserver.vectortile import DEFAULT_BUFFER, DEFAULT_EXTENT, TileFilter, TileRequest
 from tiles.tms import Tiling
 
 # Point layers are clustered on a grid (one feature per 64x64-unit cell, with point_count) below this
@@ -69,8 +69,9 @@ class TilePlan:
             tolerance *= LINE_FACTOR  # tracks overlap along the same streets: two pixels are plenty
         return LayerPlan(layer, z, props, tolerance, cluster)
 
-    def request(self, layer: Layer, tiling: Tiling, z: int, x: int, y: int) -> TileRequest:
-        """The TileRequest a store answers for one layer of one tile."""
+    def request(self, layer: Layer, tiling: Tiling, z: int, x: int, y: int, *, where: TileFilter | None = None,
+                ) -> TileRequest:
+        """The TileRequest a store answers for one layer of one tile (only features matching `where`)."""
         lp = self.plan(layer, z)
         w, s, e, n = tiling.lonlat_bounds(z, x, y)
         # The index box grows by the buffer (plus a hair for the lon/lat vs projected difference).
@@ -79,7 +80,8 @@ class TilePlan:
         lonlat = (max(w - dx, -180.0), max(s - dy, -90.0), min(e + dx, 180.0), min(n + dy, 90.0))
         return TileRequest(layer.id, z, x, y, tiling.epsg, tiling.bounds(z, x, y), lonlat, lp.properties,
                            self.extent, self.buffer, lp.tolerance, lp.cluster_cell,
-                           layer.cluster_counts if lp.cluster_cell else ())
+                           layer.cluster_counts if lp.cluster_cell else (),
+                           where.filter if where else None, where.datetime if where else None)
 
     def invalidation_margin(self) -> float:
         """How far (in tiles) a feature can reach into a neighbouring tile: the buffer, with the same hair."""

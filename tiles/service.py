@@ -9,6 +9,7 @@ from geoserver.catalog import Catalog, Layer
 from geoserver.errors import NotFound
 from geoserver.extents import ExtentCache
 from geoserver.store import Store
+from geoserver.vectortile import TileFilter
 from tiles.cache import TileCache, TileKey
 from tiles.heatmap import HEATMAP, TILE_LAYER, HeatmapTiles
 from tiles.plan import TilePlan
@@ -75,11 +76,12 @@ class TileService:
         return layers + [TILE_LAYER] if self.heat.sources(principal) else layers
 
     def prepare(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, x: int, y: int, *,
-                heatmap: bool = False) -> TileJob:
+                heatmap: bool = False, where: TileFilter | None = None) -> TileJob:
         """Check the address and the caller's access and work out what the tile holds (no store access).
 
         `layer_id` None asks for the combined tile of every layer the principal may read (and the heat map);
-        `heatmap` for the heat map's tile alone (NotFound when the caller reads no layer it counts).
+        `heatmap` for the heat map's tile alone (NotFound when the caller reads no layer it counts); `where`
+        keeps only the features of one layer matching a filter and/or datetime.
         """
         heat: tuple[tuple[Layer, Scope], ...] = ()
         if heatmap:
@@ -100,7 +102,8 @@ class TileService:
         ids = tuple(lyr.id for lyr, _ in drawn) + ((HEATMAP,) if heat else ())
         scopes = [sc.cache_key() for _, sc in drawn] + ([",".join(f"{lyr.id}={sc.cache_key()}" for lyr, sc in heat)]
                                                         if heat else [])
-        return TileJob(drawn, TileKey(ids, tms_id, z, x, y, ";".join(scopes)), max_age, public, heat)
+        key = TileKey(ids, tms_id, z, x, y, ";".join(scopes), where.cache_key() if where else "")
+        return TileJob(drawn, key, max_age, public, heat, where)
 
     def cached(self, job: TileJob) -> TileResult | None:
         """The tile from memory if it is there (cheap enough for an event loop), else None."""
@@ -118,7 +121,7 @@ class TileService:
 
         def build() -> bytes:
             # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
-            tile = b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y), sc)
+            tile = b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y, where=job.where), sc)
                             for lyr, sc in job.drawn)
             if job.heat:
                 tile += self.heat.render(job.heat, self.plan.request(TILE_LAYER, tiling, z, x, y))
@@ -146,3 +149,4 @@ class TileJob:
     public: bool
     # The layers the heatmap layer counts, with the caller's scopes (empty: no heatmap layer in this tile).
     heat: tuple[tuple[Layer, Scope], ...] = ()
+    where: TileFilter | None = None

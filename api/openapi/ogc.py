@@ -291,12 +291,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/collections/{collection}/tiles/{tms}"): Operation(_ok("Tileset metadata.", {JSON: ref("TileSet")})),
     ("GET", "/collections/{collection}/tiles/{tms}/tilejson.json"): Operation(
         _ok("TileJSON of the collection.", {JSON: ref("TileJSON")})),
-    ("GET", "/collections/{collection}/tiles/{tms}/{z}/{row}/{col}"): Operation(_TILE, (IF_NONE_MATCH,)),
+    ("GET", "/collections/{collection}/tiles/{tms}/{z}/{row}/{col}"): Operation(_TILE, (
+        IF_NONE_MATCH,
+        query("filter", STRING, "Only the features matching this CQL2 filter (clusters count only them)."),
+        query("filter-lang", _enum(("cql2-text", "cql2-json")), "The language of filter."),
+        query("filter-crs", CRS, "The CRS of the geometries in filter."),
+        query("datetime", STRING, "Only the features whose time meets this instant or interval (a/b, ../b, a/..)."))),
     ("GET", "/tiles"): Operation(_ok("The combined tilesets.", {JSON: ref("TileSets")})),
     ("GET", "/tiles/{tms}"): Operation(_ok("Combined tileset metadata.", {JSON: ref("TileSet")})),
     ("GET", "/tiles/{tms}/tilejson.json"): Operation(_ok("TileJSON of every readable layer.", {JSON: ref("TileJSON")})),
     ("GET", "/tiles/{tms}/{z}/{row}/{col}"): Operation(_TILE, (IF_NONE_MATCH,)),
     ("GET", "/styles/onemap.json"): Operation(_ok("The MapLibre style.", {JSON: ref("Style")})),
+    ("GET", "/fonts/{fontstack}/{glyph_range}.pbf"): Operation(
+        {**_ok("256 label glyphs as signed distance fields.", {"application/x-protobuf": BINARY}),
+         "400": problem("A range other than start-end (start a multiple of 256, end = start+255)."),
+         "404": problem("The server has no label font.")}),
+    ("GET", "/search"): Operation(
+        {**_ok("What matches, within the caller's scope.", {JSON: {"type": "object"}}),
+         "400": problem("q missing, blank or too long; limit not 1-50; an unknown parameter.")},
+        (query("q", {"type": "string", "minLength": 1, "maxLength": 100}, "A name or code.", required=True),
+         query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "Hits per kind (default 10)."))),
     ("GET", "/3dtiles/buildings/tileset.json"): Operation(
         {**_ok("The caller's white-model tileset.", {JSON: ref("Tileset3D")}, ETag=ETAG), "304": NOT_MODIFIED},
         (IF_NONE_MATCH,), needs=lambda r: "buildings" in r.collection_ids),

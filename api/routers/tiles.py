@@ -7,8 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import get_principal
 from api.links import base_url
+from api.ogc_params import parse_datetime, parse_filter
 from api.session import VARY_CALLER
 from geoserver.access import Principal
+from geoserver.vectortile import TileFilter
 from tiles import metadata
 from tiles.service import TileResult, TileService
 from tiles.style import maplibre_style
@@ -34,11 +36,25 @@ def tile_response(request: Request, result: TileResult) -> Response:
     return Response(result.content, media_type=MVT, headers=headers)
 
 
+def tile_filter(request: Request) -> TileFilter | None:
+    """The `filter` (CQL2 text or JSON, `filter-lang`) and `datetime` of a collection tile request, parsed as
+    the items parse them; None when neither is given."""
+    params = request.query_params
+    interval = parse_datetime(params["datetime"]) if params.get("datetime") else None
+    filt = None
+    if params.get("filter"):
+        filt = parse_filter(params["filter"], params.get("filter-lang"), params.get("filter-crs"))
+    elif params.get("filter-lang") or params.get("filter-crs"):
+        parse_filter("true", params.get("filter-lang"), params.get("filter-crs"))  # validates them
+    return TileFilter(filt, interval) if filt is not None or interval is not None else None
+
+
 async def _tile(request: Request, principal: Principal, collection: str | None, tms: str, z: int, row: int,
                 col: int, *, heatmap: bool = False) -> Response:
     """A memory hit answers on the event loop; a miss is built in the thread pool."""
     svc = _service(request)
-    job = svc.prepare(principal, collection, tms, z, col, row, heatmap=heatmap)
+    job = svc.prepare(principal, collection, tms, z, col, row, heatmap=heatmap,
+                      where=tile_filter(request) if collection else None)
     result = svc.cached(job) or await run_in_threadpool(svc.render, job)
     return tile_response(request, result)
 
@@ -92,7 +108,8 @@ class TilesFactory:
                responses={200: {"content": {MVT: {}}}, 204: {"description": "no feature in this tile"}})
         async def collection_tile(request: Request, collection: str, tms: str, z: int, row: int, col: int,
                                   principal: Principal = who) -> Response:
-            """One tile of one collection, within the caller's townships."""
+            """One tile of one collection, within the caller's townships; `filter` (CQL2) and `datetime` keep
+            only the matching features (clusters count only those), as on the items."""
             return await _tile(request, principal, collection, tms, z, row, col)
 
         @r.get("/tiles")
@@ -133,4 +150,6 @@ class TilesFactory:
             bounds = metadata.bounds_of(svc.extents, readable)
             center = [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 10]
             url = f"{base_url(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
-            return maplibre_style(svc.tile_layers(principal), url, center)
+            rasters = getattr(request.app.state, "rasters", None)
+            return maplibre_style(svc.tile_layers(principal), url, center, base=base_url(request),
+                                  rasters=rasters.ids if rasters is not None else ())

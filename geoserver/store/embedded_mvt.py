@@ -29,8 +29,9 @@ def fetch(store, layer: Layer, request: TileRequest, scope: Scope) -> Iterator[F
     offset = 0
     while True:
         props = request.properties + tuple(prop for _, prop, _ in request.cluster_counts)
-        page = store.query(layer.id, FeatureQuery(bbox=request.lonlat_bbox, properties=props,
-                                                  limit=MAX_LIMIT, offset=offset), scope)
+        page = store.query(layer.id, FeatureQuery(bbox=request.lonlat_bbox, properties=props, limit=MAX_LIMIT,
+                                                  offset=offset, filter=request.filter,
+                                                  datetime=request.datetime), scope)
         yield from page.features
         offset += len(page.features)
         if len(page.features) < MAX_LIMIT:

@@ -6,7 +6,9 @@ from typing import Any
 
 from geoserver.access import Scope
 from geoserver.catalog import Layer
-from geoserver.store.where import Dialect, scope_clause
+from geoserver.features import FeatureQuery
+from geoserver.store.postgis_sql import DIALECT
+from geoserver.store.where import Dialect, build_where, scope_clause
 from geoserver.vectortile import CLUSTER_COUNT, TileRequest
 
 GEOM = "geom"
@@ -39,6 +41,13 @@ def _envelope(request: TileRequest) -> tuple[str, list[Any]]:
 def _filters(layer: Layer, request: TileRequest, scope: Scope, bbox) -> tuple[str, list[Any]]:
     clauses = [f"t.{GEOM} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"]
     params: list[Any] = list(bbox)
+    if request.filter is not None or request.datetime is not None:
+        # The items' own compiler: scope, datetime and the filter, checked against the declared properties.
+        where = build_where(DIALECT, layer, FeatureQuery(filter=request.filter, datetime=request.datetime,
+                                                         limit=0), scope)
+        clauses += where.clauses
+        params += where.params
+        return " AND ".join(clauses), params
     sc = scope_clause(_Params(), scope)
     if sc:
         clauses.append(sc[0])

@@ -1,0 +1,223 @@
+"""The one-map application in headless Chromium on both stores: login through the form, layers drawn, a
+leader kept to his township, identify, a filter reaching the tiles, search, dispatch from the panel, live
+updates through /stream -- and no console error and no request to any host but ours."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from playwright import sync_api as playwright_api
+
+from api.app import create_app
+from api.settings import Settings
+from tests.conftest import STORE_KINDS, make_empty_store, sample_dir
+from tests.e2e.live_server import live_server
+from tests.e2e.viewer_browser import launch, log_in, wait_idle, watched_page
+
+pytestmark = pytest.mark.e2e
+LEADER_TOWN = "632626100"
+LEADER = f"leader-{LEADER_TOWN}"
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def server(request, catalog, tmp_path_factory, fresh_postgis_url):
+    """A writable copy of the sample county (the dispatch test changes an event) served on a free port."""
+    from sample_data.generate import generate
+
+    tmp = tmp_path_factory.mktemp(f"viewer-{request.param}")
+    for name in ("county.gpkg", "imagery.tif", "dem.tif", "manifest.json"):
+        shutil.copy(sample_dir() / name, tmp / name)
+    if request.param == "embedded":
+        db = str(tmp / "county.gpkg")
+    else:
+        make_empty_store("postgis", catalog, tmp, fresh_postgis_url).close()
+        generate(tmp, load=fresh_postgis_url)  # the files are there: this only loads the database
+        db = fresh_postgis_url
+    with live_server(create_app(Settings(database=db, sample_dir=tmp, jobs=False))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def token(server: str, username: str) -> dict[str, str]:
+    r = httpx.post(f"{server}/auth/token", data={"username": username, "password": "onemap"})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def pixels(path) -> np.ndarray:
+    with rasterio.open(path) as png:
+        return png.read([1, 2, 3]).astype(int)
+
+
+def near(rgb: np.ndarray, colour: str, tol: int = 40) -> int:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return int(((abs(rgb[0] - r) < tol) & (abs(rgb[1] - g) < tol) & (abs(rgb[2] - b) < tol)).sum())
+
+
+def rendered(page, layer: str) -> list[dict]:
+    return page.evaluate("(id) => window.__map.queryRenderedFeatures({layers: [id]}).map("
+                         "(f) => ({id: f.id, p: f.properties, g: f.geometry}))", layer)
+
+
+def test_the_operator_logs_in_with_the_form_and_sees_the_county_drawn(server, browser, tmp_path):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    assert w.page.inner_text("#who") == "operator (operator)"
+    assert w.page.evaluate("localStorage.getItem('onemap.token')")
+    assert any(c["name"] == "onemap_session" for c in w.page.context.cookies())  # the HTML pages' session too
+    assert not w.page.is_hidden('[data-tab="events"]')  # an operator has the events tools
+    shot = tmp_path / "operator.png"
+    w.page.screenshot(path=str(shot))
+    rgb = pixels(shot)
+    assert near(rgb, "#1f4e79", 30) > 200, f"no township boundaries drawn; see {shot}"
+    assert rendered(w.page, "events"), "no events drawn"
+    assert w.page.evaluate("window.__map.getStyle().glyphs").endswith("/fonts/{fontstack}/{range}.pbf")
+    assert rendered(w.page, "townships-label"), "no township labels"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_a_leader_starts_on_his_township_and_never_sees_another(server, browser):
+    w = watched_page(browser, keep_json=True)
+    log_in(w.page, server, LEADER)
+    bbox = httpx.get(f"{server}/collections/townships/items", params={"township_code": LEADER_TOWN}).json()
+    [own] = bbox["features"]
+    lon, lat = w.page.evaluate("(() => { const c = window.__map.getCenter(); return [c.lng, c.lat]; })()")
+    xs = [c[0] for ring in own["geometry"]["coordinates"] for part in ring for c in part]
+    ys = [c[1] for ring in own["geometry"]["coordinates"] for part in ring for c in part]
+    assert min(xs) <= lon <= max(xs) and min(ys) <= lat <= max(ys), "the map did not start on his township"
+    assert w.page.is_hidden('#filters [name="township"]') or not w.page.query_selector('#filters [name="township"]')
+    w.page.click('#tabs button[data-tab="events"]')
+    w.page.click('#events .tabs button[data-queue="open"]')
+    w.page.wait_for_selector("#events .queue li")
+    # Zoom in far enough that points come unclustered, with their township.
+    w.page.evaluate(f"window.__map.jumpTo({{center: [{lon}, {lat}], zoom: 15}})")
+    wait_idle(w.page)
+    for layer in ("events", "grids", "buildings", "temples", "monitoring_sites"):
+        for f in rendered(w.page, layer):
+            assert f["p"].get("township_code") in (None, LEADER_TOWN), (layer, f["p"])
+    for url, body in w.json:
+        for f in (body.get("features") or []) if isinstance(body, dict) else []:
+            code = (f.get("properties") or {}).get("township_code")
+            if "/collections/townships/" not in url and "/collections/villages/" not in url:
+                assert code in (None, LEADER_TOWN), (url, code)
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_identify_shows_the_properties_and_a_cluster_expands(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    temple = httpx.get(f"{server}/collections/temples/items", params={"limit": 1},
+                       headers=token(server, "operator")).json()["features"][0]
+    lon, lat = temple["geometry"]["coordinates"]
+    w.page.evaluate(f"window.__map.jumpTo({{center: [{lon}, {lat}], zoom: 16}})")
+    wait_idle(w.page)
+    x, y = w.page.evaluate(f"(() => {{ const p = window.__map.project([{lon}, {lat}]); return [p.x, p.y]; }})()")
+    box = w.page.locator("#map").bounding_box()
+    w.page.mouse.click(box["x"] + x, box["y"] + y)
+    w.page.wait_for_selector("#identify .body table")
+    assert temple["properties"]["name"] in w.page.inner_text("#identify")
+    assert w.page.evaluate("window.__identified.layer") == "temples"
+    # A cluster of events: a click zooms in.
+    w.page.evaluate(f"window.__map.jumpTo({{center: [{lon}, {lat}], zoom: 9}})")
+    wait_idle(w.page)
+    clusters = [f for f in rendered(w.page, "events") if "point_count" in f["p"] and f["p"]["point_count"] > 1]
+    assert clusters, "no event clusters at zoom 9"
+    cx, cy = w.page.evaluate("(c) => { const p = window.__map.project(c); return [p.x, p.y]; }",
+                             clusters[0]["g"]["coordinates"])
+    w.page.mouse.click(box["x"] + cx, box["y"] + cy)
+    w.page.wait_for_function("window.__map.getZoom() > 10")
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_a_filter_changes_what_is_drawn(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+
+    def drawn() -> int:
+        return sum(f["p"].get("point_count", 1) for f in rendered(w.page, "events"))
+
+    before = drawn()  # the default: everything open, and the last 7 days
+    w.page.click('#tabs button[data-tab="filters"]')
+    w.page.fill('#filters [name="days"]', "0")
+    w.page.uncheck('#filters [name="open"]')
+    w.page.check('#filters [name="status"][value="closed"]')
+    w.page.click('#filters button[type="submit"]')
+    w.page.wait_for_function("(window.__filtered || '').includes(\"'closed'\")")
+    wait_idle(w.page)
+    after = drawn()
+    assert after != before and after > 0, (before, after)
+    assert all(f["p"].get("open_count", 0) == 0 for f in rendered(w.page, "events")), "open events still drawn"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_search_flies_to_a_result(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    temple = httpx.get(f"{server}/collections/temples/items", params={"limit": 1, "offset": 3},
+                       headers=token(server, "operator")).json()["features"][0]
+    w.page.fill("#search", temple["properties"]["name"])
+    w.page.wait_for_selector("#results li")
+    w.page.press("#search", "Enter")
+    w.page.wait_for_selector("#identify .body table")
+    wait_idle(w.page)
+    lon, lat = w.page.evaluate("(() => { const c = window.__map.getCenter(); return [c.lng, c.lat]; })()")
+    assert abs(lon - temple["geometry"]["coordinates"][0]) < 0.01 and abs(lat - temple["geometry"]["coordinates"][1]) < 0.01
+    assert w.page.evaluate("window.__map.getZoom()") >= 15
+    assert temple["properties"]["name"] in w.page.inner_text("#identify")
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_dispatch_from_the_panel_changes_the_event_on_the_server(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    w.page.click('#tabs button[data-tab="events"]')
+    w.page.click('#events .tabs button[data-queue="new"]')
+    w.page.wait_for_selector("#events .queue li")
+    event_id = w.page.locator("#events .queue li").first.get_attribute("data-id")
+    w.page.locator(f'#events .queue li[data-id="{event_id}"]').click()
+    w.page.wait_for_selector('#events .detail button[data-action="accept"]')
+    w.page.fill('#events .detail [name="note"]', "受理 from the browser test")
+    w.page.click('#events .detail button[data-action="accept"]')
+    w.page.wait_for_selector('#events .detail button[data-action="dispatch"]')  # the detail shows the new state
+    event = httpx.get(f"{server}/collections/events/items/{event_id}", headers=token(server, "operator")).json()
+    assert event["properties"]["status"] == "accepted"
+    timeline = httpx.get(f"{server}/events/{event_id}/timeline", headers=token(server, "operator")).json()["timeline"]
+    assert timeline[-1]["action"] == "accept" and timeline[-1]["actor"] == "operator"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_a_reported_event_reaches_the_open_page_through_the_stream(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    w.page.click('#tabs button[data-tab="events"]')
+    w.page.click('#events .tabs button[data-queue="new"]')
+    w.page.wait_for_function("window.__streamReady === true")
+    site = httpx.get(f"{server}/collections/temples/items", params={"limit": 1},
+                     headers=token(server, "operator")).json()["features"][0]
+    lon, lat = site["geometry"]["coordinates"]
+    title = f"浏览器测试 {datetime.now(UTC).isoformat()}"
+    r = httpx.post(f"{server}/collections/events/items", headers=token(server, "operator"), json={
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"title": title, "type": "garbage", "reported_at": datetime.now(UTC).isoformat()}})
+    assert r.status_code == 201, r.text
+    w.page.wait_for_function("(t) => [...document.querySelectorAll('#events .queue li b')].some((b) => b.textContent === t)",
+                             arg=title, timeout=20_000)
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()

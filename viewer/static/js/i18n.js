@@ -1,0 +1,68 @@
+// UI text in Chinese first, English on request; the choice is kept in localStorage. Map labels follow it.
+const TEXT = {
+  zh: {
+    title: '全域治理一张图', layers: '图层', basemaps: '底图', filters: '筛选', events: '事件', alarms: '告警',
+    search: '搜索乡镇、村、网格、建筑、寺院、站点、事件编号、人员…', login: '登录', logout: '退出',
+    username: '用户名', password: '密码', anonymous: '未登录 · 仅公开图层', loginFailed: '登录失败',
+    identify: '要素详情', close: '关闭', timeline: '时间线', replay: '轨迹回放', readings: '监测数据',
+    window: '时间范围', lastDays: '最近天数', openToo: '含全部未办结', status: '状态', type: '类型', source: '来源',
+    townships: '乡镇', all: '全部', apply: '应用', reset: '重置', queueNew: '新上报', queueOverdue: '已超期',
+    queueMine: '我的', queueOpen: '办理中', noResults: '无结果', note: '备注', assignee: '处置人',
+    coords: '经纬度', zoom: '级别', loading: '加载中…', more: '放大查看', actionsDone: '已执行', lang: 'EN',
+    imagery: '影像', hillshade: '地形晕渲', dem: '高程', none: '无底图', view3d: '三维', view2d: '二维',
+    reportedAt: '上报时间', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
+  },
+  en: {
+    title: 'onemap · county command screen', layers: 'Layers', basemaps: 'Base map', filters: 'Filters',
+    events: 'Events', alarms: 'Alarms',
+    search: 'Search townships, villages, grids, buildings, temples, sites, event codes, people…', login: 'Log in',
+    logout: 'Log out', username: 'Username', password: 'Password', anonymous: 'Not logged in · public layers only',
+    loginFailed: 'Login failed', identify: 'Feature', close: 'Close', timeline: 'Timeline', replay: 'Replay track',
+    readings: 'Readings', window: 'Time window', lastDays: 'Last days', openToo: 'plus everything open',
+    status: 'Status', type: 'Type', source: 'Source', townships: 'Townships', all: 'All', apply: 'Apply',
+    reset: 'Reset', queueNew: 'New', queueOverdue: 'Overdue', queueMine: 'Mine', queueOpen: 'Open',
+    noResults: 'Nothing found', note: 'Note', assignee: 'Assignee', coords: 'Lon/lat', zoom: 'Zoom',
+    loading: 'Loading…', more: 'Zoom in', actionsDone: 'Done', lang: '中文', imagery: 'Imagery',
+    hillshade: 'Hillshade', dem: 'Elevation', none: 'No base map', view3d: '3D', view2d: '2D',
+    reportedAt: 'Reported', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
+    overdue: 'overdue',
+  },
+};
+const LAYERS = {
+  zh: { townships: '乡镇', villages: '村/社区', grids: '网格', buildings: '建筑白模', temples: '寺院',
+    monitoring_sites: '监测站点', pois: '专题点', events: '事件', patrols: '巡查轨迹', track_points: '轨迹点',
+    readings: '监测读数', alarms: '告警', heatmap: '热力图' },
+};
+const VALUES = {
+  zh: {
+    reported: '新上报', accepted: '已受理', dispatched: '已派遣', in_progress: '处置中', handled: '已处置',
+    verified: '已核查', closed: '已结案', rejected: '不予受理', merged: '已合并', overdue: '超期', soon_due: '临期',
+    accept: '受理', reject: '不予受理', merge: '合并', dispatch: '派遣', start: '开始处置', handle: '处置完成',
+    verify: '核查', rework: '返工', escalate: '越级上报', supervise: '督办',
+    grid_worker: '网格员', citizen: '群众', sensor: '传感器', hotline: '热线', inspection: '巡查',
+    low: '低', normal: '一般', high: '高', urgent: '紧急',
+  },
+};
+
+let lang = localStorage.getItem('onemap.lang') || 'zh';
+
+export const currentLang = () => lang;
+export const t = (key) => (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
+export const layerName = (id, title) => (LAYERS[lang] && LAYERS[lang][id]) || title || id;
+export const valueName = (v) => (v != null && VALUES[lang] && VALUES[lang][v]) || (v == null ? '' : String(v));
+
+export function applyText(root = document) {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  document.title = t('title');
+}
+
+export function toggleLang() {
+  lang = lang === 'zh' ? 'en' : 'zh';
+  localStorage.setItem('onemap.lang', lang);
+  applyText();
+  for (const fn of listeners) fn(lang);
+}
+const listeners = [];
+export const onLang = (fn) => listeners.push(fn);
