@@ -2,13 +2,13 @@
 
 Not a test. Two databases: the sample county's PostGIS (`--sample`, as `make test` loads it: 212 workers, a
 week of patrols) and a scratch "large day" (bench/patrols/scratch.py: `--workers` grids with one worker each,
-8 hours of fixes every `--step` seconds, dropped at the end). One onemap server process per database, as the
+`--hours` of fixes every `--step` seconds, dropped at the end). One onemap server process per database, as the
 operator (every worker); the first request (grid H3 cells computed) and then median / p95 of `--requests`.
 Side by side: the raw read of the day's fixes and PostGIS computing mileage and duration per worker-day
 itself (ST_MakeLine ... ::geography; no stops, no coverage, no roster).
 
     .venv/bin/python bench/patrols/stats.py --sample postgresql://postgres@127.0.0.1:5432/onemap_test \\
-        [--server postgresql://postgres@127.0.0.1:5432] [--workers 212] [--step 10] [--requests 10]
+        [--server postgresql://postgres@127.0.0.1:5432] [--workers 1000] [--hours 2] [--step 20] [--requests 10]
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ def main() -> None:
     parser.add_argument("--sample", default="postgresql://postgres@127.0.0.1:5432/onemap_test")
     parser.add_argument("--sample-day", default="2026-10-27")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
-    parser.add_argument("--workers", type=int, default=212)
-    parser.add_argument("--step", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1000)
+    parser.add_argument("--step", type=float, default=20.0)
+    parser.add_argument("--hours", type=float, default=2.0, help="of fixes per worker (2 h at 20 s: 360, as the "
+                        "sample's workers have a day)")
     parser.add_argument("--requests", type=int, default=10)
     args = parser.parse_args()
     rows: list = []
@@ -81,9 +83,10 @@ def main() -> None:
     url = scratch.create_postgis(args.server)
     try:
         started = time.perf_counter()
-        scratch.build(url, grids=args.workers, hours=8, step_s=args.step, step_m=13.0)
+        scratch.build(url, grids=args.workers, hours=args.hours, step_s=args.step, step_m=13.0 * args.step / 10)
         built = time.perf_counter() - started
-        label = f"large day: {args.workers} workers x 8 h every {args.step:g} s (built in {built:.0f} s)"
+        label = (f"large day: {args.workers} workers x {args.hours:g} h every {args.step:g} s "
+                 f"(built in {built:.0f} s)")
         measure(url, scratch.DAY.date().isoformat(), label, args.requests, rows)
     finally:
         scratch.drop_postgis(url)
