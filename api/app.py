@@ -31,6 +31,7 @@ from api.routers import (
     tasks,
 )
 from api.routers import heatmap as heatmap_routes
+from api.routers.devices import router as devices_router
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
 from api.routers.glyphs import router as glyphs_router
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patrols.router)
     app.include_router(tasks.router)
     app.include_router(patrol_stats.router)
+    app.include_router(devices_router)
     app.include_router(accounts.router)
     app.include_router(basemaps.router)
     app.include_router(moving_features.router)

@@ -40,6 +40,9 @@ class Settings:
     online_minutes: float = 10.0
     patrol_target_km: float = 5.0
     patrol_target_minutes: float = 120.0
+    # A fix from a tracker app whose owner has no open patrol starts one ("patrol") or only moves his
+    # position ("position").
+    gps_autostart: str = "patrol"
     # Run the background jobs (purges, deadlines, and what the domain adds) in this process; each job still
     # runs in one process at a time under a lease. ONEMAP_JOBS=0 turns them off even for Settings built in
     # code (the test suite does, so no app of a test writes into the shared sample county behind its back).
@@ -50,6 +53,10 @@ class Settings:
     login_account_limit: int = 10
     login_address_limit: int = 100
     login_window_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        if self.gps_autostart not in ("patrol", "position"):
+            raise ValueError(f"ONEMAP_GPS_AUTOSTART must be patrol or position; got {self.gps_autostart!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -98,6 +105,8 @@ class Settings:
                           ("ONEMAP_PATROL_TARGET_MINUTES", "patrol_target_minutes")):
             if key in env:
                 values[name] = float(env[key])
+        if "ONEMAP_GPS_AUTOSTART" in env:
+            values["gps_autostart"] = env["ONEMAP_GPS_AUTOSTART"].strip().lower()
         if "ONEMAP_STREAM_HEARTBEAT" in env:
             values["stream_heartbeat_seconds"] = float(env["ONEMAP_STREAM_HEARTBEAT"])
         if "ONEMAP_JOBS" in env:

@@ -23,7 +23,7 @@ from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, Unauthoriz
 from geoserver.features import Feature, FeatureQuery
 from geoserver.jobs import Job
 from geoserver.store import Store
-from layers import patrol_track
+from layers import patrol_track, positions
 from layers.patrol_track import MAX_SPEED, stub
 from layers.patrols import TRAVEL_MODES
 
@@ -234,9 +234,11 @@ def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int,
 JUMP = f"an impossible jump (faster than {MAX_SPEED:.0f} m/s from the fixes before and after)"
 
 
-def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime) -> tuple[dict[int, Any], Feature]:
+def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime,
+           device: str | None = None) -> tuple[dict[int, Any], Feature]:
     """Add parsed fixes to a patrol locked by the caller's open transaction: one set-based write of the new
-    fixes, one summary change, the patrol's line and figures recomputed from every stored fix.
+    fixes, one summary change, the patrol's line and figures recomputed from every stored fix, and the
+    worker's live position moved to the newest fix (of `device`, when a tracker app sent it).
 
     Returns each fix's status by its index (`accepted`, `duplicate`, or `(reason,)` when rejected) and the
     updated patrol.
@@ -282,6 +284,9 @@ def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime) -> tup
             computed = patrol_track.legs(t, lon, lat)
         line, figures = patrol_track.statistics(t, lon, lat, computed)
         props.update(figures)
+        newest = max(accepted, key=lambda f: (f.time, f.lon, f.lat))
+        positions.move(store, worker, newest.time, newest.lon, newest.lat,
+                       {**newest.extra, "device": device, "patrol_id": pid})
     patrol = store.update(PATROLS, pid, Feature(pid, line, props), Scope.everything(), partial=True)
     return statuses, patrol
 

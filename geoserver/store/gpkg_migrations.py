@@ -268,6 +268,32 @@ def _h3_cells(conn: sqlite3.Connection, catalog: Catalog) -> None:
                      f"({q(gpkg.ID_COLUMN)}) WHERE {q(h3cells.COLUMN)} IS NULL")
 
 
+def _devices(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 10: devices sending GPS fixes through the tracker-app protocols (the URL token only as a hash)."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS devices (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  device_id TEXT NOT NULL UNIQUE,
+  name TEXT,
+  username TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at DATETIME NOT NULL,
+  last_seen_at DATETIME
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_devices_username ON devices (username)")
+    gpkg.register_attributes(conn, "devices", "Phones sending GPS fixes, their owners and token hashes")
+
+
+def _positions(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 11: live positions, one point per worker (a feature table like the others)."""
+    if "positions" not in catalog:
+        return
+    layer = catalog.get("positions")
+    gpkg.create_feature_table(conn, layer)
+    for column in (TOWNSHIP_KEY, GRID_KEY, "recorded_at"):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {q(f'idx_positions_{column}')} ON positions ({q(column)})")
+    conn.execute('CREATE UNIQUE INDEX IF NOT EXISTS "idx_positions_worker" ON positions ("worker")')
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -279,6 +305,8 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (7, "alarm_rules", _alarm_rules),
     (8, "tasks", _tasks),
     (9, "h3_cells", _h3_cells),
+    (10, "devices", _devices),
+    (11, "positions", _positions),
 )
 _TABLE = "onemap_migrations"
 
