@@ -48,7 +48,7 @@ from geoserver.account_states import AccountStates
 from geoserver.extents import ExtentCache
 from geoserver.jobs import JobRunner
 from geoserver.store import open_store
-from layers import alarm_eval, dispatch, patrol_work
+from layers import alarm_eval, dispatch, patrol_work, routing
 from layers.catalog import build_catalog
 from tiles.cache import TileCache
 from tiles.service import TileService
@@ -60,6 +60,7 @@ log = logging.getLogger("onemap")
 def create_app(settings: Settings) -> FastAPI:
     """A new app serving the catalog from the store named in `settings`."""
     catalog = build_catalog()
+    routing.configure(settings.border_flag_metres)  # a bad value stops the start, naming the setting
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -21,6 +21,8 @@ log = logging.getLogger("onemap.api")
 STATUS_CODES: dict[type[errors.OneMapError], int] = {
     errors.BadInput: 400,
     errors.TooLarge: 413,
+    errors.Unprocessable: 422,
+    errors.UnsupportedMediaType: 415,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,

@@ -49,6 +49,8 @@ class Settings:
     jobs: bool = field(default_factory=lambda: not _off(os.environ.get("ONEMAP_JOBS", "")))
     # Largest request body taken (JSON features, filters, forms); larger ones are refused with 413.
     max_body_mb: float = 5.0
+    # A reported point within this many metres of another township or grid is flagged near_border.
+    border_flag_metres: float = 50.0
     # Failed logins allowed per account and per client address in a window of seconds (0: no limit).
     login_account_limit: int = 10
     login_address_limit: int = 100
@@ -90,6 +92,8 @@ class Settings:
             values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
         if "ONEMAP_MAX_BODY_MB" in env:
             values["max_body_mb"] = float(env["ONEMAP_MAX_BODY_MB"])
+        if "ONEMAP_BORDER_FLAG_METERS" in env:
+            values["border_flag_metres"] = float(env["ONEMAP_BORDER_FLAG_METERS"])
         for key, name, kind in (("ONEMAP_LOGIN_ACCOUNT_LIMIT", "login_account_limit", int),
                                 ("ONEMAP_LOGIN_ADDRESS_LIMIT", "login_address_limit", int),
                                 ("ONEMAP_LOGIN_WINDOW_SECONDS", "login_window_seconds", int)):

@@ -20,6 +20,14 @@ class TooLarge(BadInput):
     """The request, or a part of it, is larger or more complex than the server accepts."""
 
 
+class Unprocessable(BadInput):
+    """Well-formed input that names something the server cannot act on (a point outside the county)."""
+
+
+class UnsupportedMediaType(BadInput):
+    """A body or file whose bytes are not of a kind the server takes here (it names those it takes)."""
+
+
 class NotFound(OneMapError):
     """No such layer, feature or resource -- or one the caller may not see (existence must not leak)."""
 

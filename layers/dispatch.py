@@ -3,8 +3,9 @@ its timeline row and its change-log row.
 
 reported -> accepted (or rejected, or merged into another event) -> dispatched -> in_progress -> handled ->
 verified (or back to in_progress: rework) -> closed. `escalate` (越级上报) and `supervise` (督办) keep the state
-and may be done at any open state. A `dispatch` grant on the event's township (geoserver/access.py) allows
-accept, reject, merge, dispatch, verify, rework, close, escalate and supervise; the assignee starts and
+and may be done at any open state; so may `relocate` (move the point: routing runs again, layers/routing.py).
+A `dispatch` grant on the event's township (geoserver/access.py) allows
+accept, reject, merge, dispatch, verify, rework, close, escalate, supervise and relocate; the assignee starts and
 handles (and may escalate). Nothing about an event changes without a timeline row.
 """
 
@@ -21,12 +22,14 @@ from geoserver.features import Feature, FeatureQuery, check_feature
 from geoserver.jobs import Job
 from geoserver.store import Store
 from geoserver.store.guards import check_etag
+from layers import routing
 from layers.grid_teams import candidates
 
 LAYER = "events"
 TIMELINE = "event_timeline"
 OPEN = ("reported", "accepted", "dispatched", "in_progress", "handled", "verified")
 MAX_NOTE = 4000
+GEOMETRY = "@geometry"  # the key of a new point among an action's changes (relocate)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ TRANSITIONS = {t.name: t for t in (
     Transition("close", ("verified", "handled"), "closed", "dispatcher"),
     Transition("escalate", OPEN, None, "either"),
     Transition("supervise", OPEN, None, "dispatcher"),
+    Transition("relocate", OPEN, None, "dispatcher"),
 )}
 ACTIONS = tuple(TRANSITIONS)
 
@@ -110,8 +114,10 @@ def timeline(store: Store, catalog: Catalog, principal: Principal, event_id: int
 
 
 def prepare_report(store: Store, event: Feature) -> Feature:
-    """A report before it is stored: its type checked (unknown or retired: BadInput naming `type`), its status
-    `reported`, its deadline from its type -- so the insert is the report's one change on the live stream."""
+    """A report before it is stored: its type checked (unknown or retired: BadInput naming `type`), its point
+    inside the county (Unprocessable otherwise) and flagged `near_border` within the border distance of another
+    township or grid, its status `reported`, its deadline from its type -- so the insert is the report's one
+    change on the live stream."""
     event = check_feature(store.catalog.get(LAYER), event)  # typed values (times as datetimes)
     props = dict(event.properties)
     kind = event_type(store, props.get("type"))
@@ -120,6 +126,8 @@ def prepare_report(store: Store, event: Feature) -> Feature:
         state = "a retired" if kind else "an unknown"
         raise BadInput(f"type: {props.get('type')!r} is {state} event type; types: {known or 'none yet'}",
                        parameter="type")
+    if event.geometry is not None:
+        props["near_border"] = routing.route(store, event.geometry).near_border
     props["status"] = props.get("status") or "reported"
     if kind.get("deadline_hours") is not None and props.get("deadline") is None:
         props["deadline"] = (props.get("reported_at") or now()) + timedelta(hours=float(kind["deadline_hours"]))
@@ -132,10 +140,10 @@ def on_report(store: Store, principal: Principal, event: Feature) -> None:
     props = event.properties
     add_timeline(store, event.id, principal.username, "report", to_status=props.get("status"),
                  data={"type": props.get("type"), "source": props.get("source")})
-    add_timeline(store, event.id, None, "route", to_status=props.get("status"),
-                 note=_routing_note(props), data={"township_code": props.get("township_code"),
-                                                   "grid_code": props.get("grid_code"),
-                                                   "candidates": candidates(store, props.get("grid_code"))})
+    where = (routing.route(store, event.geometry, detail=True) if props.get("near_border") and event.geometry
+             else routing.Route(props.get("township_code"), props.get("grid_code")))
+    add_timeline(store, event.id, None, "route", to_status=props.get("status"), note=where.note(),
+                 data={**where.data(), "candidates": candidates(store, props.get("grid_code"))})
     duplicates = probable_duplicates(store, event)
     if duplicates:
         add_timeline(store, event.id, None, "probable-duplicate",
@@ -172,14 +180,6 @@ def probable_duplicates(store: Store, event: Feature) -> list[int]:
     return [f.id for f in store.query(LAYER, query, Scope.everything()).features]
 
 
-def _routing_note(props: dict[str, Any]) -> str:
-    if props.get("grid_code"):
-        return f"routed to grid {props['grid_code']} of township {props.get('township_code')}"
-    if props.get("township_code"):
-        return f"outside every grid: routed to township {props['township_code']}"
-    return "outside every township"
-
-
 def act(store: Store, catalog: Catalog, principal: Principal, event_id: int, action: str, body: dict[str, Any],
         *, if_match: str | None = None) -> Feature:
     """Do `action` on an event as `principal`, in one transaction; returns the event as it is now.
@@ -210,8 +210,9 @@ def act(store: Store, catalog: Catalog, principal: Principal, event_id: int, act
         changes, data = _apply(store, principal, transition, current, body)
         target = transition.target or status
         changes.setdefault("status", target)
+        geometry = changes.pop(GEOMETRY, None)
         try:  # written only if still the version read: of two dispatchers acting at once, one wins
-            updated = _write(store, current, changes, if_match=current.etag())
+            updated = _write(store, current, changes, if_match=current.etag(), geometry=geometry)
         except PreconditionFailed:
             raise Conflict(f"event {event_id} changed while you acted on it; reload it and retry",
                            parameter="action") from None
@@ -254,6 +255,10 @@ def _apply(store: Store, principal: Principal, transition: Transition, event: Fe
         level = int(event.properties.get("escalation_level") or 0) + 1
         changes["escalation_level"] = level
         data["level"] = level
+    elif name == "relocate":
+        point, moved, data = routing.relocate(store, principal, store.catalog.get(LAYER), event, body)
+        changes.update(moved)
+        changes[GEOMETRY] = point
     elif name == "merge":
         into = body.get("into")
         if not isinstance(into, int) or isinstance(into, bool) or into == event.id or not 0 < into < 2**63:
@@ -278,9 +283,11 @@ def _merge_into(store: Store, principal: Principal, duplicate: Feature, into: in
                  data={"duplicate": duplicate.id, "reporter": duplicate.properties.get("reporter")})
 
 
-def _write(store: Store, event: Feature, changes: dict[str, Any], if_match: str | None = None) -> Feature:
-    """Write workflow-owned properties of an event (inside the caller's transaction; the store logs it)."""
-    return store.update(LAYER, event.id, Feature(event.id, None, changes), Scope.everything(), partial=True,
+def _write(store: Store, event: Feature, changes: dict[str, Any], if_match: str | None = None,
+           geometry=None) -> Feature:
+    """Write workflow-owned properties (and a new point) of an event (inside the caller's transaction; the
+    store logs it and, for a new point, keys its township and grid again)."""
+    return store.update(LAYER, event.id, Feature(event.id, geometry, changes), Scope.everything(), partial=True,
                         if_match=if_match)
 
 

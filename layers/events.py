@@ -12,6 +12,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # The state of an event is its workflow's: only the dispatch actions (and the deadline job) change these, never
 # a feature write (layers/rules.py).
 DISPATCH = "the dispatch actions (POST /events/{id}/actions/{action})"
+ROUTING = "routing (on report, and the relocate action: POST /events/{id}/actions/relocate)"
 DEADLINES = "the deadline job (from the event's deadline)"
 FINDINGS = "a finding on a task (POST /tasks/{task}/findings)"
 
@@ -38,6 +39,8 @@ EVENTS = Layer(
         # Set by the deadline job: soon_due once inside the type's warning window, overdue past the deadline.
         Property("due_state", "string", "Deadline state", enum=("soon_due", "overdue"), set_by=DEADLINES),
         Property("merged_into", "integer", "Merged into event", tile_min_zoom=16, set_by=DISPATCH),
+        # Set by routing (a report, the relocate action): another township or grid lies within the border distance.
+        Property("near_border", "boolean", "Near a township or grid border", tile_min_zoom=14, set_by=ROUTING),
         Property("description", "string", "Description", in_tiles=False),
         # The patrol or visit task (layers/tasks.py) on which a worker found it, if any.
         Property("task_id", "integer", "Found on task", tile_min_zoom=16, set_by=FINDINGS),

@@ -195,7 +195,8 @@ def _feature_ops(layer: Layer, reach: Reach, docs: dict[tuple[str, str], dict]) 
                 "201": written, "403": refused,
                 "409": problem("A property only the layer's workflow sets was given, or the key's first request "
                                "is still running."),
-                "422": problem("The Idempotency-Key was used for another request.")})
+                "422": problem("The Idempotency-Key was used for another request, or the feature cannot be "
+                               "placed (an event outside the county).")})
     one = paths[f"/collections/{lid}/items/{{featureId}}"]
     if "update" in writes:
         patch_body = {"required": True, "content": content({"application/merge-patch+json": ref(names["FeaturePatch"]),

@@ -53,11 +53,13 @@ def _dumps(body: Any, status: int = 200, media_type: str = "application/json", *
 
 
 @router.post("/events/{event_id}/actions/{action}", response_class=Response,
-             responses={200: {"content": {GEOJSON: {}}, "description": "The updated event."}})
+             responses={200: {"content": {GEOJSON: {}}, "description": "The updated event."},
+                        422: {"description": "relocate: the new point lies outside the county."}})
 async def act(event_id: str, action: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Do a dispatch action on an event (accept, reject, merge, dispatch, start, handle, verify, rework, close,
-    escalate, supervise) with a JSON body (`note`, `assignee`, `department`, `into`); returns the event.
-    409 lists the actions allowed now; If-Match is honoured (412)."""
+    escalate, supervise, relocate) with a JSON body (`note`, `assignee`, `department`, `into`; `lon`/`lat` or a
+    GeoJSON Point `geometry` to relocate); returns the event. 409 lists the actions allowed now; If-Match is
+    honoured (412); a relocation outside the county is 422."""
     body = await _json_body(request, required=False)
     store, catalog = request.app.state.store, request.app.state.catalog
     event = await run_in_threadpool(dispatch.act, store, catalog, principal, _event_id(event_id), action, body,

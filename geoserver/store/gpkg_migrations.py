@@ -294,6 +294,21 @@ def _positions(conn: sqlite3.Connection, catalog: Catalog) -> None:
     conn.execute('CREATE UNIQUE INDEX IF NOT EXISTS "idx_positions_worker" ON positions ("worker")')
 
 
+def _event_border(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 12: an event's `near_border` flag (set by routing)."""
+    _add_columns(conn, catalog, "events", (("near_border", "BOOLEAN"),))
+
+
+def _add_columns(conn: sqlite3.Connection, catalog: Catalog, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+    """Add the columns a layer's table lacks (a file made by step 1 of a later release has them already)."""
+    if table not in catalog:
+        return
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({q(table)})")}
+    for column, sqltype in columns:
+        if column not in have:
+            conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sqltype}")
+
+
 Step = Callable[[sqlite3.Connection, Catalog], None]
 STEPS: tuple[tuple[int, str, Step], ...] = (
     (1, "initial", _initial),
@@ -307,6 +322,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (9, "h3_cells", _h3_cells),
     (10, "devices", _devices),
     (11, "positions", _positions),
+    (12, "event_border", _event_border),
 )
 _TABLE = "onemap_migrations"
 

@@ -42,7 +42,7 @@ def test_db_upgrade_brings_a_previous_release_file_up_to_date_keeping_every_row(
     steps = conn.execute("SELECT version, name FROM onemap_migrations ORDER BY version").fetchall()
     assert steps[:6] == [(1, "initial"), (2, "change_log"), (3, "dispatch"), (4, "rejected_readings"),
                          (5, "patrols"), (6, "account_lifecycle")]
-    assert steps == [(version, name) for version, name, _ in gpkg_migrations.STEPS]
+    assert steps == [(version, name) for version, name, _ in gpkg_migrations.STEPS]  # and every later one
     indexes = {r[1] for r in conn.execute("PRAGMA index_list('track_points')")}
     assert {"idx_track_points_patrol", "idx_track_points_patrol_key"} <= indexes
     conn.close()
