@@ -17,6 +17,7 @@ from api.links import LinkBase
 from api.ogc_service import OGCService
 from api.routers import (
     accounts,
+    attachments,
     auth,
     basemaps,
     events,
@@ -55,6 +56,7 @@ from tiles.service import TileService
 from tiles.white_model import WhiteModelService
 
 log = logging.getLogger("onemap")
+FORM_OVERHEAD = 64 * 1024  # a multipart upload's boundaries, part headers and note around the file
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -109,14 +111,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.catalog = catalog
     add_exception_handlers(app)
     max_bytes = int(settings.max_body_mb * 1024 * 1024)
-    # Patrol uploads carry a day of GPS fixes: they keep their own, larger limit.
-    app.add_middleware(BodyLimit, max_bytes=max_bytes,
-                       larger={"/patrols/{patrol_id}/points": max(max_bytes, patrols.MAX_UPLOAD)})
+    # Patrol uploads carry a day of GPS fixes, attachments a photo: they keep their own, larger limits.
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, larger={
+        "/patrols/{patrol_id}/points": max(max_bytes, patrols.MAX_UPLOAD),
+        "/events/{event_id}/attachments": (settings.max_attachment_bytes + FORM_OVERHEAD,
+                                           f"the file is larger than the {settings.max_attachment_mb:g} MB an "
+                                           f"attachment may have (ONEMAP_MAX_ATTACHMENT_MB)")})
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(stream.router)
     app.include_router(login.router)
     app.include_router(events.router)
+    app.include_router(attachments.router)
     app.include_router(open311.router)
     app.include_router(readings.router)
     app.include_router(heatmap_routes.router)

@@ -19,31 +19,37 @@ class BodyLimit:
     A declared Content-Length over the limit is refused before the app runs. A body without one (chunked)
     is counted as it is read; past the limit the read fails and whatever the app would answer is replaced
     by the 413 (FastAPI turns a failed form read into its own 400). `larger` raises the limit on the few
-    routes that take uploads: path templates (`/patrols/{id}/points`) and their own limits.
+    routes that take uploads: path templates (`/patrols/{id}/points`) and their own limits, or (limit, the
+    detail its 413 gives, naming the setting).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int | tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.larger = [(_template(path), limit) for path, limit in (larger or {}).items()]
+        self.larger = [(_template(path), *(limit if isinstance(limit, tuple) else (limit, None)))
+                       for path, limit in (larger or {}).items()]
 
     def limit(self, path: str) -> int:
         """The most bytes a request body to `path` may have."""
-        return next((limit for pattern, limit in self.larger if pattern.match(path)), self.max_bytes)
+        return self._rule(path)[0]
+
+    def _rule(self, path: str) -> tuple[int, str | None]:
+        return next(((limit, detail) for pattern, limit, detail in self.larger if pattern.match(path)),
+                    (self.max_bytes, None))
 
     @staticmethod
-    def _problem(limit: int):
-        return problem(413, f"the request body is larger than this server accepts here ({limit / 2**20:g} MB)",
-                       parameter="body")
+    def _problem(limit: int, detail: str | None = None):
+        return problem(413, detail or f"the request body is larger than this server accepts here "
+                                      f"({limit / 2**20:g} MB)", parameter="body")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit(scope.get("path", ""))
+        limit, detail = self._rule(scope.get("path", ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await self._problem(limit)(scope, receive, send)
+            await self._problem(limit, detail)(scope, receive, send)
             return
         received = 0
         over = False
@@ -65,7 +71,7 @@ class BodyLimit:
                 await send(message)
             elif message["type"] == "http.response.start" and not answered:
                 answered = True
-                await self._problem(limit)(scope, receive, send)
+                await self._problem(limit, detail)(scope, receive, send)
 
         await self.app(scope, counted, guarded)
 

@@ -49,6 +49,8 @@ class Settings:
     jobs: bool = field(default_factory=lambda: not _off(os.environ.get("ONEMAP_JOBS", "")))
     # Largest request body taken (JSON features, filters, forms); larger ones are refused with 413.
     max_body_mb: float = 5.0
+    # Largest photo or file attached to an event (ONEMAP_MAX_ATTACHMENT_MB); larger ones are refused with 413.
+    max_attachment_mb: float = 10.0
     # A reported point within this many metres of another township or grid is flagged near_border.
     border_flag_metres: float = 50.0
     # Failed logins allowed per account and per client address in a window of seconds (0: no limit).
@@ -59,6 +61,13 @@ class Settings:
     def __post_init__(self) -> None:
         if self.gps_autostart not in ("patrol", "position"):
             raise ValueError(f"ONEMAP_GPS_AUTOSTART must be patrol or position; got {self.gps_autostart!r}")
+        if not (0 < self.max_attachment_mb <= 1024):
+            raise ValueError(f"ONEMAP_MAX_ATTACHMENT_MB must be above 0 and at most 1024, got {self.max_attachment_mb}")
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        """The attachment limit in bytes."""
+        return int(self.max_attachment_mb * 2**20)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -92,6 +101,8 @@ class Settings:
             values["rasters"] = tuple(Path(p) for p in env["ONEMAP_RASTERS"].split(",") if p)
         if "ONEMAP_MAX_BODY_MB" in env:
             values["max_body_mb"] = float(env["ONEMAP_MAX_BODY_MB"])
+        if "ONEMAP_MAX_ATTACHMENT_MB" in env:
+            values["max_attachment_mb"] = float(env["ONEMAP_MAX_ATTACHMENT_MB"])
         if "ONEMAP_BORDER_FLAG_METERS" in env:
             values["border_flag_metres"] = float(env["ONEMAP_BORDER_FLAG_METERS"])
         for key, name, kind in (("ONEMAP_LOGIN_ACCOUNT_LIMIT", "login_account_limit", int),

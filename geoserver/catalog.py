@@ -9,7 +9,8 @@ from typing import Literal
 from geoserver.access import ROLES
 from geoserver.errors import BadInput, NotFound
 
-PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date", "json"]
+# `binary` is for domain tables only (bytes of attachments), never a layer property.
+PropertyType = Literal["string", "integer", "number", "boolean", "datetime", "date", "json", "binary"]
 GeometryType = Literal["Point", "LineString", "Polygon", "MultiPolygon", "MultiLineString", "MultiPoint"]
 StyleKind = Literal["fill", "line", "circle", "fill-extrusion"]
 
@@ -168,6 +169,8 @@ class Catalog:
                 if p.initial is not None and (p.set_by is None or (p.enum and p.initial not in p.enum)):
                     raise ValueError(f"layer {layer.id!r}: initial {p.initial!r} of {p.name!r} needs a set_by "
                                      f"and a value of the property")
+            if any(p.type == "binary" for p in layer.properties):
+                raise ValueError(f"layer {layer.id!r}: binary properties belong in a domain table, not a layer")
             for f in (layer.time_field, layer.time_end_field):
                 if f and f not in names:
                     raise ValueError(f"layer {layer.id!r}: time field {f!r} is not a property")

@@ -4,6 +4,7 @@ from geoserver.catalog import Catalog
 from layers.admin import GRIDS, TOWNSHIPS, VILLAGES
 from layers.alarm_tables import TABLES as ALARM_TABLES
 from layers.alarms import ALARMS
+from layers.attachment_tables import TABLES as ATTACHMENT_TABLES
 from layers.buildings import BUILDINGS
 from layers.devices import TABLES as DEVICE_TABLES
 from layers.dispatch_tables import TABLES
@@ -22,4 +23,5 @@ ALL_LAYERS = (TOWNSHIPS, VILLAGES, GRIDS, BUILDINGS, TEMPLES, MONITORING_SITES, 
 
 def build_catalog() -> Catalog:
     """The catalog of every layer and domain table of the county."""
-    return Catalog(ALL_LAYERS, (*TABLES, *MONITORING_TABLES, *ALARM_TABLES, *TASK_TABLES, *DEVICE_TABLES))
+    return Catalog(ALL_LAYERS, (*TABLES, *MONITORING_TABLES, *ALARM_TABLES, *TASK_TABLES, *DEVICE_TABLES,
+                                *ATTACHMENT_TABLES))

@@ -22,7 +22,7 @@ from geoserver.features import Feature, FeatureQuery, check_feature
 from geoserver.jobs import Job
 from geoserver.store import Store
 from geoserver.store.guards import check_etag
-from layers import routing
+from layers import attachment_tables, routing
 from layers.grid_teams import candidates
 
 LAYER = "events"
@@ -189,7 +189,7 @@ def act(store: Store, catalog: Catalog, principal: Principal, event_id: int, act
         Forbidden: the principal may not do this action on this event.
         Conflict: the action is not legal in the event's state (the message lists those that are).
         PreconditionFailed: If-Match is not the event's current ETag.
-        BadInput: a bad body (naming the field).
+        BadInput: a bad body (naming the field); `attachments` that are not this event's unlinked uploads.
     """
     transition = TRANSITIONS.get(action)
     if transition is None:
@@ -208,6 +208,8 @@ def act(store: Store, catalog: Catalog, principal: Principal, event_id: int, act
             raise Conflict(f"cannot {action} an event that is {status}; allowed now: "
                            f"{', '.join(legal) or 'nothing (it is finished)'}", parameter="action")
         changes, data = _apply(store, principal, transition, current, body)
+        if body.get("attachments") is not None:  # photos uploaded to the event, now part of this step
+            data["attachments"] = attachment_tables.link(store, event_id, body["attachments"], action)
         target = transition.target or status
         changes.setdefault("status", target)
         geometry = changes.pop(GEOMETRY, None)

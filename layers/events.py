@@ -13,6 +13,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # a feature write (layers/rules.py).
 DISPATCH = "the dispatch actions (POST /events/{id}/actions/{action})"
 ROUTING = "routing (on report, and the relocate action: POST /events/{id}/actions/relocate)"
+ATTACHING = "uploads (POST /events/{id}/attachments)"
 DEADLINES = "the deadline job (from the event's deadline)"
 FINDINGS = "a finding on a task (POST /tasks/{task}/findings)"
 
@@ -41,6 +42,7 @@ EVENTS = Layer(
         Property("merged_into", "integer", "Merged into event", tile_min_zoom=16, set_by=DISPATCH),
         # Set by routing (a report, the relocate action): another township or grid lies within the border distance.
         Property("near_border", "boolean", "Near a township or grid border", tile_min_zoom=14, set_by=ROUTING),
+        Property("attachment_count", "integer", "Photos and files", tile_min_zoom=14, set_by=ATTACHING),
         Property("description", "string", "Description", in_tiles=False),
         # The patrol or visit task (layers/tasks.py) on which a worker found it, if any.
         Property("task_id", "integer", "Found on task", tile_min_zoom=16, set_by=FINDINGS),

@@ -41,7 +41,7 @@ GEOMETRY_TYPE_NAMES = {
 }
 COLUMN_TYPES: dict[PropertyType, str] = {
     "string": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "BOOLEAN",
-    "datetime": "DATETIME", "date": "DATE", "json": "TEXT",
+    "datetime": "DATETIME", "date": "DATE", "json": "TEXT", "binary": "BLOB",
 }
 
 # -- GeoPackage binary geometry --------------------------------------------------------------------------

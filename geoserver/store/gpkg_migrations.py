@@ -299,6 +299,33 @@ def _event_border(conn: sqlite3.Connection, catalog: Catalog) -> None:
     _add_columns(conn, catalog, "events", (("near_border", "BOOLEAN"),))
 
 
+def _event_attachments(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 13: the photos and files of events (metadata and bytes apart) and the event's attachment count."""
+    conn.execute("""CREATE TABLE IF NOT EXISTS event_attachments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  event_id INTEGER NOT NULL,
+  uploaded_at DATETIME NOT NULL,
+  uploader TEXT,
+  filename TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  lon REAL,
+  lat REAL,
+  action TEXT,
+  note TEXT
+)""")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_event_attachments_event ON event_attachments (event_id, id)")
+    conn.execute("""CREATE TABLE IF NOT EXISTS event_attachment_blobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  attachment_id INTEGER NOT NULL UNIQUE,
+  content BLOB NOT NULL
+)""")
+    _add_columns(conn, catalog, "events", (("attachment_count", "INTEGER"),))
+    gpkg.register_attributes(conn, "event_attachments", "Photos and files of events (metadata)")
+    gpkg.register_attributes(conn, "event_attachment_blobs", "The bytes of each event attachment")
+
+
 def _add_columns(conn: sqlite3.Connection, catalog: Catalog, table: str, columns: tuple[tuple[str, str], ...]) -> None:
     """Add the columns a layer's table lacks (a file made by step 1 of a later release has them already)."""
     if table not in catalog:
@@ -323,6 +350,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (10, "devices", _devices),
     (11, "positions", _positions),
     (12, "event_border", _event_border),
+    (13, "event_attachments", _event_attachments),
 )
 _TABLE = "onemap_migrations"
 

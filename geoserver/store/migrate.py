@@ -29,6 +29,7 @@ SQL_TYPES = {
     "datetime": "timestamp with time zone",
     "date": "date",
     "json": "jsonb",
+    "binary": "bytea",
 }
 
 

@@ -59,6 +59,8 @@ class RowsSQL:
             return None
         if col.type == "json":
             return json.loads(value) if isinstance(value, str) else value
+        if col.type == "binary":
+            return bytes(value)
         if col.type == "datetime" and isinstance(value, str):
             return parse_datetime(value)
         if col.type == "date" and isinstance(value, str):
