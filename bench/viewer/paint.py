@@ -2,7 +2,7 @@
 MapLibre `idle` (style, base map, every visible layer's tiles and labels drawn), and the browser's own first
 contentful paint. Not a test: prints one JSON line per run and a summary.
 
-    .venv/bin/python -m bench.viewer.paint --database data/sample/county.gpkg --runs 5
+    .venv/bin/python -m bench.viewer.paint --database data/sample/county.gpkg --runs 5 [--alarms 5]
 """
 
 from __future__ import annotations
@@ -50,12 +50,37 @@ def run(base: str, username: str | None, runs: int) -> list[dict]:
     return out
 
 
+def alarm_delay(base: str, runs: int) -> list[float]:
+    """Seconds from POST /readings (a smoke reading past its limit) to the alarm's arrival on an open page."""
+    op = {"Authorization": "Bearer " + httpx.post(f"{base}/auth/token", data={"username": "operator", "password": "onemap"}).json()["access_token"]}
+    sites = httpx.get(f"{base}/collections/monitoring_sites/items", params={"kind": "smoke", "limit": runs},
+                      headers=op).json()["features"]
+    delays = []
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_context().new_page()
+        page.goto(f"{base}/viewer/#token={op['Authorization'][7:]}")
+        page.wait_for_function("window.__streamReady === true", timeout=120_000)
+        for site in sites:
+            before = page.evaluate("window.__lastAlarm ? window.__lastAlarm.seq : 0")
+            sent = time.time()
+            httpx.post(f"{base}/readings", headers=op, json={"readings": [{
+                "site_id": site["id"], "metric": "smoke_density", "value": 0.9, "unit": "%obs/m",
+                "observed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]})
+            page.wait_for_function(f"window.__lastAlarm && window.__lastAlarm.seq > {before}", timeout=60_000)
+            delays.append(page.evaluate("window.__lastAlarm.receivedAt") / 1000 - sent)
+        browser.close()
+    return delays
+
+
 def main() -> None:
     """Measure and summarise."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--database", required=True)
     ap.add_argument("--sample-dir", default="data/sample")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--alarms", type=int, default=0, help="also time this many alarms from POST to the page "
+                    "(writes readings: use a copy of the sample)")
     args = ap.parse_args()
     started = time.time()
     with live_server(create_app(Settings(database=args.database, sample_dir=args.sample_dir, jobs=False))) as base:
@@ -66,6 +91,10 @@ def main() -> None:
                               "idle_max_ms": round(max(idle)),
                               "fcp_median_ms": round(statistics.median(m["fcp"] for m in ms if m["fcp"])),
                               "requests": ms[-1]["requests"], "kb": round(ms[-1]["bytes"] / 1024)}))
+        if args.alarms:
+            d = alarm_delay(base, args.alarms)
+            print(json.dumps({"alarm_to_page_median_s": round(statistics.median(d), 3), "max_s": round(max(d), 3),
+                              "runs": len(d)}))
     print(json.dumps({"seconds": round(time.time() - started, 1)}))
 
 

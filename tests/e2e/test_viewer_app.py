@@ -221,3 +221,88 @@ def test_a_reported_event_reaches_the_open_page_through_the_stream(server, brows
                              arg=title, timeout=20_000)
     assert w.clean(), (w.errors, w.failed, w.outside)
     w.page.context.close()
+
+
+def test_an_alarm_raised_through_the_api_arrives_on_the_open_page(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    w.page.click('#tabs button[data-tab="alarms"]')
+    w.page.wait_for_function("window.__streamReady === true")
+    op = token(server, "operator")
+    site = httpx.get(f"{server}/collections/monitoring_sites/items", params={"kind": "smoke", "limit": 1},
+                     headers=op).json()["features"][0]
+    sent = datetime.now(UTC)
+    r = httpx.post(f"{server}/readings", headers=op, json={"readings": [{
+        "site_id": site["id"], "metric": "smoke_density", "value": 0.9, "unit": "%obs/m",
+        "observed_at": sent.isoformat()}]})
+    assert r.status_code == 200, r.text
+    # Within the wait, not timed here (bench/viewer/paint.py measures the delay): the marker and the list.
+    w.page.wait_for_function("window.__lastAlarm && window.__lastAlarm.op === 'insert'", timeout=20_000)
+    assert w.page.locator(".maplibregl-marker.pulse").count() >= 1
+    w.page.wait_for_function("document.querySelector('#alarms .queue li.level-critical') !== null", timeout=20_000)
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_a_leader_hears_no_alarm_of_another_township(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, LEADER)
+    w.page.click('#tabs button[data-tab="alarms"]')
+    w.page.wait_for_function("window.__streamReady === true")
+    op = token(server, "operator")
+    other = httpx.get(f"{server}/collections/monitoring_sites/items",
+                      params={"kind": "smoke", "limit": 1, "filter": f"township_code <> '{LEADER_TOWN}'"},
+                      headers=op).json()["features"][0]
+    own = httpx.get(f"{server}/collections/monitoring_sites/items",
+                    params={"kind": "smoke", "limit": 1, "township_code": LEADER_TOWN}, headers=op).json()["features"][0]
+    for site in (other, own):  # the other township's first: if it leaked, it would arrive before his own
+        r = httpx.post(f"{server}/readings", headers=op, json={"readings": [{
+            "site_id": site["id"], "metric": "smoke_density", "value": 0.8, "unit": "%obs/m",
+            "observed_at": datetime.now(UTC).isoformat()}]})
+        assert r.status_code == 200, r.text
+    w.page.wait_for_function("window.__lastAlarm && window.__lastAlarm.op === 'insert'", timeout=20_000)
+    assert w.page.evaluate("window.__lastAlarm.township_code") == LEADER_TOWN
+    for code in w.page.evaluate("[...document.querySelectorAll('#alarms .queue li')].map((li) => li.dataset.id)"):
+        alarm = httpx.get(f"{server}/collections/alarms/items/{code}", headers=op).json()
+        assert alarm["properties"]["township_code"] == LEADER_TOWN
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_replay_advances_the_position_and_the_heat_map_draws(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    patrol = httpx.get(f"{server}/collections/patrols/items", params={"limit": 1, "status": "finished"},
+                       headers=token(server, "operator")).json()["features"][0]
+    w.page.evaluate("(id) => window.__app.identify('patrols', id)", patrol["id"])
+    w.page.click("#identify .links button")  # 轨迹回放
+    w.page.wait_for_function("window.__replay && window.__replay.distance === 0")
+    start = w.page.evaluate("window.__replay.position")
+    w.page.click('#replay button[name="play"]')
+    w.page.wait_for_function("window.__replay.distance > 100", timeout=30_000)
+    w.page.click('#replay button[name="pause"]')
+    assert w.page.evaluate("window.__replay.position") != start
+    w.page.wait_for_selector("#replay .chart canvas")  # the speed chart (ECharts, served by us)
+    w.page.click('#tabs button[data-tab="layers"]')
+    w.page.fill('#heat [name="heatDays"]', "3650")
+    w.page.check('#heat input[name="heat"][value="events"]')
+    w.page.wait_for_function("window.__heat && window.__heat.hexagons > 0", timeout=30_000)
+    wait_idle(w.page)
+    assert rendered(w.page, "heat-window"), "no hexagons drawn"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()
+
+
+def test_the_white_model_opens_in_the_same_page_over_the_county(server, browser, tmp_path):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    w.page.click("#globe3d")
+    w.page.wait_for_function("window.__globe && window.__globe.tileset.tilesLoaded", timeout=120_000)
+    w.page.wait_for_function("new Promise((ok) => window.__globe.viewer.scene.postRender.addEventListener(() => ok(true)))")
+    shot = tmp_path / "globe.png"
+    w.page.screenshot(path=str(shot))
+    rgb = pixels(shot)
+    assert (rgb.min(axis=0) > 150).sum() > 200, f"no buildings drawn at the county view; see {shot}"
+    assert w.page.inner_text("#globe3d") == "二维"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()

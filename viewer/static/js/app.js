@@ -5,10 +5,14 @@ import { login, logout, token } from './auth.js';
 import { applyText, t, toggleLang } from './i18n.js';
 import { buildTree } from './layers.js';
 import { createMap, loadStyle, setFilteredTiles } from './map.js';
+import { setupAlarms } from './panels/alarms.js';
 import { setupEvents } from './panels/events.js';
 import { defaultState, eventsCql, setupFilters } from './panels/filters.js';
+import { setupHeat } from './panels/heat.js';
 import { setupIdentify } from './panels/identify.js';
+import { setupReplay } from './panels/replay.js';
 import { setupSearch } from './panels/search.js';
+import { toggleGlobe } from './globe.js';
 import { follow } from './stream.js';
 
 const $ = (id) => document.getElementById(id);
@@ -74,15 +78,24 @@ async function start() {
   setupIdentify(map, app);
   setupSearch(app);
   await setupFilters(app);
-  if (profile.tools.events) {
-    await setupEvents(app);
+  if (profile.tools.patrols) setupReplay(app);
+  const heat = ['events', 'alarms'].filter((id) => profile.layers.some((l) => l.id === id));
+  if (heat.length) map.once('load', () => setupHeat(app, heat));
+  if (profile.tools.events) await setupEvents(app);
+  if (profile.tools.alarms) await setupAlarms(app);
+  const live = ['events', 'alarms'].filter((id) => profile.tools[id]);
+  if (live.length) {
     let pending = null;
     app.refreshLive = () => setFilteredTiles(map, 'events', eventsCql(app.filters));
-    follow(['events'], (change) => {
+    follow(live, (change) => {
       window.__lastChange = change;
-      clearTimeout(pending);  // a burst of changes reloads the list and the tiles once
+      if (change.layer === 'alarms') { app.alarmArrived(change); app.refreshAlarms(); return; }
+      clearTimeout(pending);  // a burst of event changes reloads the list and the tiles once
       pending = setTimeout(() => { app.refreshEvents(); app.refreshLive(); }, 300);
-    }, () => { app.refreshEvents(); app.refreshLive(); });
+    }, () => {
+      if (app.refreshEvents) { app.refreshEvents(); app.refreshLive(); }
+      if (app.refreshAlarms) app.refreshAlarms();
+    });
   }
 }
 
@@ -109,6 +122,11 @@ $('view3d').addEventListener('click', () => {
   const map = app.map;
   const tilted = map.getPitch() > 10;
   map.easeTo({ pitch: tilted ? 0 : 60, bearing: tilted ? 0 : -20, zoom: tilted ? map.getZoom() : Math.max(map.getZoom(), 15) });
+});
+
+$('globe3d').addEventListener('click', async () => {
+  const shown = await toggleGlobe(app);
+  $('globe3d').textContent = shown ? t('view2dBack') : t('whiteModel');
 });
 
 start().catch((err) => { console.error(err); $('status').textContent = String(err.message || err); window.__ready = 'error'; });

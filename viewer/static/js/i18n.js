@@ -10,6 +10,7 @@ const TEXT = {
     queueMine: '我的', queueOpen: '办理中', noResults: '无结果', note: '备注', assignee: '处置人',
     coords: '经纬度', zoom: '级别', loading: '加载中…', more: '放大查看', actionsDone: '已执行', lang: 'EN',
     imagery: '影像', hillshade: '地形晕渲', dem: '高程', none: '无底图', view3d: '三维', view2d: '二维',
+    off: '关闭', heatmap: '热力图', whiteModel: '白模', view2dBack: '二维', stops: '处停留', alarm_ack: '确认', 'alarm_to-event': '转事件', alarm_resolve: '解除',
     reportedAt: '上报时间', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
   },
   en: {
@@ -24,7 +25,8 @@ const TEXT = {
     noResults: 'Nothing found', note: 'Note', assignee: 'Assignee', coords: 'Lon/lat', zoom: 'Zoom',
     loading: 'Loading…', more: 'Zoom in', actionsDone: 'Done', lang: '中文', imagery: 'Imagery',
     hillshade: 'Hillshade', dem: 'Elevation', none: 'No base map', view3d: '3D', view2d: '2D',
-    reportedAt: 'Reported', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
+    off: 'Off', heatmap: 'Heat map', whiteModel: '3D model', view2dBack: '2D', stops: 'stops', alarm_ack: 'Acknowledge', 'alarm_to-event': 'To event',
+    alarm_resolve: 'Resolve', reportedAt: 'Reported', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
     overdue: 'overdue',
   },
 };
@@ -41,6 +43,10 @@ const VALUES = {
     verify: '核查', rework: '返工', escalate: '越级上报', supervise: '督办',
     grid_worker: '网格员', citizen: '群众', sensor: '传感器', hotline: '热线', inspection: '巡查',
     low: '低', normal: '一般', high: '高', urgent: '紧急',
+    raised: '新告警', acknowledged: '已确认', resolved: '已解除', info: '提示', warning: '警告', critical: '严重',
+    smoke: '烟感', temperature: '温度', electric_fire: '电气火灾', water_quality: '水质', air: '空气', waste_bin: '垃圾桶',
+    religious: '宗教', public: '公共', residential: '住宅', offline: '离线', fault: '故障', online: '在线',
+    party_org: '党组织', scenic_spot: '景区', service_hall: '便民服务', enterprise: '企业', overdue_event: '事件超期', worker_silent: '人员失联', threshold: '超阈值', no_data: '无数据',
   },
 };
 
