@@ -39,6 +39,9 @@ KM_PER_DEGREE = 111.32
 # Hexagons of one resolution differ in size across the globe (pentagon distortion): at most about twice the
 # mean area, so 1.5 mean edges bound any edge.
 EDGE_SLACK = 1.5
+# A tile's counting box over at least this share of the layer's extent counts the whole layer instead (the exact
+# per-row box test costs about four times the plain scan of a row).
+COVERS_MOST = 0.25
 # The count ramp of the style (counts are per hexagon; the finer the zoom, the smaller the numbers).
 RAMP = (1, "#ffffb2", 5, "#fecc5c", 20, "#fd8d3c", 100, "#f03b20", 500, "#bd0026")
 
@@ -69,8 +72,13 @@ def _grow(bbox: tuple[float, float, float, float], resolution: int) -> tuple[flo
     return max(w - dx, -180.0), max(s - dy, -90.0), min(e + dx, 180.0), min(n + dy, 90.0)
 
 
-def _contains(outer: tuple[float, ...], inner: tuple[float, ...]) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
+def _covers_most(box: tuple[float, ...], extent: tuple[float, ...]) -> bool:
+    """True when `box` covers at least COVERS_MOST of `extent` (lon/lat degrees; a point extent counts as covered)."""
+    w, s, e, n = max(box[0], extent[0]), max(box[1], extent[1]), min(box[2], extent[2]), min(box[3], extent[3])
+    if w > e or s > n:
+        return False
+    area = (extent[2] - extent[0]) * (extent[3] - extent[1])
+    return area == 0 or (e - w) * (n - s) >= COVERS_MOST * area
 
 
 class HeatmapTiles:
@@ -91,10 +99,11 @@ class HeatmapTiles:
         grown = _grow(request.lonlat_bbox, resolution)
         rings, props = [], []
         for layer, scope in sources:
-            # A box holding all the layer (county tiles) filters nothing but costs a test per row: left out.
+            # A box over most of the layer (county tiles) filters little but costs an exact test per row (ST_Intersects
+            # made a county tile 4x slower than the plain GROUP BY): then every row is counted, the cells outside
+            # the tile are simply not drawn.
             seen = self.extents.extent(layer.id, scope).bbox
-            whole = seen is not None and _contains(grown, seen)
-            query = FeatureQuery(bbox=None if whole else grown)
+            query = FeatureQuery(bbox=None if seen is None or _covers_most(grown, seen) else grown)
             counts = sorted(cell_counts(self.store, layer, scope, query, resolution).items())
             for (cell, n), ring in zip(counts, self._rings(request, [c for c, _ in counts]), strict=True):
                 if ring is not None:

@@ -49,7 +49,7 @@ from layers.event_types import DEFAULTS, seed_defaults  # noqa: E402
 from layers.events import EVENT_SOURCES, EVENT_STATUSES, PRIORITIES  # noqa: E402
 from layers.heatmap import heatmap  # noqa: E402
 from tiles.cache import TileCache  # noqa: E402
-from tiles.heatmap import resolution_at  # noqa: E402
+from tiles.heatmap import reach_degrees, resolution_at  # noqa: E402
 from tiles.service import TileService  # noqa: E402
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -132,21 +132,41 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
             int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n))
 
 
+def _lonlat(x: int, y: int, z: int) -> tuple[float, float]:
+    n = 2 ** z
+    return x / n * 360 - 180, math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+
+
 def measure(url: str, runs: int) -> None:
     """Print the medians."""
     catalog = build_catalog()
     with psycopg.connect(url, autocommit=True) as conn:
+        # The store's own session settings (postgis.py): no JIT; room to hash the groups.
+        conn.execute("SET jit TO off")
+        conn.execute("SET work_mem TO '32MB'")
         total = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         town, busiest = conn.execute(
             "SELECT township_code, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 1").fetchone()
         cx, cy = conn.execute("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Collect(geom)) c FROM "
                               "(SELECT geom FROM events LIMIT 20000) s) q").fetchone()
-        raw = "SELECT substring(h3_cells from 65 for 8), count(*) FROM events GROUP BY 1"
+        # What the store sends, typed by hand (it asks for the first 20,001 groups in order).
+        raw = "SELECT substring(h3_cells from 65 for 8), count(*) FROM events GROUP BY 1 ORDER BY 1 LIMIT 20001"
         raw_leader = raw.replace("GROUP BY", "WHERE township_code = %s GROUP BY")
         print(f"{total:,} events; busiest township {town} ({busiest:,})")
         print(f"raw SQL GROUP BY, res 8, all:        {_median_ms(lambda: conn.execute(raw).fetchall(), runs):7.0f} ms")
         print(f"raw SQL GROUP BY, res 8, {town}: "
               f"{_median_ms(lambda: conn.execute(raw_leader, [town]).fetchall(), runs):7.0f} ms")
+
+        for z in (10, 12):
+            x, y = _tile_of(cx, cy, z)
+            w, n = _lonlat(x, y, z)
+            e, so = _lonlat(x + 1, y + 1, z)
+            dx, dy = reach_degrees(resolution_at(z), n)  # the box the tile counts: grown by two hexagons
+            w, so, e, n = w - dx, so - dy, e + dx, n + dy
+            tile_sql = (f"SELECT substring(h3_cells from {resolution_at(z) * 8 + 1} for 8), count(*) FROM events "
+                        "WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) GROUP BY 1")
+            ms = _median_ms(lambda q=tile_sql, b=(w, so, e, n): conn.execute(q, b).fetchall(), runs)
+            print(f"raw SQL GROUP BY of tile z{z} box (&& only):  {ms:7.0f} ms")
 
         def by_python() -> None:  # the path not taken: read every point, place it in Python
             with conn.cursor(binary=True) as cur:
