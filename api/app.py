@@ -32,6 +32,7 @@ from api.routers import (
     tasks,
 )
 from api.routers import heatmap as heatmap_routes
+from api.routers.alarms import router as alarms_router
 from api.routers.devices import router as devices_router
 from api.routers.docs import mount_swagger
 from api.routers.docs import router as docs_router
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open311.router)
     app.include_router(readings.router)
     app.include_router(heatmap_routes.router)
+    app.include_router(alarms_router)
     app.include_router(patrols.router)
     app.include_router(tasks.router)
     app.include_router(patrol_stats.router)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from geoserver.access import Scope
+from geoserver.errors import NotFound
 from geoserver.features import Feature, FeatureQuery
 from geoserver.jobs import Job
 from geoserver.store import Store
@@ -36,19 +37,17 @@ def _rules(store: Store, kinds: Sequence[str]) -> list[Rule]:
 
 
 def _states(store: Store, pairs: list[tuple[int, int]], at: datetime) -> dict[tuple[int, int], dict[str, Any]]:
-    """The state rows of (site, rule) pairs, created where missing, locked in (site, rule) order."""
+    """The state rows of (site, rule) pairs: the missing ones created first, then all locked, each step in
+    (site, rule) order, so two transactions on the same sites wait for each other instead of deadlocking."""
     if not pairs:
         return {}
-    sites = sorted({s for s, _ in pairs})
-    rules = sorted({r for _, r in pairs})
-    got = {(r["site_id"], r["rule_id"]): r
-           for r in store.rows(STATE, {"site_id": sites, "rule_id": rules}, order_by=("site_id", "rule_id"),
-                               for_update=True)}
-    for pair in sorted(set(pairs) - set(got)):
-        store.add_row(STATE, {"site_id": pair[0], "rule_id": pair[1], "count": 0, "watched_at": at},
+    where = {"site_id": sorted({s for s, _ in pairs}), "rule_id": sorted({r for _, r in pairs})}
+    have = {(r["site_id"], r["rule_id"]) for r in store.rows(STATE, where)}
+    for site_id, rule_id in sorted(set(pairs) - have):
+        store.add_row(STATE, {"site_id": site_id, "rule_id": rule_id, "count": 0, "watched_at": at},
                       unless=("site_id", "rule_id"))
-        [got[pair]] = store.rows(STATE, {"site_id": pair[0], "rule_id": pair[1]}, limit=1, for_update=True)
-    return got
+    return {(r["site_id"], r["rule_id"]): r
+            for r in store.rows(STATE, where, order_by=("site_id", "rule_id"), for_update=True)}
 
 
 @dataclass
@@ -103,7 +102,7 @@ def _site_of(store: Store, reading: Feature) -> dict[str, Any]:
     try:
         found = store.get(SITES, p["site_id"], Scope.everything())
         site.update(name=found.properties.get("name"), site_code=found.properties.get("site_code"))
-    except Exception:  # noqa: BLE001 -- a name is a nicety; the alarm is raised anyway
+    except NotFound:  # deleted meanwhile: the alarm is raised anyway, without the name
         pass
     return site
 

@@ -19,7 +19,7 @@ from geoserver.errors import BadInput, Conflict, Forbidden, NotFound, Preconditi
 from geoserver.features import Feature
 from geoserver.store import Store
 from layers import dispatch, rules
-from layers.alarm_rules import STATE, Rule, now
+from layers.alarm_rules import STATE, Rule, now, storable
 from layers.events import PRIORITIES
 from layers.sites import METRICS
 
@@ -131,12 +131,13 @@ def _body(action: str, body: Any) -> dict[str, Any]:
         raise BadInput(f"unknown field {str(unknown[0])[:64]!r}; {action} takes {', '.join(BODY_FIELDS[action])}",
                        parameter=str(unknown[0])[:64])
     note = body.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        raise BadInput(f"note must be text of at most {MAX_NOTE} characters", parameter="note")
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE or not storable(note)):
+        raise BadInput(f"note must be text of at most {MAX_NOTE} characters (no NUL)", parameter="note")
     for name in ("type", "title"):
         value = body.get(name)
-        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
-            raise BadInput(f"{name} must be non-empty text of at most 200 characters", parameter=name)
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200
+                                  or not storable(value)):
+            raise BadInput(f"{name} must be non-empty text of at most 200 characters (no NUL)", parameter=name)
     if body.get("priority") is not None and body["priority"] not in PRIORITIES:
         raise BadInput(f"priority must be one of {', '.join(PRIORITIES)}", parameter="priority")
     return body
@@ -232,5 +233,5 @@ def _to_event(store: Store, principal: Principal, alarm: Feature, body: dict[str
         "description": description[:4000]})
     stored = rules.create(store, principal, store.catalog.get("events"), event)
     dispatch.add_timeline(store, stored.id, principal.username, "from-alarm", to_status=stored.properties.get("status"),
-                          note=f"from alarm {alarm.id}", data={"alarm_id": alarm.id, **facts}, at=at)
+                          note=f"from alarm {alarm.id}", data={"alarm_id": alarm.id, **facts})
     return stored

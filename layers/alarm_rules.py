@@ -159,12 +159,21 @@ def _limits(body: dict[str, Any], condition: str) -> dict[str, float | None]:
     return out
 
 
+def storable(text: str) -> bool:
+    """True for text both stores keep: no NUL (PostgreSQL refuses it), no unpaired surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def _text(body: dict[str, Any], name: str, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME or "\x00" in value:
-        raise BadInput(f"{name} must be non-empty text of at most {MAX_NAME} characters", parameter=name)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME or not storable(value):
+        raise BadInput(f"{name} must be non-empty text of at most {MAX_NAME} characters (no NUL)", parameter=name)
     return value.strip()
 
 
@@ -287,6 +296,8 @@ def list_rules(store: Store, principal: Principal, *, site_kind: str | None = No
     if site_id is not None:
         where["site_id"] = site_id
     if metric is not None:
+        if not any(metric in m for m in METRICS.values()):
+            raise BadInput(f"metric: {metric[:64]!r} is not a metric of any site kind", parameter="metric")
         where["metric"] = metric
     return [public(r) for r in store.rows(TABLE, where, order_by=("site_kind", "site_id", "metric"))]
 

@@ -4,6 +4,7 @@ rules on a clock the test moves (never a sleep), and state shared by two store o
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -187,3 +188,26 @@ def test_a_failed_batch_leaves_no_alarm_and_no_state(store, monkeypatch):
     [alarm] = _alarms(store, site_id=site)
     assert alarm.properties["count"] == 1  # the reading and its alarm update rolled back together
     assert store.count_rows("alarm_timeline", {"alarm_id": alarm.id}) == 1
+
+
+def test_batches_sent_at_once_through_four_processes_raise_one_alarm(store):
+    """The first readings of a site, hot, sent concurrently through four store objects: the (site, rule) rows are
+    created once, nobody deadlocks, and there is one open alarm."""
+    site = _site(store, "T-A1")
+    database = str(store.path) if store.kind == "embedded" else store.url
+    others = [open_store(database, store.catalog) for _ in range(4)]
+    for other in others:
+        other.open()
+    try:
+        def send(k: int) -> None:
+            _send(others[k], site, "temperature", [60 + k, 61 + k, 62 + k],
+                  start=T + timedelta(seconds=k), step=timedelta(seconds=4))
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(send, range(4)))
+    finally:
+        for other in others:
+            other.close()
+    [alarm] = _alarms(store, site_id=site, status="raised")
+    assert 1 <= alarm.properties["count"] <= 12
+    assert store.count_rows("alarm_state", {"site_id": site}) == 2  # the value rule and the offline rule
