@@ -163,6 +163,7 @@ def receive(store: Store, catalog: Catalog, owner: Principal, device: dict[str, 
     """Take one fix of a registered device of `owner`: into his open patrol, else (by `autostart`) a new
     patrol or his position only. Returns what happened (`patrol`, `status`, `reason`)."""
     with store.transaction(actor=owner.username):
+        store.lock(patrol_work.worker_lock(owner.username))  # one "find the open patrol or start one" at a time
         store.update_rows(devices.DEVICES.id, {"id": device["id"]}, {"last_seen_at": patrol_work.now()})
         pid = _open_patrol(store, catalog, owner)
         if pid is None and autostart == "patrol":

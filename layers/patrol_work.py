@@ -99,8 +99,14 @@ def start(store: Store, catalog: Catalog, principal: Principal, body: Any) -> Fe
     props = {"worker": principal.username, "started_at": started, "status": "active", "mode": mode,
              "distance_m": 0.0, "duration_s": 0, "point_count": 0, "task_id": task, "last_fix_at": now()}
     with store.transaction(actor=principal.username):
+        store.lock(worker_lock(principal.username))  # after a tracker's auto-start, never beside it
         return store.insert(PATROLS, [Feature(None, stub(anchor.x, anchor.y), props)],
                             scope_for(principal, catalog.get(PATROLS), "create"))[0]
+
+
+def worker_lock(username: str) -> str:
+    """The lock name serialising the starts of one worker's patrols."""
+    return f"patrol-start:{username}"
 
 
 def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, *, lock: bool = False) -> Feature:

@@ -519,6 +519,11 @@ class Store(abc.ABC):
         with self._write() as conn:
             return conn.execute(statement, params).rowcount
 
+    @abc.abstractmethod
+    def lock(self, name: str) -> None:
+        """Hold the named lock until the open transaction ends (another transaction locking `name` waits);
+        RuntimeError outside a transaction."""
+
     # -- leases (background jobs) -------------------------------------------------------------------------
     @abc.abstractmethod
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:

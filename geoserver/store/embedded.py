@@ -609,6 +609,11 @@ class EmbeddedStore(Store):
         """SQLite cannot notify another process: wait `timeout`, then the caller polls the log."""
         stop.wait(timeout)
 
+    def lock(self, name: str) -> None:
+        """Nothing more to take: the open write transaction (BEGIN IMMEDIATE) already excludes every other."""
+        if self._tx() is None:
+            raise RuntimeError("lock() outside a transaction")
+
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take or renew a job lease (a row in the file)."""
         with self._write() as conn:

@@ -522,6 +522,13 @@ class PostGISStore(Store):
             self._listener = None
             raise
 
+    def lock(self, name: str) -> None:
+        """A transaction-level advisory lock on the name's hash (two-int keys: apart from the log's lock)."""
+        if self._tx() is None:
+            raise RuntimeError("lock() outside a transaction")
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [NAMED_LOCKS, name])
+
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take or renew a job lease."""
         with self._write() as conn:
@@ -531,6 +538,9 @@ class PostGISStore(Store):
         """Give up a job lease."""
         with self._write() as conn:
             log_sql.pg_release(conn, name, holder)
+
+
+NAMED_LOCKS = 0x6F6D  # the first half of Store.lock keys
 
 
 def _configure(conn: psycopg.Connection) -> None:

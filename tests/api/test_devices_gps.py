@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import mapbox_vector_tile
@@ -298,3 +300,31 @@ def test_the_live_position_is_the_newest_fix_by_time_one_change_per_batch_and_sc
     assert r.status_code == 200, r.text
     features = mapbox_vector_tile.decode(r.content)["positions"]["features"]
     assert [f["properties"]["worker"] for f in features] == ["worker-A2"]
+
+
+def test_concurrent_first_fixes_of_one_worker_start_one_patrol(client, people):
+    """Eight first fixes of one worker at the same moment, from his eight devices (each device's row would
+    serialise its own fixes): one patrol is started, the others join it, every fix is stored once."""
+    worker = people["worker-A2"]
+    _stop_open(client, worker, "worker-A2")
+    tokens = [_register(client, worker, f"race-{i}")["token"] for i in range(8)]
+    fixes = _day_of_fixes(len(tokens))
+    barrier = threading.Barrier(len(fixes))
+
+    def send(token, fix):
+        barrier.wait()
+        return client.get(f"/gps/osmand/{token}", params={k: v for k, v in _osmand(fix, "x").items() if k != "id"})
+
+    with ThreadPoolExecutor(len(fixes)) as pool:
+        answers = list(pool.map(send, tokens, fixes))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert {a.json()["status"] for a in answers} == {"accepted"}
+    pids = {a.json()["patrol"] for a in answers}
+    assert len(pids) == 1
+    active = client.get("/collections/patrols/items", params={
+        "filter": "worker = 'worker-A2' AND status = 'active'"}, headers=worker).json()["features"]
+    assert [f["id"] for f in active] == list(pids)
+    stored = client.get("/collections/track_points/items", params={"filter": f"patrol_id = {pids.pop()}",
+                                                                   "limit": 100}, headers=worker).json()
+    assert len(stored["features"]) == len(fixes)
+    assert active[0]["properties"]["point_count"] == len(fixes)
