@@ -77,7 +77,8 @@ def _basemap_layers(base: str, rasters: tuple[str, ...]) -> tuple[dict, list[dic
     layers: list[dict] = []
     shown = [r for r in BASEMAPS if r in rasters]
     for i, rid in enumerate(shown):
-        fmt = "png"  # keeps the transparency outside the coverage (JPEG would paint it white)
+        # WebP keeps the transparency outside the coverage (JPEG paints it white) at ~1/9 of PNG's bytes.
+        fmt = "webp"
         sources[rid] = {"type": "raster", "tileSize": 256, "maxzoom": 18,
                         "tiles": [f"{base}/collections/{rid}/map/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f={fmt}"]}
         layers.append({"id": rid, "type": "raster", "source": rid, "metadata": {"onemap:group": "basemap"},

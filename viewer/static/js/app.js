@@ -83,18 +83,25 @@ async function start() {
   if (heat.length) map.once('load', () => setupHeat(app, heat));
   if (profile.tools.events) await setupEvents(app);
   if (profile.tools.alarms) await setupAlarms(app);
-  const live = ['events', 'alarms'].filter((id) => profile.tools[id]);
+  const live = ['events', 'alarms', 'positions'].filter((id) => profile.tools[id] || (id === 'positions'
+    && profile.layers.some((l) => l.id === 'positions')));
+  let moved = null;
   if (live.length) {
     let pending = null;
     app.refreshLive = () => setFilteredTiles(map, 'events', eventsCql(app.filters));
     follow(live, (change) => {
       window.__lastChange = change;
       if (change.layer === 'alarms') { app.alarmArrived(change); app.refreshAlarms(); return; }
+      if (change.layer === 'positions') {  // people move often: at most one reload a second
+        if (!moved) moved = setTimeout(() => { moved = null; setFilteredTiles(map, 'positions', ''); }, 1000);
+        return;
+      }
       clearTimeout(pending);  // a burst of event changes reloads the list and the tiles once
       pending = setTimeout(() => { app.refreshEvents(); app.refreshLive(); }, 300);
     }, () => {
       if (app.refreshEvents) { app.refreshEvents(); app.refreshLive(); }
       if (app.refreshAlarms) app.refreshAlarms();
+      setFilteredTiles(map, 'positions', '');
     });
   }
 }

@@ -33,7 +33,7 @@ const TEXT = {
 const LAYERS = {
   zh: { townships: '乡镇', villages: '村/社区', grids: '网格', buildings: '建筑白模', temples: '寺院',
     monitoring_sites: '监测站点', pois: '专题点', events: '事件', patrols: '巡查轨迹', track_points: '轨迹点',
-    readings: '监测读数', alarms: '告警', heatmap: '热力图' },
+    readings: '监测读数', alarms: '告警', heatmap: '热力图', positions: '实时位置' },
 };
 const VALUES = {
   zh: {

@@ -6,13 +6,20 @@ import { currentLang, onLang, t } from './i18n.js';
 
 export { maplibregl };
 const origin = window.location.origin;
-export const FILTERED = ['events'];  // layers drawn from /collections/{id}/tiles with the page's filter
+// Live layers drawn from their own /collections/{id}/tiles source: events with the page's filter, positions as
+// they move; each is reloaded when /stream says it changed.
+export const FILTERED = ['events', 'positions'];
+let version = 0;
 // Chinese is drawn by the browser from the local font (fonts-wqy-microhei); Latin and digits from /fonts/.
 const CJK_FONT = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Noto Sans SC', sans-serif";
 
-export function tileUrl(layerId, cql) {
-  const q = cql ? `?filter=${encodeURIComponent(cql)}` : '';
-  return `${origin}/collections/${layerId}/tiles/WebMercatorQuad/{z}/{y}/{x}${q}`;
+export function tileUrl(layerId, cql, v = 0) {
+  // `v` (ignored by the server) makes the browser ask again after a change instead of reusing its copy.
+  const q = new URLSearchParams();
+  if (cql) q.set('filter', cql);
+  if (v) q.set('v', v);
+  const text = q.toString();
+  return `${origin}/collections/${layerId}/tiles/WebMercatorQuad/{z}/{y}/{x}${text ? `?${text}` : ''}`;
 }
 
 // Clusters tell open from closed from overdue (the tiles count them); single events keep the status colours.
@@ -37,6 +44,7 @@ export async function loadStyle(cql) {
     style.sources[`${id}-filtered`] = { type: 'vector', tiles: [tileUrl(id, cql[id])], minzoom: layer.minzoom || 0,
       maxzoom: 22 };
     layer.source = `${id}-filtered`;
+    if (id !== 'events') continue;
     layer.paint['circle-color'] = clusterPaint(layer);
     extra.push({ id: `${id}-count`, type: 'symbol', source: `${id}-filtered`, 'source-layer': id,
       filter: ['has', 'point_count'], minzoom: layer.minzoom || 0,
@@ -80,7 +88,8 @@ export function labelLanguage(map) {
 
 export function setFilteredTiles(map, layerId, cql) {
   const source = map.getSource(`${layerId}-filtered`);
-  if (source) source.setTiles([tileUrl(layerId, cql)]);
+  version += 1;
+  if (source) source.setTiles([tileUrl(layerId, cql, version)]);
 }
 
 export function fitBbox(map, bbox, maxZoom = 17) {
