@@ -44,6 +44,7 @@ from api.routers.viewer import mount_viewer
 from api.routers.viewer import router as viewer_router
 from api.settings import Settings
 from api.stream import StreamHub
+from api.tile_hits import TileHits
 from basemaps.sources import RasterRegistry
 from geoserver import jobs
 from geoserver.account_states import AccountStates
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/events/{event_id}/attachments": (settings.max_attachment_bytes + FORM_OVERHEAD,
                                            f"the file is larger than the {settings.max_attachment_mb:g} MB an "
                                            f"attachment may have (ONEMAP_MAX_ATTACHMENT_MB)")})
+    app.add_middleware(TileHits)  # outermost: a cached tile is answered before anything else runs
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(stream.router)

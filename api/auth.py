@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -80,8 +82,58 @@ def principal_from_ticket(settings: Settings, ticket: str, audience: str,
         raise Unauthorized(f"invalid ticket: {exc}", parameter=parameter) from None
 
 
+class _VerifiedTokens:
+    """Our bearer tokens already verified in this process: the principal, version and expiry of each.
+
+    A map client sends the same token with every tile; its signature and claims cannot change, so they are
+    checked once and the result kept (bounded, least recently used out) until the token expires. The account's
+    version is still checked on every request (`check_version`), so a disabled account counts at once.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[str, str], tuple[Principal, int | None, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, secret: str, token: str) -> tuple[Principal, int | None] | None:
+        """The verified principal and version, or None if unknown or expired."""
+        with self._lock:
+            hit = self._known.get((secret, token))
+            if hit is None:
+                return None
+            if hit[2] <= time.time():
+                del self._known[(secret, token)]
+                return None
+            self._known.move_to_end((secret, token))
+        return hit[0], hit[1]
+
+    def put(self, secret: str, token: str, found: tuple[Principal, int | None], expires: float) -> None:
+        """Remember a token just verified."""
+        with self._lock:
+            self._known[(secret, token)] = (*found, expires)
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+
+
+VERIFIED_TOKENS = _VerifiedTokens()
+
+
+def own_bearer(settings: Settings, token: str) -> tuple[Principal, int | None]:
+    """The principal and account version of one of our bearer tokens, verified once per process."""
+    hit = VERIFIED_TOKENS.get(settings.secret, token)
+    if hit is not None:
+        return hit
+    found, expires = _decode_own(settings, token, None)
+    VERIFIED_TOKENS.put(settings.secret, token, found, expires)
+    return found
+
+
 def _own_token(settings: Settings, token: str, audience: str | None = None) -> tuple[Principal, int | None]:
     """The principal of one of our tokens and the account version it names (a ticket may name none)."""
+    return _decode_own(settings, token, audience)[0]
+
+
+def _decode_own(settings: Settings, token: str, audience: str | None) -> tuple[tuple[Principal, int | None], float]:
     claims = jwt.decode(token, settings.secret, algorithms=[ALGORITHM], issuer=ISSUER, audience=audience,
                         options={"require": ["exp", "sub", "role"]})
     if claims["role"] not in ROLES or claims["role"] == "anonymous":
@@ -94,7 +146,7 @@ def _own_token(settings: Settings, token: str, audience: str | None = None) -> t
         frozenset(claims.get("grids") or ()), claims.get("department"),
         frozenset(Grant.parse(g) for g in claims.get("grants") or ()),
     )
-    return principal, version
+    return (principal, version), float(claims["exp"])
 
 
 def _jwks_client(request: Request, settings: Settings) -> jwt.PyJWKClient:
@@ -126,7 +178,7 @@ def authenticate_bearer(request: Request, settings: Settings, store: Store, toke
     """The principal of a bearer token (ours first, then OIDC when configured) and, for ours, the account
     version it was issued under; Unauthorized if bad."""
     try:
-        return _own_token(settings, token)
+        return own_bearer(settings, token)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired", parameter="Authorization") from None
     except jwt.PyJWTError as own_error:
@@ -220,7 +272,7 @@ def _session(request: Request, settings: Settings) -> tuple[Principal, int] | No
     if token is None:
         return None
     try:
-        principal, version = _own_token(settings, token)  # the cookie only ever holds a token we issued
+        principal, version = own_bearer(settings, token)  # the cookie only ever holds a token we issued
     except (jwt.PyJWTError, Unauthorized):
         return None  # a stale cookie browses as anyone would; the page offers to log in again
     return principal, version

@@ -17,6 +17,7 @@ from tiles.tms import get_tiling
 
 STATIC_MAX_AGE = 3600
 LIVE_MAX_AGE = 5
+MAX_PLANS = 20_000  # (principal, layer, TMS, zoom) plans kept
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class TileService:
         self.heat = HeatmapTiles(store, catalog, self.extents)
         self._unsubscribe = store.changes.subscribe(cache.on_change)
         self._unsubscribe_heat = store.changes.subscribe(self.heat.invalidator(cache))
+        self._plans: dict[tuple, tuple] = {}
 
     def close(self) -> None:
         """Stop listening to the store's changes."""
@@ -83,6 +85,22 @@ class TileService:
         `heatmap` for the heat map's tile alone (NotFound when the caller reads no layer it counts); `where`
         keeps only the features of one layer matching a filter and/or datetime.
         """
+        drawn, heat, ids, scopes, max_age, public = self._plan(principal, layer_id, tms_id, z, heatmap)
+        get_tiling(tms_id).check(z, x, y)
+        key = TileKey(ids, tms_id, z, x, y, scopes, where.cache_key() if where else "")
+        return TileJob(drawn, key, max_age, public, heat, where)
+
+    def _plan(self, principal: Principal, layer_id: str | None, tms_id: str, z: int, heatmap: bool) -> tuple:
+        """What a principal's tiles hold at a zoom: worked out once per (principal, layer, TMS, zoom, heat map).
+
+        Scopes follow from the principal and the catalog alone (neither changes while the process runs; a
+        changed account is a new principal), so each tile request is a dictionary lookup here. NotFound for an
+        unreadable layer is raised, never remembered.
+        """
+        memo = (principal, layer_id, tms_id, z, heatmap)
+        plan = self._plans.get(memo)
+        if plan is not None:
+            return plan
         heat: tuple[tuple[Layer, Scope], ...] = ()
         if heatmap:
             layers, heat = [], self.heat.sources(principal)
@@ -92,18 +110,18 @@ class TileService:
             layers = [self.layer(principal, layer_id)]
         else:
             layers, heat = self.readable(principal), self.heat.sources(principal)
-        tiling = get_tiling(tms_id)
-        tiling.check(z, x, y)
         drawn = tuple((lyr, sc) for lyr, sc in layers if lyr.min_zoom <= z <= lyr.max_zoom)
         heat = heat if TILE_LAYER.min_zoom <= z <= TILE_LAYER.max_zoom else ()
         counted = [lyr for lyr, _ in (*layers, *heat)]
-        max_age = LIVE_MAX_AGE if any(lyr.live for lyr in counted) else STATIC_MAX_AGE
-        public = all(lyr.public for lyr in counted)
         ids = tuple(lyr.id for lyr, _ in drawn) + ((HEATMAP,) if heat else ())
         scopes = [sc.cache_key() for _, sc in drawn] + ([",".join(f"{lyr.id}={sc.cache_key()}" for lyr, sc in heat)]
                                                         if heat else [])
-        key = TileKey(ids, tms_id, z, x, y, ";".join(scopes), where.cache_key() if where else "")
-        return TileJob(drawn, key, max_age, public, heat, where)
+        plan = (drawn, heat, ids, ";".join(scopes), LIVE_MAX_AGE if any(lyr.live for lyr in counted) else STATIC_MAX_AGE,
+                all(lyr.public for lyr in counted))
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()  # a crowd of distinct callers: start over rather than grow
+        self._plans[memo] = plan
+        return plan
 
     def cached(self, job: TileJob) -> TileResult | None:
         """The tile from memory if it is there (cheap enough for an event loop), else None."""

@@ -24,16 +24,26 @@ def _service(request: Request) -> TileService:
     return request.app.state.tiles
 
 
-def tile_response(request: Request, result: TileResult) -> Response:
-    """204 without a body for an empty tile, 304 for a matching If-None-Match, else the MVT bytes."""
+def tile_answer(result: TileResult, if_none_match: str | None) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of a tile: 204 when empty, 304 for a matching If-None-Match, else the MVT.
+
+    The route and the cached-tile fast path (api/tile_hits.py) both answer with it, so they cannot differ.
+    """
     headers = {"Cache-Control": result.cache_control, "Vary": VARY_CALLER}
     if result.empty:
-        return Response(status_code=204, headers=headers)
+        return 204, headers, b""
     headers["ETag"] = result.etag
-    inm = request.headers.get("if-none-match")
+    inm = if_none_match
     if inm and (inm.strip() == "*" or result.etag in (t.strip() for t in inm.split(","))):
-        return Response(status_code=304, headers=headers)
-    return Response(result.content, media_type=MVT, headers=headers)
+        return 304, headers, b""
+    headers["Content-Type"] = MVT
+    return 200, headers, result.content
+
+
+def tile_response(request: Request, result: TileResult) -> Response:
+    """The tile answer as a Response."""
+    status, headers, body = tile_answer(result, request.headers.get("if-none-match"))
+    return Response(body, status_code=status, headers=headers)
 
 
 def tile_filter(request: Request) -> TileFilter | None:
