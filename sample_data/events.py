@@ -285,6 +285,8 @@ def _features(plan: EventPlan, space: EventSpace, day: int, rng: np.random.Gener
             "department": dept if status[k] in ASSIGNED and assignee == f"dept-{dept}" else None,
             "escalation_level": 1 if due_state == "overdue" and kind in AUTO_ESCALATE else 0,
             "due_state": due_state, "merged_into": merged_into,
+            # The sample's events came in before routing flagged borders, with no photos and from no task.
+            "near_border": False, "attachment_count": 0, "task_id": None,
             "description": f"{title}。由{SOURCE_ZH[src]}上报，地点：{space.township_name.get(towns[k], '')}{place}。",
             "township_code": towns[k], "grid_code": grid,
         }))
