@@ -75,9 +75,7 @@ def profile(request: Request, principal: Principal) -> dict:
             "dispatch": may("events", "dispatch"),
             "report": may("events", "create"),
             "alarms": "alarms" in readable,
-            # Shown once the alarm lifecycle is served (POST /alarms/{id}/actions/{action}).
-            "alarm_actions": may("alarms", "dispatch") and any(
-                getattr(route, "path", "").startswith("/alarms/{") for route in request.app.routes),
+            "alarm_actions": may("alarms", "dispatch"),  # POST /alarms/{id}/actions/{ack,resolve,to-event}
             "patrols": "patrols" in readable,
             "buildings": "buildings" in readable,
             "filter_townships": readable.get("events") is not None and readable["events"].unrestricted,

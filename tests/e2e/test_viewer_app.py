@@ -240,6 +240,12 @@ def test_an_alarm_raised_through_the_api_arrives_on_the_open_page(server, browse
     w.page.wait_for_function("window.__lastAlarm && window.__lastAlarm.op === 'insert'", timeout=20_000)
     assert w.page.locator(".maplibregl-marker.pulse").count() >= 1
     w.page.wait_for_function("document.querySelector('#alarms .queue li.level-critical') !== null", timeout=20_000)
+    # Acknowledge it from the panel: the server's alarm changes.
+    alarm_id = w.page.evaluate("window.__lastAlarm.id")
+    w.page.click(f'#alarms .queue li[data-id="{alarm_id}"] button[data-action="ack"]')
+    w.page.wait_for_selector(f'#alarms .queue li[data-id="{alarm_id}"].status-acknowledged', timeout=20_000)
+    alarm = httpx.get(f"{server}/collections/alarms/items/{alarm_id}", headers=op).json()
+    assert alarm["properties"]["status"] == "acknowledged"
     assert w.clean(), (w.errors, w.failed, w.outside)
     w.page.context.close()
 
