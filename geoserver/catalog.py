@@ -90,6 +90,9 @@ class Layer:
     # What a cluster of this point layer counts besides point_count: (name, property, values), e.g. how many
     # of the events in it are open, or overdue -- so a clustered map still tells open from closed.
     cluster_counts: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Owned by a workflow like Property.set_by: how the geometry moves instead of a PUT or PATCH (an event's
+    # point moves by its relocate action, which routes it again and writes its timeline). None: clients move it.
+    geometry_set_by: str | None = None
     # Heat-mapped: the store keeps each feature's H3 cells (resolutions 0-15) in a column of its own
     # (geoserver/store/h3cells.py), so counts by hexagon are one GROUP BY.
     h3_cells: bool = False

@@ -58,6 +58,7 @@ EVENTS = Layer(
                                                "verified")),
                     ("overdue_count", "due_state", ("overdue",))),
     live=True,
+    geometry_set_by="the relocate action (POST /events/{id}/actions/relocate), which routes it again",
     keywords=("events", "dispatch"),
     h3_cells=True,
 )

@@ -11,7 +11,7 @@ from shapely.geometry import Point
 
 from geoserver.access import Principal, scope_for
 from geoserver.catalog import Catalog
-from geoserver.errors import BadInput, Forbidden, NotFound
+from geoserver.errors import BadInput, Forbidden, NotFound, Unprocessable
 from geoserver.features import Feature, FeatureQuery
 from geoserver.store import Store
 from layers import event_types, workflows
@@ -63,6 +63,8 @@ def create_request(store: Store, catalog: Catalog, principal: Principal, form: d
         try:
             ready = workflows.before_create(store, principal, LAYER, Feature(None, Point(lon, lat), props))
         except BadInput as exc:
+            if isinstance(exc, Unprocessable):  # routing: in no township (Open311 clients expect a 400)
+                raise BadInput("lat/long lie outside the county", parameter="lat") from None
             if exc.parameter == "type":
                 raise BadInput(f"service_code: {exc.message.removeprefix('type: ')}", parameter="service_code") \
                     from None

@@ -86,7 +86,7 @@ def update(store: Store, principal: Principal, layer: Layer, fid: int, feature: 
     change = check_feature(layer, feature, partial=partial)
     owned = owned_properties(layer)
     with store.transaction(actor=principal.username):
-        if not owned:
+        if not owned and not layer.geometry_set_by:
             return store.update(layer.id, fid, change, scope, partial=partial, if_match=if_match)
         # Compare with the stored feature, then write only if it is still that version (its ETag, checked
         # under the store's row lock): on PostGIS another process may commit between this read and the write
@@ -96,6 +96,7 @@ def update(store: Store, principal: Principal, layer: Layer, fid: int, feature: 
             current = store.get(layer.id, fid, scope)
             check_etag(current, if_match)
             kept = _keep_owned(owned, current, change, partial)
+            _keep_geometry(layer, current, change, partial)
             try:
                 return store.update(layer.id, fid, kept, scope, partial=partial, if_match=current.etag())
             except PreconditionFailed:
@@ -123,6 +124,21 @@ def _keep_owned(owned: tuple[Property, ...], current: Feature, change: Feature, 
         elif not partial:
             props[p.name] = stored  # a replace keeps what the workflow set
     return Feature(change.id, change.geometry, props)
+
+
+# A geometry sent back within this many degrees (about a centimetre) of the stored one is the same point (a
+# client that read it in another CRS and wrote it back unchanged).
+SAME_PLACE = 1e-7
+
+
+def _keep_geometry(layer: Layer, current: Feature, change: Feature, partial: bool) -> None:
+    """Conflict naming `geometry` when a write would move a feature whose geometry its workflow owns."""
+    if not layer.geometry_set_by or change.geometry is None or current.geometry is None:
+        return
+    if not change.geometry.equals_exact(current.geometry, SAME_PLACE):
+        how = layer.geometry_set_by.replace("{id}", str(current.id))
+        raise Conflict(f"the geometry is moved by {how}, not by {'PATCH' if partial else 'PUT'}",
+                       parameter="geometry")
 
 
 def _how(prop: Property, fid: int | None) -> str:

@@ -144,3 +144,20 @@ def test_a_finished_event_is_not_relocated(client, people):
     assert client.post(f"/events/{fid}/actions/reject", json={}, headers=op).status_code == 200
     r = _relocate(client, op, fid, {"lon": 100.2, "lat": 33.2})
     assert r.status_code == 409 and "rejected" in r.json()["detail"]
+
+
+def test_a_put_or_patch_never_moves_an_event_only_relocate_does(client, people):
+    op, worker = people["operator"], people["worker-A1"]
+    made = _report(client, worker, 100.3, 33.2).json()
+    url = f"{ITEMS}/{made['id']}"
+    moved = {**made, "geometry": {"type": "Point", "coordinates": [100.8, 33.2]}}
+    moved["properties"] = {k: v for k, v in made["properties"].items() if k in ("title", "type", "reported_at")}
+    for r in (client.put(url, json=moved, headers={**op, "Content-Type": "application/geo+json"}),
+              client.patch(url, json={"geometry": moved["geometry"]}, headers=op)):
+        assert r.status_code == 409 and r.json()["parameter"] == "geometry", r.text
+        assert "relocate" in r.json()["detail"]
+    same = {**moved, "geometry": made["geometry"], "properties": {**moved["properties"], "title": "renamed"}}
+    r = client.put(url, json=same, headers={**op, "Content-Type": "application/geo+json"})
+    assert r.status_code == 200 and r.json()["properties"]["title"] == "renamed"  # the same point: fine
+    after = client.get(url, headers=op).json()
+    assert after["geometry"]["coordinates"] == [100.3, 33.2] and after["properties"]["township_code"] == "A"
