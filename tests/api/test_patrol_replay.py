@@ -264,3 +264,18 @@ def test_a_bbox_selects_the_track_only_where_it_runs(client, people, day):
     miss = client.get(f"{ITEMS}/{pid}/tgsequence", params={"bbox": "100.6,33.0,100.7,33.1"},
                       headers=people["operator"]).json()
     assert miss["numberMatched"] == 0 and miss["geometrySequence"] == []
+
+
+def test_a_patrol_without_fixes_replays_as_nothing_moving(client, people, day):
+    worker = people["worker-A1"]
+    r = client.post("/patrols", json={"grid_code": "A1"}, headers=worker)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    seq = client.get(f"{ITEMS}/{pid}/tgsequence", headers=worker).json()
+    validate(seq, response_schema(TGS))
+    assert seq["geometrySequence"] == [] and seq["numberMatched"] == 0
+    feature = client.get(f"{ITEMS}/{pid}", params={"f": "mfjson"}, headers=worker).json()
+    validate(feature, response_schema("/collections/{collectionId}/items/{mFeatureId}"))
+    assert "temporalGeometry" not in feature and feature["time"][1] is None
+    curve = client.get(f"{ITEMS}/{pid}/tgsequence/1/distance", headers=worker).json()
+    assert curve["valueSequence"] == []
