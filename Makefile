@@ -33,7 +33,7 @@ sample: setup  ## generate the sample county if it is missing (deterministic)
 	$(BIN)/onemap sample --out $(DATA) --if-missing
 	$(BIN)/onemap db upgrade --database $(DATA)/county.gpkg
 
-system-deps:  ## Debian packages the end-to-end tests use (PostGIS, GDAL, QGIS, Chromium)
+system-deps:  ## Debian packages the end-to-end tests use (PostGIS, GDAL, QGIS, Chromium, Mosquitto)
 	bash scripts/system-deps.sh
 
 postgis: setup system-deps  ## a PostGIS database of our own, migrated and loaded with the sample county

@@ -53,6 +53,7 @@ from geoserver.jobs import JobRunner
 from geoserver.store import open_store
 from layers import alarm_eval, dispatch, patrol_work, routing
 from layers.catalog import build_catalog
+from layers.readings_mqtt import Broker, ReadingsConsumer, default_client_id
 from tiles.cache import TileCache
 from tiles.service import TileService
 from tiles.white_model import WhiteModelService
@@ -86,10 +87,17 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.stream = StreamHub(store, asyncio.get_running_loop(),
                                      heartbeat=settings.stream_heartbeat_seconds)
         store.changes.start()  # other processes' writes
-        app.state.jobs = JobRunner(store, [
+        background = [
             jobs.purge_idempotency_keys(hours=24), jobs.purge_changes(hours=settings.change_retention_hours),
             dispatch.deadline_job(), patrol_work.auto_close_job(settings.patrol_silence_minutes),
-            alarm_eval.clock_job()])
+            alarm_eval.clock_job()]
+        app.state.mqtt = None
+        if settings.mqtt_url:  # one consumer per county: whichever process holds the job's lease runs it
+            broker = Broker.from_url(settings.mqtt_url, ca_file=settings.mqtt_ca_file,
+                                     client_id=settings.mqtt_client_id or default_client_id(settings.database))
+            app.state.mqtt = ReadingsConsumer(store, catalog, broker)
+            background.append(app.state.mqtt.job())
+        app.state.jobs = JobRunner(store, background)
         if settings.jobs:
             app.state.jobs.start()
         log.info("serving %d layers from %s store %s", len(catalog), store.kind, settings.database)

@@ -23,7 +23,13 @@ class Settings:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] | None = None
     listen: str = "127.0.0.1:8000"  # host:port the server is bound to; `onemap serve` passes its own
+    # The MQTT broker readings come from (mqtt://user:pass@host:1883, mqtts:// for TLS); None: HTTP only.
     mqtt_url: str | None = None
+    mqtt_ca_file: str | None = None  # CA certificates for mqtts:// (None: the system's)
+    mqtt_client_id: str | None = None  # the county's session at the broker (None: onemap-<database name>)
+    # Back-pressure on POST /readings, per process: batches stored at once, and waiting; beyond that 429.
+    ingest_concurrency: int = 2
+    ingest_waiting: int = 8
     oidc_jwks_url: str | None = None
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -87,8 +93,14 @@ class Settings:
             values["listen"] = env["ONEMAP_LISTEN"].strip()
         if env.get("ONEMAP_ALLOWED_HOSTS", "").strip():
             values["allowed_hosts"] = tuple(h.strip() for h in env["ONEMAP_ALLOWED_HOSTS"].split(",") if h.strip())
-        if "ONEMAP_MQTT_URL" in env:
-            values["mqtt_url"] = env["ONEMAP_MQTT_URL"]
+        for key, name in (("ONEMAP_MQTT_URL", "mqtt_url"), ("ONEMAP_MQTT_CA_FILE", "mqtt_ca_file"),
+                          ("ONEMAP_MQTT_CLIENT_ID", "mqtt_client_id")):
+            if env.get(key, "").strip():
+                values[name] = env[key].strip()
+        for key, name in (("ONEMAP_INGEST_CONCURRENCY", "ingest_concurrency"),
+                          ("ONEMAP_INGEST_WAITING", "ingest_waiting")):
+            if key in env:
+                values[name] = int(env[key])
         for key, name in (("ONEMAP_OIDC_JWKS_URL", "oidc_jwks_url"), ("ONEMAP_OIDC_ISSUER", "oidc_issuer"),
                           ("ONEMAP_OIDC_AUDIENCE", "oidc_audience")):
             if key in env:

@@ -29,13 +29,16 @@ class Job:
     """A named piece of periodic work: `run(store)` every `every` seconds.
 
     The lease lasts `lease` seconds (default: three periods, at least 10 s): how long another process waits
-    before taking the job over from a holder that stopped renewing it.
+    before taking the job over from a holder that stopped renewing it. A job that keeps something running
+    between runs (the MQTT consumer) gives `lost`: called when this process does not hold the lease (another
+    took it, the store cannot say) and when the runner stops, before the lease is given back.
     """
 
     name: str
     every: float
     run: Callable[[Store], object]
     lease: float | None = None
+    lost: Callable[[], None] | None = None
     last_run: float = field(default=0.0, compare=False)
     last_error: str | None = field(default=None, compare=False)
     runs: int = field(default=0, compare=False)
@@ -76,6 +79,7 @@ class JobRunner:
         if thread is not None:
             thread.join(timeout=10)
         for job in self.jobs:
+            self._lost(job)
             try:
                 self.store.release_lease(job.name, self.holder)
             except Exception:  # the store is away: the lease expires on its own
@@ -91,9 +95,11 @@ class JobRunner:
             try:
                 if not self.store.acquire_lease(job.name, self.holder, job.lease_seconds):
                     job.last_run = now  # another process has it; ask again next period
+                    self._lost(job)
                     continue
             except Exception as exc:
                 log.warning("job %s: cannot take its lease: %s", job.name, exc)
+                self._lost(job)
                 continue
             job.last_run = now
             try:
@@ -107,6 +113,13 @@ class JobRunner:
                 log.exception("job %s failed; it runs again in %.0f s", job.name, job.every)
             ran.append(job.name)
         return ran
+
+    def _lost(self, job: Job) -> None:
+        if job.lost is not None:
+            try:
+                job.lost()
+            except Exception:
+                log.exception("job %s: stopping it after losing its lease failed", job.name)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

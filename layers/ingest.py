@@ -4,7 +4,9 @@ the reason, all in one transaction. Nothing sent is silently dropped.
 
 HTTP and MQTT both come through `ingest`; a caller sees a report line per reading, in order. The alarm rules are
 evaluated on the stored readings in the same transaction (layers/alarm_eval.py): a reading and the alarm it
-raises commit together or not at all.
+raises commit together or not at all. A reading's natural key is (site, metric, observed_at): one sent again
+(an HTTP retry, an MQTT redelivery) is reported as a `duplicate` of the stored one and neither stored nor
+evaluated twice.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 from geoserver.access import Principal, Scope, ingest_scope, scope_for
 from geoserver.catalog import Catalog
-from geoserver.errors import BadInput, Forbidden
-from geoserver.features import Feature, FeatureQuery
+from geoserver.errors import BadInput, Conflict, Forbidden
+from geoserver.features import MAX_LIMIT, Feature, FeatureQuery
 from geoserver.store import Store
 from layers import alarm_eval
 from layers.sites import METRICS
@@ -35,6 +37,12 @@ MAX_AHEAD = timedelta(minutes=5)
 MAX_AGE = timedelta(days=30)
 MAX_ABS_VALUE = 1e12
 MAX_KEPT_JSON = 2000
+# Values per IN list when looking up stored keys (a filter takes at most 1,000 conditions).
+KEY_CHUNK = 400
+# Two writers storing the same new key at once: the loser's transaction is retried and sees the winner's row.
+WRITE_ATTEMPTS = 3
+
+Key = tuple[int, str, datetime]
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,17 @@ class Rejection(Exception):
 
     reason: str
     field: str | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An item refused before it could be read as a reading (a message that is not JSON, came on a wrong
+    topic, or is too large): `ingest` keeps it in rejected_readings with its reason, like a bad reading."""
+
+    raw: Any
+    reason: str
+    field: str | None = None
+    site_id: int | None = None
 
 
 @dataclass
@@ -59,11 +78,17 @@ class Report:
     @property
     def rejected(self) -> int:
         """How many readings were refused."""
-        return len(self.lines) - self.accepted
+        return sum(1 for line in self.lines if line["status"] == "rejected")
+
+    @property
+    def duplicates(self) -> int:
+        """How many readings were already stored (sent before, or twice in the batch)."""
+        return sum(1 for line in self.lines if line["status"] == "duplicate")
 
     def to_json(self) -> dict[str, Any]:
         """The report as the API returns it."""
-        return {"accepted": self.accepted, "rejected": self.rejected, "results": self.lines}
+        return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
+                "results": self.lines}
 
 
 def now() -> datetime:
@@ -191,6 +216,8 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
            at: datetime | None = None) -> Report:
     """Check and store a batch of readings in one transaction; returns a line per reading.
 
+    A reading whose (site, metric, observed_at) is already stored, or comes twice in the batch, is a
+    `duplicate` line naming the stored id. Items that are `Refused` are kept as rejected with their reason.
     Raises Forbidden when the caller may not send readings at all (a reading for a site outside the caller's
     townships is rejected as an unknown site, like one that does not exist).
     """
@@ -203,6 +230,10 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
     good: list[tuple[int, Feature]] = []
     bad: list[dict[str, Any]] = []
     for i, raw in enumerate(batch):
+        if isinstance(raw, Refused):
+            lines.append({"index": i, "status": "rejected", "reason": raw.reason, "field": raw.field})
+            bad.append(_rejected_row(raw.raw, raw.reason, raw.field, raw.site_id, at, source, principal))
+            continue
         sid = raw.get("site_id") if isinstance(raw, dict) else None
         site = sites.get(sid) if isinstance(sid, int) and not isinstance(sid, bool) else None
         try:
@@ -211,23 +242,90 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
                 raise Rejection(f"unknown site {props['site_id']}", "site_id")
         except Rejection as why:
             lines.append({"index": i, "status": "rejected", "reason": why.reason, "field": why.field})
-            metric = raw.get("metric") if isinstance(raw, dict) else None
-            bad.append({"received_at": at, "source": source, "actor": principal.username,
-                        "site_id": sid if isinstance(sid, int) and not isinstance(sid, bool)
-                        and 0 < sid < 2**63 else None,
-                        "metric": _clean(metric, 64) if isinstance(metric, str) else None,
-                        "reason": why.reason, "field": why.field, "reading": _kept(raw)})
+            known = sid if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid < 2**63 else None
+            bad.append(_rejected_row(raw, why.reason, why.field, known, at, source, principal))
             continue
         lines.append({"index": i, "status": "accepted"})
         good.append((len(lines) - 1, Feature(None, site.geometry, props)))
-    with store.transaction(actor=principal.username):
-        stored = store.insert(LAYER, [f for _, f in good], Scope.everything()) if good else []
-        for row in bad:
-            store.add_row(REJECTED, row)
-        alarm_eval.on_readings(store, stored, at)
-    for (line, _), feature in zip(good, stored, strict=True):
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with store.transaction(actor=principal.username):
+                fresh = _without_stored(store, good, lines)
+                stored = store.insert(LAYER, [f for _, f in fresh], Scope.everything()) if fresh else []
+                for row in bad:
+                    store.add_row(REJECTED, row)
+                alarm_eval.on_readings(store, stored, at)
+            break
+        except Conflict:  # another writer stored one of these keys first: look again
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+    for (line, _), feature in zip(fresh, stored, strict=True):
         lines[line]["id"] = feature.id
+    for line in lines:
+        if line["status"] == "duplicate" and "id" not in line:  # twice in this batch: the first one's id
+            line["id"] = lines[line.pop("first")]["id"]
     return Report(lines)
+
+
+def _rejected_row(raw: Any, reason: str, field: str | None, site_id: int | None, at: datetime, source: str,
+                  principal: Principal) -> dict[str, Any]:
+    metric = raw.get("metric") if isinstance(raw, dict) else None
+    return {"received_at": at, "source": source, "actor": principal.username, "site_id": site_id,
+            "metric": _clean(metric, 64) if isinstance(metric, str) else None,
+            "reason": reason, "field": field, "reading": _kept(raw)}
+
+
+def _key(props: dict[str, Any]) -> Key:
+    return props["site_id"], props["metric"], props["observed_at"]
+
+
+def _without_stored(store: Store, good: list[tuple[int, Feature]],
+                    lines: list[dict[str, Any]]) -> list[tuple[int, Feature]]:
+    """The good readings whose key is neither stored nor earlier in the batch; the others' lines become
+    duplicates (of the stored id, or of the first line with that key)."""
+    for line, _ in good:  # a retried transaction starts over
+        lines[line] = {"index": lines[line]["index"], "status": "accepted"}
+    stored = _stored_keys(store, {_key(f.properties) for _, f in good})
+    fresh: list[tuple[int, Feature]] = []
+    first: dict[Key, int] = {}
+    for line, feature in good:
+        key = _key(feature.properties)
+        if key in stored:
+            lines[line].update(status="duplicate", id=stored[key])
+        elif key in first:
+            lines[line].update(status="duplicate", first=first[key])
+        else:
+            first[key] = line
+            fresh.append((line, feature))
+    return fresh
+
+
+def _stored_keys(store: Store, keys: set[Key]) -> dict[Key, int]:
+    """The stored readings among `keys`: key -> feature id (read inside the writing transaction)."""
+    if not keys:
+        return {}
+    sites = sorted({k[0] for k in keys})
+    times = sorted({k[2] for k in keys})
+    found: dict[Key, int] = {}
+    for s in range(0, len(sites), KEY_CHUNK):
+        for t in range(0, len(times), KEY_CHUNK):
+            where = {"op": "and", "args": [
+                {"op": "in", "args": [{"property": "site_id"}, sites[s:s + KEY_CHUNK]]},
+                {"op": "in", "args": [{"property": "observed_at"},
+                                      [{"timestamp": x.isoformat()} for x in times[t:t + KEY_CHUNK]]]}]}
+            offset = 0
+            while True:
+                page = store.query(LAYER, FeatureQuery(filter=where, properties=("site_id", "metric", "observed_at"),
+                                                       limit=MAX_LIMIT, offset=offset, with_geometry=False),
+                                   Scope.everything())
+                for f in page.features:
+                    key = _key(f.properties)
+                    if key in keys:
+                        found[key] = f.id
+                offset += len(page.features)
+                if not page.features or offset >= page.number_matched:
+                    break
+    return found
 
 
 def rejected_summary(store: Store, catalog: Catalog, principal: Principal, *, limit: int = 50) -> dict[str, Any]:

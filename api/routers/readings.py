@@ -2,27 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
 from api.routers.events import _dumps, _json_body
 from geoserver.access import Principal
-from geoserver.errors import BadInput
+from geoserver.errors import BadInput, TooManyRequests
 from layers import ingest
 
 router = APIRouter(tags=["Monitoring"])
 MAX_BODY = 1024 * 1024  # a full batch of 1,000 readings is ~150 kB
 
 
-@router.post("/readings")
+class IngestGate:
+    """Back-pressure for one process: at most `running` batches stored at once and `waiting` more in line;
+    a batch beyond that is refused with 429 and Retry-After before anything is written."""
+
+    def __init__(self, running: int, waiting: int) -> None:
+        self.running = max(1, running)
+        self.limit = self.running + max(0, waiting)
+        self.admitted = 0
+        self._slots: asyncio.Semaphore | None = None
+
+    @asynccontextmanager
+    async def enter(self) -> AsyncIterator[None]:
+        """Hold a slot while storing a batch; TooManyRequests when the line is full."""
+        if self.admitted >= self.limit:
+            raise TooManyRequests("readings arrive faster than they are stored; send this batch again later",
+                                  retry_after=1, parameter="readings")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.running)
+        self.admitted += 1
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self.admitted -= 1
+
+
+def _gate(request: Request) -> IngestGate:
+    gate = getattr(request.app.state, "ingest_gate", None)
+    if gate is None:
+        settings = request.app.state.settings
+        gate = request.app.state.ingest_gate = IngestGate(settings.ingest_concurrency, settings.ingest_waiting)
+    return gate
+
+
+@router.post("/readings", responses={429: {"description": "This process stores as many batches as it can; send "
+                                          "the batch again after Retry-After seconds (nothing of it was written)."}})
 async def post_readings(request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Send a batch of readings `{"readings": [{"site_id", "metric", "value", "unit", "observed_at"}]}` (at
-    most 1,000); returns a line per reading: accepted (with its id) or rejected with the reason and field."""
+    most 1,000); returns a line per reading: accepted (with its id), duplicate (already stored: its id) or
+    rejected with the reason and field. 429 with Retry-After while this process stores as many as it can."""
     body = await _json_body(request, required=True, max_body=MAX_BODY)
     batch = ingest.batch_of(body)
-    report = await run_in_threadpool(ingest.ingest, request.app.state.store, request.app.state.catalog,
-                                     principal, batch)
+    async with _gate(request).enter():
+        report = await run_in_threadpool(ingest.ingest, request.app.state.store, request.app.state.catalog,
+                                         principal, batch)
     return _dumps(report.to_json())
 
 

@@ -334,6 +334,14 @@ def _add_columns(conn: sqlite3.Connection, catalog: Catalog, table: str, columns
     for column, sqltype in columns:
         if column not in have:
             conn.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(column)} {sqltype}")
+def _readings_key(conn: sqlite3.Connection, catalog: Catalog) -> None:
+    """Step 14: a reading's natural key (site, metric, observed_at) is unique; earlier copies keep the first."""
+    if "readings" not in catalog:
+        return
+    conn.execute('DELETE FROM "readings" WHERE "fid" NOT IN (SELECT min("fid") FROM "readings" '
+                 'GROUP BY "site_id", "metric", "observed_at")')
+    conn.execute('CREATE UNIQUE INDEX IF NOT EXISTS "idx_readings_natural_key" ON "readings" '
+                 '("site_id", "metric", "observed_at")')
 
 
 Step = Callable[[sqlite3.Connection, Catalog], None]
@@ -351,6 +359,7 @@ STEPS: tuple[tuple[int, str, Step], ...] = (
     (11, "positions", _positions),
     (12, "event_border", _event_border),
     (13, "event_attachments", _event_attachments),
+    (14, "readings_key", _readings_key),
 )
 _TABLE = "onemap_migrations"
 

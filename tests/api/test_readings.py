@@ -4,6 +4,7 @@ reason and counted, another township's sites unknown, bounded batches."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -170,3 +171,66 @@ def test_a_full_batch_is_stored_in_one_go(client, people, sites):
     assert r.json()["accepted"] == 1000
     ids = [line["id"] for line in r.json()["results"]]
     assert len(set(ids)) == 1000
+
+
+def test_a_batch_sent_again_is_reported_as_duplicates_of_what_is_stored_and_stored_once(client, people, sites):
+    smoke = sites["S-A1"]
+    at = _at(-7)
+    batch = [{"site_id": smoke.id, "metric": "smoke_density", "value": 0.05, "unit": "%obs/m", "observed_at": at},
+             {"site_id": smoke.id, "metric": "smoke_density", "value": 0.06, "unit": "%obs/m", "observed_at": _at(-8)}]
+    first = _post(client, people["operator"], batch)
+    assert first.status_code == 200 and first.json()["accepted"] == 2, first.text
+    ids = [line["id"] for line in first.json()["results"]]
+    # The answer was lost; the device sends the batch again, with the first reading twice.
+    again = _post(client, people["operator"], batch + [batch[0]])
+    assert again.status_code == 200, again.text
+    body = again.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 3, 0)
+    assert [(line["status"], line["id"]) for line in body["results"]] == [
+        ("duplicate", ids[0]), ("duplicate", ids[1]), ("duplicate", ids[0])]
+    stored = client.get("/collections/readings/items", headers=people["admin"],
+                        params={"filter": f"site_id = {smoke.id} AND observed_at = TIMESTAMP('{at}')"}).json()
+    assert stored["numberMatched"] == 1
+    # Twice within one new batch: stored once, the second line names the first one's id.
+    fresh = {**batch[0], "observed_at": _at(-9)}
+    r = _post(client, people["operator"], [fresh, fresh])
+    lines = r.json()["results"]
+    assert [line["status"] for line in lines] == ["accepted", "duplicate"] and lines[0]["id"] == lines[1]["id"]
+
+
+def test_a_flood_of_batches_is_answered_429_with_retry_after_and_nothing_of_it_is_written(
+        client, people, sites, monkeypatch):
+    from api.routers.readings import IngestGate
+    from layers import ingest
+
+    inside, release = threading.Event(), threading.Event()
+    real = ingest.ingest
+
+    def slow(*args, **kwargs):
+        inside.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "ingest", slow)
+    monkeypatch.setattr(client.app.state, "ingest_gate", IngestGate(running=1, waiting=0), raising=False)
+    smoke = sites["S-A1"]
+    reading = {"site_id": smoke.id, "metric": "smoke_density", "value": 0.07, "unit": "%obs/m"}
+    answers = {}
+    held = threading.Thread(target=lambda: answers.update(
+        first=_post(client, people["operator"], [{**reading, "observed_at": _at(-11)}])))
+    held.start()
+    try:
+        assert inside.wait(30)
+        before = client.get("/readings/rejected", headers=people["admin"]).json()["count"]
+        r = _post(client, people["operator"], [{**reading, "observed_at": _at(-12)}, {"site_id": "bad"}])
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["parameter"] == "readings"
+        assert client.get("/readings/rejected", headers=people["admin"]).json()["count"] == before
+    finally:
+        release.set()
+        held.join(30)
+    assert answers["first"].status_code == 200 and answers["first"].json()["accepted"] == 1
+    # Sent again once the line is free, it is taken.
+    r = _post(client, people["operator"], [{**reading, "observed_at": _at(-12)}])
+    assert r.status_code == 200 and r.json()["accepted"] == 1

@@ -39,6 +39,22 @@ def test_a_stopped_runner_hands_its_jobs_over_at_once(empty_store):
     assert runs == ["a", "b"]
 
 
+def test_a_job_that_keeps_running_is_told_when_its_process_does_not_hold_the_lease(empty_store):
+    events = []
+
+    def job(who):
+        return Job("consumer", every=0.0, lease=60, run=lambda s: events.append(f"{who} runs"),
+                   lost=lambda: events.append(f"{who} lost"))
+
+    a = JobRunner(empty_store, [job("a")], holder="a")
+    b = JobRunner(empty_store, [job("b")], holder="b")
+    a.run_due()
+    b.run_due()  # a holds it: b must not keep anything running
+    a.stop()  # a stops what it runs before giving the lease back
+    b.run_due()
+    assert events == ["a runs", "b lost", "a lost", "b runs"]
+
+
 def test_a_failing_job_is_logged_and_retried_and_the_others_still_run(empty_store, caplog):
     calls = {"bad": 0, "good": 0}
 
