@@ -18,6 +18,7 @@ import queue
 import re
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +41,13 @@ log = logging.getLogger("onemap.mqtt")
 
 TOPIC_FILTER = "onemap/sites/+/readings"
 TOPIC = re.compile(r"onemap/sites/([^/]*)/readings")
+SITE_ID = re.compile(r"[0-9]{1,19}")
 MAX_PAYLOAD = 256 * 1024  # a message of 1,000 readings is ~100 kB
 RECEIVE_MAXIMUM = 200  # QoS-1 messages the broker may have sent us without our PUBACK
 BATCH_READINGS = ingest.MAX_BATCH  # readings stored per transaction, at most
 SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps our session (and queues for it) while we are away
 RETRY_SECONDS = 1.0  # wait before storing again while the store is away
+STALLED_SECONDS = 10.0  # without a connection for this long, the client is made afresh
 # The consumer stores as a machine account of the whole county; which device may publish to which site's
 # topic is the broker's ACL.
 PRINCIPAL = Principal("mqtt", "operator")
@@ -94,7 +97,7 @@ def items_of(topic: str, payload: bytes) -> list[Any]:
     """The batch items of one message: readings carrying the topic's site id, or one `ingest.Refused`."""
     match = TOPIC.fullmatch(topic)
     head = payload[:ingest.MAX_KEPT_JSON].decode("utf-8", "replace")
-    if not match or not match.group(1).isdigit() or not 0 < int(match.group(1)) < 2**63:
+    if not match or not SITE_ID.fullmatch(match.group(1)) or not 0 < int(match.group(1)) < 2**63:
         return [ingest.Refused({"topic": topic[:200], "payload": head},
                                f"topic {topic[:200]!r} is not onemap/sites/{{site_id}}/readings with a numeric "
                                "site id", "topic")]
@@ -136,6 +139,7 @@ class Counts:
     """What the consumer has done since it started (per process)."""
 
     messages: int = 0
+    acknowledged: int = 0
     accepted: int = 0
     rejected: int = 0
     duplicates: int = 0
@@ -162,6 +166,8 @@ class ReadingsConsumer:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._generation = 0
         self._connected = False
+        self._since = 0.0  # when the client last started, connected or lost the broker
+        self._subscribed = -1  # the connection (generation) the broker confirmed our subscription on
 
     # -- the job --------------------------------------------------------------------------------------------
     def job(self) -> Job:
@@ -178,11 +184,21 @@ class ReadingsConsumer:
         """True while connected to the broker."""
         return self._connected
 
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker has confirmed the subscription on the current connection."""
+        return self._connected and self._subscribed == self._generation
+
     def ensure_running(self) -> str | None:
-        """Start the client and the worker unless they run."""
+        """Start the client and the worker unless they run; make the client afresh if it stays disconnected."""
+        if self.running and not self._connected and time.monotonic() - self._since > STALLED_SECONDS:
+            log.warning("MQTT: no connection to %s:%d for %.0f s; starting the client afresh", self.broker.host,
+                        self.broker.port, time.monotonic() - self._since)
+            self.stop()
         with self._life:
             if self.running:
                 return None
+            self._since = time.monotonic()
             self._stop.clear()
             self._inbox = queue.Queue()
             client = self._new_client()
@@ -222,9 +238,11 @@ class ReadingsConsumer:
         if self.broker.tls:
             client.tls_set(ca_certs=self.broker.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         client.reconnect_delay_set(min_delay=0.2, max_delay=5)
+        client.enable_logger(logging.getLogger("onemap.mqtt.paho"))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_properties(self) -> Properties:
@@ -242,6 +260,7 @@ class ReadingsConsumer:
                 return
             self._generation += 1
             self._connected = True
+            self._since = time.monotonic()
         self.counts.connects += 1
         # Subscribing again is harmless when the session kept the subscription, and needed when the broker
         # lost it; retained messages only on a new subscription (a retained reading is a duplicate anyway).
@@ -249,17 +268,32 @@ class ReadingsConsumer:
         log.info("MQTT: connected to %s:%d as %s (session %s)", self.broker.host, self.broker.port,
                  self.broker.client_id, "resumed" if flags.session_present else "new")
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("MQTT: the broker refused our subscription to %s: %s", TOPIC_FILTER, reasons)
+            return
+        with self._lock:
+            if client is self._client:
+                self._subscribed = self._generation
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         with self._lock:
             if client is self._client:
                 self._connected = False
+                self._since = time.monotonic()
         if not self._stop.is_set():
             log.warning("MQTT: lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        # The paho network thread: parse and hand over, never block (the broker bounds what is in flight).
-        self._inbox.put(_Message(self._generation, message.mid, message.qos,
-                                 items_of(message.topic, message.payload)))
+        # The paho network thread: parse and hand over, never block (the broker bounds what is in flight),
+        # never raise (an exception here would end paho's loop).
+        try:
+            items = items_of(message.topic, message.payload)
+        except Exception as exc:  # a bug, not the device's fault: still refused with a reason, never lost
+            log.exception("MQTT: a message on %r could not be read", message.topic[:200])
+            items = [ingest.Refused({"topic": message.topic[:200]}, f"could not be read: {type(exc).__name__}",
+                                    "payload")]
+        self._inbox.put(_Message(self._generation, message.mid, message.qos, items))
 
     # -- the worker -----------------------------------------------------------------------------------------
     def _work(self) -> None:
@@ -327,5 +361,7 @@ class ReadingsConsumer:
         if client is None or not connected:
             return
         for m in batch:
-            if m.generation == generation and m.qos > 0:
-                client.ack(m.mid, m.qos)
+            if m.generation == generation:
+                if m.qos > 0:
+                    client.ack(m.mid, m.qos)
+                self.counts.acknowledged += 1

@@ -3,6 +3,7 @@ publisher that remembers which messages the broker acknowledged."""
 
 from __future__ import annotations
 
+import faulthandler
 import getpass
 import json
 import shutil
@@ -124,5 +125,7 @@ def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
     """Poll `condition()` until true (AssertionError naming `what` after `timeout` s; no timing is asserted)."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() > deadline:
+            faulthandler.dump_traceback(all_threads=True)  # where the consumer's threads are
+            raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)

@@ -55,7 +55,7 @@ def test_every_reading_the_broker_acknowledged_is_stored_once_across_a_kill_9_of
     try:
         with TestClient(create_app(settings)) as client:
             app = client.app
-            wait_for(lambda: app.state.mqtt is not None and app.state.mqtt.connected, what="the consumer")
+            wait_for(lambda: app.state.mqtt is not None and app.state.mqtt.subscribed, what="the consumer")
             site = app.state.store.query("monitoring_sites", FeatureQuery(limit=1), Scope.everything()).features[0].id
             device = Publisher(broker.port)
             halfway = threading.Event()

@@ -65,7 +65,7 @@ def test_readings_are_stored_with_the_topic_s_site_and_bad_messages_are_refused_
     consumer.ensure_running()
     device = Publisher(broker.port)
     try:
-        wait_for(lambda: consumer.connected, what="the consumer to connect")
+        wait_for(lambda: consumer.subscribed, what="the consumer to connect")
         smoke, water = sites["S-A1"], sites["W-A1"]
         device.publish(f"onemap/sites/{smoke}/readings",
                        {"metric": "smoke_density", "value": 0.02, "unit": "%obs/m", "observed_at": _at(0)})
@@ -87,7 +87,8 @@ def test_readings_are_stored_with_the_topic_s_site_and_bad_messages_are_refused_
         device.publish(f"onemap/sites/{smoke}/readings",
                        {"metric": "smoke_density", "value": 0.03, "unit": "%obs/m", "observed_at": _at(6)})
         device.wait_all_acknowledged()
-        wait_for(lambda: consumer.counts.messages == 10, what="ten messages stored")
+        wait_for(lambda: consumer.counts.messages >= 10, what="ten messages stored")
+        assert consumer.counts.messages == 10, consumer.counts
         assert consumer.running
         assert [(s, m, v) for s, m, v, _ in _stored(store)] == [
             (smoke, "smoke_density", 0.02), (smoke, "smoke_density", 0.03), (water, "ph", 7.1),
@@ -117,18 +118,18 @@ def test_a_message_stored_but_not_acknowledged_before_a_crash_comes_again_and_is
     first.ensure_running()
     device = Publisher(broker.port)
     try:
-        wait_for(lambda: first.connected, what="the first consumer to connect")
+        wait_for(lambda: first.subscribed, what="the first consumer to connect")
         for i in range(20):
             device.publish(f"onemap/sites/{smoke}/readings", [
                 {"metric": "smoke_density", "value": i / 100, "unit": "%obs/m", "observed_at": _at(10 + i)}])
         device.wait_all_acknowledged()
-        wait_for(lambda: first.counts.messages == 20, what="twenty messages stored")
+        wait_for(lambda: first.counts.messages >= 20, what=f"twenty messages stored: {first.counts}")
         first.stop()
         # The county's next consumer resumes the same session: the broker sends the twenty again.
         second = _consumer(store, catalog, broker, client_id)
         second.ensure_running()
         try:
-            wait_for(lambda: second.counts.messages == 20, what="the twenty sent again")
+            wait_for(lambda: second.counts.acknowledged >= 20, what="the twenty sent again, acknowledged")
             assert second.counts.duplicates == 20 and second.counts.accepted == 0
             assert len(_stored(store)) == 20
         finally:
@@ -137,7 +138,7 @@ def test_a_message_stored_but_not_acknowledged_before_a_crash_comes_again_and_is
         third = _consumer(store, catalog, broker, client_id)
         third.ensure_running()
         try:
-            wait_for(lambda: third.connected, what="the third consumer to connect")
+            wait_for(lambda: third.subscribed, what="the third consumer to connect")
             device.publish(f"onemap/sites/{smoke}/readings", [
                 {"metric": "smoke_density", "value": 1, "unit": "%obs/m", "observed_at": _at(40)}])
             wait_for(lambda: third.counts.messages >= 1, what="the new message")
