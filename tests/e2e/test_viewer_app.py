@@ -15,6 +15,8 @@ from playwright import sync_api as playwright_api
 
 from api.app import create_app
 from api.settings import Settings
+from geoserver.store import open_store
+from layers import alarm_rules, event_types
 from tests.conftest import STORE_KINDS, make_empty_store, sample_dir
 from tests.e2e.live_server import live_server
 from tests.e2e.viewer_browser import launch, log_in, wait_idle, watched_page
@@ -37,6 +39,13 @@ def server(request, catalog, tmp_path_factory, fresh_postgis_url):
     else:
         make_empty_store("postgis", catalog, tmp, fresh_postgis_url).close()
         generate(tmp, load=fresh_postgis_url)  # the files are there: this only loads the database
+        store = open_store(fresh_postgis_url, catalog)  # what `onemap db upgrade` seeds: types, alarm rules
+        store.open()
+        try:
+            event_types.seed_defaults(store)
+            alarm_rules.seed_defaults(store)
+        finally:
+            store.close()
         db = fresh_postgis_url
     with live_server(create_app(Settings(database=db, sample_dir=tmp, jobs=False))) as url:
         yield url
