@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from shapely.geometry import Point
+
 from geoserver.apikeys import sample_api_keys
 from geoserver.features import Feature
 from geoserver.store import Store, UserRecord, open_store
@@ -55,6 +57,23 @@ def _load_layer(store: Store, layer_id: str, chunks: Iterable[list[Feature]]) ->
     return count
 
 
+def _positions(patrols: list[Feature]) -> list[Feature]:
+    """Each worker's newest fix: the last point of his latest patrol (the live positions layer)."""
+    latest: dict[str, Feature] = {}
+    for p in patrols:
+        w = p.properties["worker"]
+        if w not in latest or p.properties["last_fix_at"] > latest[w].properties["last_fix_at"]:
+            latest[w] = p
+    out = []
+    for i, (worker, p) in enumerate(sorted(latest.items()), start=1):
+        lon, lat = p.geometry.coords[-1]
+        out.append(Feature(i, Point(lon, lat), {
+            "worker": worker, "device": None, "recorded_at": p.properties["last_fix_at"], "speed": None,
+            "battery": None, "patrol_id": p.id, "township_code": p.properties["township_code"],
+            "grid_code": p.properties["grid_code"]}))
+    return out
+
+
 def load_into(store: Store, sample: SampleCounty) -> dict[str, int]:
     """Load every layer, the accounts and the documented API keys of the sample into an opened, initialised store."""
     counts: dict[str, int] = {}
@@ -72,6 +91,7 @@ def load_into(store: Store, sample: SampleCounty) -> dict[str, int]:
 
             counts["track_points"] = _load_layer(store, "track_points", points())
             counts["patrols"] = _load_layer(store, "patrols", [patrols])
+            counts["positions"] = _load_layer(store, "positions", [_positions(patrols)])
             continue
         counts[layer_id] = _load_layer(store, layer_id, sample.chunks(layer_id))
     users = sample.users()
