@@ -2,6 +2,7 @@
 (site, rule)'s evaluation state, and every alarm's timeline."""
 
 from geoserver.catalog import Property, Table
+from layers.common import timeline_table
 
 ALARM_RULES = Table(
     id="alarm_rules",
@@ -44,20 +45,10 @@ ALARM_STATE = Table(
     ),
 )
 
-ALARM_TIMELINE = Table(
-    id="alarm_timeline",
-    title="Alarm timeline",
-    description="Every change of every alarm: raised, repeated, acknowledged, resolved, turned into an event.",
-    columns=(
-        Property("alarm_id", "integer", "Alarm", required=True),
-        Property("at", "datetime", "When", required=True),
-        Property("actor", "string", "Who"),
-        Property("action", "string", "Action", required=True),
-        Property("from_status", "string", "Status before"),
-        Property("to_status", "string", "Status after"),
-        Property("note", "string", "Note"),
-        Property("data", "json", "Details"),
-    ),
+ALARM_TIMELINE = timeline_table(
+    "alarm_timeline", "Alarm timeline",
+    "Every change of every alarm: raised, repeated, acknowledged, resolved, turned into an event.",
+    "alarm_id", "Alarm",
 )
 
 TABLES = (ALARM_RULES, ALARM_STATE, ALARM_TIMELINE)

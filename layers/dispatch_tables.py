@@ -2,6 +2,7 @@
 who works in which grid (网格入格)."""
 
 from geoserver.catalog import Property, Table
+from layers.common import timeline_table
 
 EVENT_TYPE_TABLE = Table(
     id="event_types",
@@ -20,20 +21,10 @@ EVENT_TYPE_TABLE = Table(
     ),
 )
 
-EVENT_TIMELINE = Table(
-    id="event_timeline",
-    title="Event timeline",
-    description="Every transition, assignment, note and automatic step of every event.",
-    columns=(
-        Property("event_id", "integer", "Event", required=True),
-        Property("at", "datetime", "When", required=True),
-        Property("actor", "string", "Who"),
-        Property("action", "string", "Action", required=True),
-        Property("from_status", "string", "Status before"),
-        Property("to_status", "string", "Status after"),
-        Property("note", "string", "Note"),
-        Property("data", "json", "Details"),
-    ),
+EVENT_TIMELINE = timeline_table(
+    "event_timeline", "Event timeline",
+    "Every transition, assignment, note and automatic step of every event.",
+    "event_id", "Event",
 )
 
 GRID_BINDINGS = Table(

@@ -1,6 +1,7 @@
 """The tables of patrol and visit tasks (巡查走访): each task, and the history of every step taken on it."""
 
 from geoserver.catalog import Property, Table
+from layers.common import timeline_table
 
 TASK_KINDS = ("patrol", "visit")
 TASK_STATUSES = ("open", "in_progress", "done", "cancelled")
@@ -27,20 +28,10 @@ TASKS = Table(
     ),
 )
 
-TASK_HISTORY = Table(
-    id="task_history",
-    title="Task history",
-    description="Every step of every task: creation, edits, start, visits, findings, completion, cancellation.",
-    columns=(
-        Property("task_id", "integer", "Task", required=True),
-        Property("at", "datetime", "When", required=True),
-        Property("actor", "string", "Who"),
-        Property("action", "string", "Action", required=True),
-        Property("from_status", "string", "Status before"),
-        Property("to_status", "string", "Status after"),
-        Property("note", "string", "Note"),
-        Property("data", "json", "Details"),
-    ),
+TASK_HISTORY = timeline_table(
+    "task_history", "Task history",
+    "Every step of every task: creation, edits, start, visits, findings, completion, cancellation.",
+    "task_id", "Task",
 )
 
 TABLES = (TASKS, TASK_HISTORY)
