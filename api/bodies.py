@@ -1,16 +1,21 @@
-"""Request bodies: one size limit for every route (checked while the body is read), and JSON with limits."""
+"""Request bodies and JSON answers: one size limit for every route (checked while the body is read), JSON bodies
+with limits (gzip accepted), path ids, and the JSON response the workflow routes answer with."""
 
 from __future__ import annotations
 
+import json
 import re
+import zlib
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
 from geoserver import jsontext
-from geoserver.errors import TooLarge
+from geoserver.errors import BadInput, NotFound, TooLarge
+
+MAX_JSON = 64 * 1024  # a workflow body (an action, a rule, a device); uploads name their own limit
 
 
 class BodyLimit:
@@ -94,3 +99,55 @@ def _content_length(scope: Scope) -> int | None:
 async def read_json(request: Request, parameter: str = "body") -> Any:
     """The request body as JSON (standard JSON only, nesting bounded); BadInput naming `parameter`."""
     return jsontext.load(await request.body(), parameter)
+
+
+async def json_body(request: Request, *, required: bool, limit: int = MAX_JSON) -> Any:
+    """The JSON body of a workflow request: at most `limit` bytes (after gunzip when `Content-Encoding: gzip`),
+    `application/json` (or no type), JSON nested within bounds; `{}` when empty and not `required`. BadInput
+    naming the body, the Content-Type or the Content-Encoding otherwise. NaN and Infinity are let through to the
+    workflow, which checks every number it takes and names the field (or refuses only the one bad reading)."""
+    raw = await request.body()
+    if len(raw) > limit:
+        raise BadInput(f"the body must be at most {limit} bytes", parameter="body")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflate.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise BadInput(f"the body is not valid gzip: {exc}", parameter="Content-Encoding") from None
+        if len(raw) > limit or inflate.unconsumed_tail:
+            raise BadInput(f"the body must be at most {limit} bytes once unzipped", parameter="body")
+    elif encoding not in ("identity", ""):
+        raise BadInput(f"Content-Encoding must be gzip or identity; got {encoding[:64]!r}",
+                       parameter="Content-Encoding")
+    if not raw.strip():
+        if required:
+            raise BadInput("a JSON body is required", parameter="body")
+        return {}
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", ""):
+        raise BadInput(f"Content-Type must be application/json; got {ctype[:64]!r}", parameter="Content-Type")
+    return jsontext.load(raw, "body", nan=True)
+
+
+def path_id(value: str, what: str, parameter: str) -> int:
+    """A record id from the path: a positive 64-bit integer, else NotFound naming `what` (`no event 'x'`)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise NotFound(f"no {what} {value[:64]!r}", parameter=parameter) from None
+    if not 0 < number < 2**63:
+        raise NotFound(f"no {what} {value[:64]!r}", parameter=parameter)
+    return number
+
+
+def iso(value: Any) -> str:
+    """A date or time as ISO 8601 (UTC written `Z`); anything else as its text."""
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
+
+
+def json_response(body: Any, status: int = 200, media_type: str = "application/json", **headers: str) -> Response:
+    """`body` as compact UTF-8 JSON, times in ISO 8601."""
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=iso), status_code=status,
+                    media_type=media_type, headers=headers)

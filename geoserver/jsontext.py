@@ -15,13 +15,15 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def load(text: str | bytes, parameter: str = "body", max_depth: int = MAX_DEPTH) -> Any:
+def load(text: str | bytes, parameter: str = "body", max_depth: int = MAX_DEPTH, *, nan: bool = False) -> Any:
     """The parsed document; BadInput naming `parameter` if it is not standard JSON or nests too deep.
 
-    NaN and Infinity (which Python's json accepts) are refused: no store can keep them.
+    NaN and Infinity (which Python's json accepts) are refused, no store can keep them, unless `nan`: for
+    bodies whose fields are each checked for a finite number, so the answer names the field (or the one reading
+    or fix) that holds it.
     """
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = json.loads(text, parse_constant=None if nan else _not_json)
     except RecursionError:
         raise BadInput(f"{parameter} nests more than {max_depth} levels deep", parameter=parameter) from None
     except (ValueError, UnicodeDecodeError) as exc:

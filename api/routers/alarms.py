@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
+from api.bodies import json_body, json_response, path_id
 from api.ogc_params import parse_items
-from api.routers.events import GEOJSON, _dumps, _json_body
+from api.routers.events import GEOJSON
 from geoserver.access import Principal
-from geoserver.errors import BadInput, NotFound
+from geoserver.errors import BadInput
 from geoserver.geojson import to_geojson
 from layers import alarm_lifecycle, alarm_rules, alarm_stats
 from layers.alarms import ALARM_LEVELS
@@ -47,20 +48,6 @@ def _body(schema: dict, required: bool = True) -> dict:
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
 
 
-def _id(value: str, what: str, parameter: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise NotFound(f"no {what} {value[:64]!r}", parameter=parameter) from None
-    if not 0 < n < 2**63:
-        raise NotFound(f"no {what} {value[:64]!r}", parameter=parameter)
-    return n
-
-
-def _iso(row: dict) -> dict:
-    return {k: (v.isoformat().replace("+00:00", "Z") if hasattr(v, "isoformat") else v) for k, v in row.items()}
-
-
 @router.get("/alarm-rules", responses={403: {"description": "Only operators and admins see the rules."}})
 def list_alarm_rules(request: Request, site_kind: str | None = None, site_id: str | None = None,
                      metric: str | None = None, principal: Principal = Depends(get_principal)) -> Response:
@@ -75,13 +62,13 @@ def list_alarm_rules(request: Request, site_kind: str | None = None, site_id: st
             raise BadInput("site_id must be a site id", parameter="site_id")
     rules = alarm_rules.list_rules(request.app.state.store, principal, site_kind=site_kind, site_id=sid,
                                    metric=metric)
-    return _dumps({"alarm_rules": rules})
+    return json_response({"alarm_rules": rules})
 
 
 @router.get("/alarm-rules/{rule_id}", responses={403: {"description": "Only operators and admins see the rules."}})
 def get_alarm_rule(rule_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """One alarm rule."""
-    return _dumps(alarm_rules.get_rule(request.app.state.store, principal, _id(rule_id, "alarm rule", "ruleId")))
+    return json_response(alarm_rules.get_rule(request.app.state.store, principal, path_id(rule_id, "alarm rule", "ruleId")))
 
 
 @router.post("/alarm-rules", status_code=201, responses={403: {"description": "Only admins write rules."}},
@@ -90,26 +77,26 @@ async def create_alarm_rule(request: Request, principal: Principal = Depends(get
     """Add a rule (admins): `site_kind` (or `site_id` for one site), `metric`, `condition` (above, below,
     outside, rate_above, rate_below, no_data), `threshold`/`clear` or `band`/`clear_band`, `for_readings`,
     `for_seconds`, `severity`, `auto_resolve`, `enabled`, `event_type`, `name`."""
-    body = await _json_body(request, required=True)
+    body = await json_body(request, required=True)
     rule = await run_in_threadpool(alarm_rules.create_rule, request.app.state.store, principal, body)
-    return _dumps(rule, 201, Location=f"/alarm-rules/{rule['id']}")
+    return json_response(rule, 201, Location=f"/alarm-rules/{rule['id']}")
 
 
 @router.put("/alarm-rules/{rule_id}", responses={403: {"description": "Only admins write rules."}},
             openapi_extra=_body(_RULE_BODY))
 async def replace_alarm_rule(rule_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Replace a rule (admins); its sites' counting starts afresh, open alarms stay open."""
-    rid = _id(rule_id, "alarm rule", "ruleId")
-    body = await _json_body(request, required=True)
+    rid = path_id(rule_id, "alarm rule", "ruleId")
+    body = await json_body(request, required=True)
     rule = await run_in_threadpool(alarm_rules.replace_rule, request.app.state.store, principal, rid, body)
-    return _dumps(rule)
+    return json_response(rule)
 
 
 @router.delete("/alarm-rules/{rule_id}", status_code=204, responses={
     403: {"description": "Only admins write rules."}, 409: {"description": "The rule has open alarms."}})
 def delete_alarm_rule(rule_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Delete a rule (admins); one with open alarms is 409 (resolve them or disable the rule)."""
-    alarm_rules.delete_rule(request.app.state.store, principal, _id(rule_id, "alarm rule", "ruleId"))
+    alarm_rules.delete_rule(request.app.state.store, principal, path_id(rule_id, "alarm rule", "ruleId"))
     return Response(status_code=204)
 
 
@@ -122,19 +109,19 @@ async def act_on_alarm(alarm_id: str, action: str, request: Request,
                        principal: Principal = Depends(get_principal)) -> Response:
     """Acknowledge (`ack`), `resolve` or turn into a dispatch event (`to-event`: optional `type`, `title`,
     `priority`) an alarm, with an optional `note`; returns the alarm."""
-    aid = _id(alarm_id, "alarm", "alarmId")
-    body = await _json_body(request, required=False)
+    aid = path_id(alarm_id, "alarm", "alarmId")
+    body = await json_body(request, required=False)
     store, catalog = request.app.state.store, request.app.state.catalog
     alarm = await run_in_threadpool(alarm_lifecycle.act, store, catalog, principal, aid, action, body)
-    return _dumps(to_geojson(alarm), media_type=GEOJSON, ETag=alarm.etag())
+    return json_response(to_geojson(alarm), media_type=GEOJSON, ETag=alarm.etag())
 
 
 @router.get("/alarms/{alarm_id}/timeline")
 def alarm_timeline(alarm_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Every change of an alarm, oldest first (404 if you may not read the alarm)."""
-    aid = _id(alarm_id, "alarm", "alarmId")
+    aid = path_id(alarm_id, "alarm", "alarmId")
     rows = alarm_lifecycle.timeline(request.app.state.store, request.app.state.catalog, principal, aid)
-    return _dumps({"alarm": aid, "timeline": [_iso({k: v for k, v in r.items() if k != "alarm_id"}) for r in rows]})
+    return json_response({"alarm": aid, "timeline": [{k: v for k, v in r.items() if k != "alarm_id"} for r in rows]})
 
 
 @router.get("/stats/alarms")
@@ -148,5 +135,5 @@ def alarm_statistics(request: Request, principal: Principal = Depends(get_princi
     if unknown:
         raise BadInput(f"unknown parameter {unknown[0][:64]!r}", parameter=unknown[0][:64])
     parsed = parse_items(request.app.state.catalog.get("alarms"), params)
-    return _dumps(alarm_stats.alarm_stats(request.app.state.store, request.app.state.catalog, principal,
+    return json_response(alarm_stats.alarm_stats(request.app.state.store, request.app.state.catalog, principal,
                                           parsed.query, group_by))

@@ -14,10 +14,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from api.auth import get_principal
+from api.bodies import iso, json_response, path_id
 from api.links import base_url
 from geoserver import idempotency
 from geoserver.access import Principal
-from geoserver.errors import BadInput, NotFound, UnsupportedMediaType
+from geoserver.errors import BadInput, UnsupportedMediaType
 from layers import attachments
 from layers.attachment_files import KINDS
 
@@ -40,25 +41,6 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
                "description": "Retries with the same key and file get the first answer again."}
-
-
-def _id(value: str, what: str, parameter: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise NotFound(f"no {what} {value!r}", parameter=parameter) from None
-    if not 0 < number < 2**63:
-        raise NotFound(f"no {what} {value!r}", parameter=parameter)
-    return number
-
-
-def _dumps(body: Any, status: int = 200, **headers: str) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_iso), status_code=status,
-                    media_type="application/json", headers=headers)
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
 
 
 async def _form_file(request: Request) -> tuple[UploadFile, str | None]:
@@ -91,7 +73,7 @@ async def upload(event_id: str, request: Request, principal: Principal = Depends
     """Attach one photo or file to an event (multipart/form-data: `file`, optional `note`); its kind comes from
     its bytes (JPEG, PNG, WebP, HEIC/HEIF, PDF), a photo's EXIF position is kept (never used for routing).
     Idempotency-Key is honoured; 201 with the metadata."""
-    fid = _id(event_id, "event", "eventId")
+    fid = path_id(event_id, "event", "eventId")
     part, note = await _form_file(request)
     limit = request.app.state.settings.max_attachment_bytes
     content = await part.read(limit + 1)
@@ -102,7 +84,7 @@ async def upload(event_id: str, request: Request, principal: Principal = Depends
     def stored() -> dict[str, Any]:
         meta = attachments.upload(store, catalog, principal, fid, content=content, filename=part.filename,
                                   note=note, max_bytes=limit)
-        return {"status": 201, "body": json.loads(json.dumps(meta, default=_iso)),
+        return {"status": 201, "body": json.loads(json.dumps(meta, default=iso)),
                 "headers": {"Location": f"{base_url(request)}{meta['href']}", "ETag": f'"{meta["sha256"]}"'}}
 
     def attempt() -> tuple[dict[str, Any], bool]:
@@ -114,7 +96,7 @@ async def upload(event_id: str, request: Request, principal: Principal = Depends
 
     written, replayed = await run_in_threadpool(attachments.retrying, attempt)
     headers = {**written["headers"], **({"Idempotent-Replayed": "true"} if replayed else {})}
-    return _dumps(written["body"], written["status"], **headers)
+    return json_response(written["body"], written["status"], **headers)
 
 
 @router.get("/events/{event_id}/attachments", responses={200: {"description": "The event's attachments.",
@@ -123,9 +105,9 @@ async def upload(event_id: str, request: Request, principal: Principal = Depends
             response_class=Response)
 def list_attachments(event_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """The photos and files of an event, oldest first (404 if you may not read the event)."""
-    fid = _id(event_id, "event", "eventId")
+    fid = path_id(event_id, "event", "eventId")
     rows = attachments.list_attachments(request.app.state.store, request.app.state.catalog, principal, fid)
-    return _dumps({"event": fid, "attachments": rows})
+    return json_response({"event": fid, "attachments": rows})
 
 
 @router.get("/events/{event_id}/attachments/{attachment_id}", response_class=Response, responses={
@@ -135,8 +117,8 @@ def list_attachments(event_id: str, request: Request, principal: Principal = Dep
 def read_attachment(event_id: str, attachment_id: str, request: Request,
                     principal: Principal = Depends(get_principal)) -> Response:
     """One photo or file of an event, with its Content-Type and ETag (404 if you may not read the event)."""
-    fid = _id(event_id, "event", "eventId")
-    aid = _id(attachment_id, "attachment", "attachmentId")
+    fid = path_id(event_id, "event", "eventId")
+    aid = path_id(attachment_id, "attachment", "attachmentId")
     meta, content = attachments.read(request.app.state.store, request.app.state.catalog, principal, fid, aid)
     etag = f'"{meta["sha256"]}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff",

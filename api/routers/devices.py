@@ -10,24 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import BasicUnauthorized, get_principal, principal_of
-from api.routers.patrols import MAX_BODY, _dumps, _json_body
+from api.bodies import MAX_JSON, json_body, json_response, path_id
 from geoserver.access import Principal
-from geoserver.errors import BadInput, NotFound, Unauthorized
+from geoserver.errors import BadInput, Unauthorized
 from layers import devices, gps_protocols
 
 router = APIRouter(tags=["Devices"])
 JSON = "application/json"
 PROBLEM_ONLY = {"content": {"application/problem+json": {}}}
-
-
-def _device_id(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise NotFound(f"no device {value!r}", parameter="deviceId") from None
-    if not 0 < number < 2**63:
-        raise NotFound(f"no device {value!r}", parameter="deviceId")
-    return number
 
 
 @router.post("/devices", status_code=201, response_class=Response,
@@ -41,9 +31,9 @@ def _device_id(value: str) -> int:
 async def register_device(request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Register a phone: `{"device_id", "name"?}` (admins may add `username`); the answer carries the token
     for `/gps/osmand/{token}` and `/gps/owntracks/{token}`, shown this once."""
-    body = await _json_body(request, MAX_BODY, required=True)
+    body = await json_body(request, required=True)
     device = await run_in_threadpool(devices.register, request.app.state.store, principal, body)
-    return _dumps(device, 201, Location=f"/devices/{device['id']}")
+    return json_response(device, 201, Location=f"/devices/{device['id']}")
 
 
 @router.get("/devices", response_class=Response, responses={200: {"content": {JSON: {}},
@@ -51,14 +41,14 @@ async def register_device(request: Request, principal: Principal = Depends(get_p
 async def list_devices(request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Your devices (an admin's: every device); tokens are never shown again."""
     rows = await run_in_threadpool(devices.listing, request.app.state.store, principal)
-    return _dumps({"devices": rows})
+    return json_response({"devices": rows})
 
 
 @router.delete("/devices/{device_id}", status_code=204, response_class=Response,
                responses={204: {"description": "Deleted: its token stops at once."}})
 async def delete_device(device_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Delete one of your devices (admins: any)."""
-    await run_in_threadpool(devices.remove, request.app.state.store, principal, _device_id(device_id))
+    await run_in_threadpool(devices.remove, request.app.state.store, principal, path_id(device_id, "device", "deviceId"))
     return Response(status_code=204)
 
 
@@ -84,12 +74,12 @@ async def _osmand(request: Request, token: str | None, principal: Principal) -> 
     if request.method == "POST":
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == JSON:
-            body = await _json_body(request, MAX_BODY, required=True)
+            body = await json_body(request, required=True)
             device_id, fix = gps_protocols.traccar_json(body)
             return await _take(request, token, principal, device_id, fix, "device_id")
         raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise BadInput(f"the body must be at most {MAX_BODY} bytes", parameter="body")
+        if len(raw) > MAX_JSON:
+            raise BadInput(f"the body must be at most {MAX_JSON} bytes", parameter="body")
         if raw.strip():
             if ctype not in ("application/x-www-form-urlencoded", "text/plain", ""):
                 raise BadInput(f"Content-Type must be application/json or a form; got {ctype!r}",
@@ -110,7 +100,7 @@ async def _take(request: Request, token: str | None, principal: Principal, devic
         owner, device = _owner(request, token, principal, device_id, parameter)
         return gps_protocols.receive(state.store, state.catalog, owner, device, fix, state.settings.gps_autostart)
 
-    return _dumps(await run_in_threadpool(run))
+    return json_response(await run_in_threadpool(run))
 
 
 _PROBLEMS = {
@@ -150,13 +140,13 @@ async def osmand_token(token: str, request: Request) -> Response:
 
 
 async def _owntracks(request: Request, token: str | None, principal: Principal) -> Response:
-    body = await _json_body(request, MAX_BODY, required=True)
+    body = await json_body(request, required=True)
     device_id, fix = gps_protocols.owntracks(body, request.headers.get("x-limit-d"))
     if fix is not None:
         await _take(request, token, principal, device_id, fix, "tid")
     elif token is None and principal.is_anonymous:
         raise BasicUnauthorized("log in (HTTP Basic with your own credentials)", parameter="Authorization")
-    return _dumps([])
+    return json_response([])
 
 
 OWNTRACKS_OK = {200: {"content": {JSON: {}}, "description": "`[]`, as OwnTracks expects."}, **_PROBLEMS}

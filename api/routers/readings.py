@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
-from api.routers.events import _dumps, _json_body
+from api.bodies import json_body, json_response
 from geoserver.access import Principal
 from geoserver.errors import BadInput, TooManyRequests
 from layers import ingest
@@ -59,12 +59,12 @@ async def post_readings(request: Request, principal: Principal = Depends(get_pri
     """Send a batch of readings `{"readings": [{"site_id", "metric", "value", "unit", "observed_at"}]}` (at
     most 1,000); returns a line per reading: accepted (with its id), duplicate (already stored: its id) or
     rejected with the reason and field. 429 with Retry-After while this process stores as many as it can."""
-    body = await _json_body(request, required=True, max_body=MAX_BODY)
+    body = await json_body(request, required=True, limit=MAX_BODY)
     batch = ingest.batch_of(body)
     async with _gate(request).enter():
         report = await run_in_threadpool(ingest.ingest, request.app.state.store, request.app.state.catalog,
                                          principal, batch)
-    return _dumps(report.to_json())
+    return json_response(report.to_json())
 
 
 @router.get("/readings/rejected")

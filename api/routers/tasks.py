@@ -3,19 +3,18 @@ serialise."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
-from api.bodies import read_json
+from api.bodies import json_response, path_id, read_json
 from api.links import base_url
 from geoserver import crs as crsmod
 from geoserver import idempotency
 from geoserver.access import Principal
-from geoserver.errors import BadInput, NotFound
+from geoserver.errors import BadInput
 from geoserver.geojson import from_geojson, to_geojson
 from layers import task_work, tasks
 from layers.task_tables import TASK_KINDS, TASK_STATUSES
@@ -65,21 +64,6 @@ async def _json(request: Request, *, required: bool = True) -> Any:
     return await read_json(request)
 
 
-def _task_id(value: str) -> int:
-    try:
-        tid = int(value)
-    except ValueError:
-        raise NotFound(f"no task {value!r}", parameter="taskId") from None
-    if not 0 < tid < 2**63:
-        raise NotFound(f"no task {value!r}", parameter="taskId")
-    return tid
-
-
-def _dumps(body: Any, status: int = 200, media_type: str = "application/json", **headers: str) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str), status_code=status,
-                    media_type=media_type, headers=headers)
-
-
 @router.get("/tasks", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 def list_tasks(request: Request, assignee: str | None = None, grid_code: str | None = None,
                township_code: str | None = None, status: str | None = None, kind: str | None = None,
@@ -89,7 +73,7 @@ def list_tasks(request: Request, assignee: str | None = None, grid_code: str | N
     yours), `grid_code`, `township_code`, `status` (""" + ", ".join(TASK_STATUSES) + """), `kind`, `limit`,
     `offset`; soonest due first."""
     args = dict(request.query_params)
-    return _dumps(tasks.list_tasks(request.app.state.store, principal, args))
+    return json_response(tasks.list_tasks(request.app.state.store, principal, args))
 
 
 @router.post("/tasks", status_code=201, response_class=Response, openapi_extra=_body(_TASK_BODY),
@@ -100,13 +84,13 @@ async def create_task(request: Request, principal: Principal = Depends(get_princ
     tasks.scope_of(principal)
     body = await _json(request)
     task = await run_in_threadpool(tasks.create, request.app.state.store, request.app.state.catalog, principal, body)
-    return _dumps(task, 201, Location=f"{base_url(request)}/tasks/{task['id']}")
+    return json_response(task, 201, Location=f"{base_url(request)}/tasks/{task['id']}")
 
 
 @router.get("/tasks/{task_id}", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 def get_task(task_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """One task, with its objects' visits and the events found on it (404 for a task you may not see)."""
-    return _dumps(tasks.get(request.app.state.store, request.app.state.catalog, principal, _task_id(task_id)))
+    return json_response(tasks.get(request.app.state.store, request.app.state.catalog, principal, path_id(task_id, "task", "taskId")))
 
 
 @router.patch("/tasks/{task_id}", response_class=Response, openapi_extra=_body(_EDIT_BODY),
@@ -114,12 +98,12 @@ def get_task(task_id: str, request: Request, principal: Principal = Depends(get_
 async def edit_task(task_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Change an open or started task's title, description, assignee, due_at or objects (dispatchers); its
     status changes only through its actions (409)."""
-    tid = _task_id(task_id)
+    tid = path_id(task_id, "task", "taskId")
     tasks.scope_of(principal)
     body = await _json(request)
     task = await run_in_threadpool(tasks.edit, request.app.state.store, request.app.state.catalog, principal, tid,
                                    body)
-    return _dumps(task)
+    return json_response(task)
 
 
 @router.post("/tasks/{task_id}/actions/{action}", response_class=Response,
@@ -128,12 +112,12 @@ async def edit_task(task_id: str, request: Request, principal: Principal = Depen
 async def act(task_id: str, action: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Do a step of a task: `start`, `visit` (`{"object": {"layer", "fid"}}`), `complete`, `cancel`, each with
     an optional `note`; 409 lists the actions allowed now."""
-    tid = _task_id(task_id)
+    tid = path_id(task_id, "task", "taskId")
     tasks.scope_of(principal)
     body = await _json(request, required=False)
     task = await run_in_threadpool(task_work.act, request.app.state.store, request.app.state.catalog, principal, tid,
                                    action, body)
-    return _dumps(task)
+    return json_response(task)
 
 
 @router.post("/tasks/{task_id}/findings", status_code=201, response_class=Response,
@@ -143,7 +127,7 @@ async def act(task_id: str, action: str, request: Request, principal: Principal 
 async def report_finding(task_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Report what you found on your started task: an event (a GeoJSON Feature, as any report of an event)
     that names the task; `Idempotency-Key` honoured."""
-    tid = _task_id(task_id)
+    tid = path_id(task_id, "task", "taskId")
     tasks.scope_of(principal)
     store, catalog = request.app.state.store, request.app.state.catalog
     in_crs = crsmod.parse_crs(request.headers.get("content-crs", "").strip("<> ") or None, "Content-Crs")
@@ -165,12 +149,12 @@ async def report_finding(task_id: str, request: Request, principal: Principal = 
             idempotency.run_once, store, principal.username, f"POST /tasks/{tid}/findings",
             idempotency.parse_key(header), idempotency.request_hash(body, in_crs), report)
     headers = {**written["headers"], **({"Idempotent-Replayed": "true"} if replayed else {})}
-    return _dumps(written["body"], written["status"], GEOJSON, **headers)
+    return json_response(written["body"], written["status"], GEOJSON, **headers)
 
 
 @router.get("/tasks/{task_id}/timeline", response_class=Response,
             responses={200: {"content": {"application/json": {}}}})
 def task_timeline(task_id: str, request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Every step of a task, oldest first (404 for a task you may not see)."""
-    tid = _task_id(task_id)
-    return _dumps({"task": tid, "timeline": tasks.history(request.app.state.store, principal, tid)})
+    tid = path_id(task_id, "task", "taskId")
+    return json_response({"task": tid, "timeline": tasks.history(request.app.state.store, principal, tid)})
