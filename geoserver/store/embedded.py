@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -20,10 +19,19 @@ from shapely.geometry.base import BaseGeometry
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
 from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
-from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
+from geoserver.errors import Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
 from geoserver.store import accounts_sql as accounts
-from geoserver.store import aggregate_sql, append_sql, embedded_mvt, gpkg, gpkg_migrations, h3cells, log_sql
+from geoserver.store import (
+    aggregate_sql,
+    append_sql,
+    embedded_load,
+    embedded_mvt,
+    gpkg,
+    gpkg_migrations,
+    h3cells,
+    log_sql,
+)
 from geoserver.store import idempotency_sql as keys
 from geoserver.store.base import (
     AccountState,
@@ -38,10 +46,6 @@ from geoserver.store.base import (
     UserRecord,
 )
 from geoserver.store.batches import (
-    AreaIndex,
-    Batch,
-    anchor_geometries,
-    check_batch,
     reference_point,
     reference_points,
 )
@@ -62,9 +66,8 @@ from geoserver.vectortile import TileRequest
 q = gpkg.q
 FID, GEOM = q(gpkg.ID_COLUMN), q(gpkg.GEOM_COLUMN)
 TOWNSHIPS, GRIDS = "townships", "grids"
-CHUNK = 20_000
+CHUNK = embedded_load.CHUNK  # features held in memory at once by a bulk load
 ACCOUNTS = accounts.SQLITE
-_CONVERTED = ("datetime", "date", "boolean")
 
 class EmbeddedStore(Store):
     """A GeoPackage file: one feature table per layer (named by layer id), an RTree per geometry column.
@@ -329,7 +332,7 @@ class EmbeddedStore(Store):
                 props = self._keyed(conn, layer, feature.geometry, feature.properties)
                 require_scope(layer, scope, props)
                 ids.append(self._insert_row(conn, layer, feature.id, feature.geometry, props))
-            gpkg.touch_contents(conn, layer.id, _bounds([f.geometry for f in checked]), grow=True)
+            gpkg.touch_contents(conn, layer.id, embedded_load.bounds([f.geometry for f in checked]), grow=True)
             by_id = {f.id: f for f in self._fetch(conn, layer, ids)}
             stored = [by_id[i] for i in ids]
             for f in stored:
@@ -343,7 +346,7 @@ class EmbeddedStore(Store):
         if not features:
             return []
         with self._write() as conn:
-            areas = self._area_indexes(conn) if layer.locate_on_write else {}
+            areas = embedded_load.area_indexes(conn, self.catalog) if layer.locate_on_write else {}
             batch, new = append_sql.sqlite_append(conn, layer, features, scope, unique, areas)
             for change in append_sql.summary_changes(layer, batch, new, summary or {}):
                 self.record(change)
@@ -366,8 +369,8 @@ class EmbeddedStore(Store):
             props = self._keyed(conn, layer, change.geometry, change.properties)
             require_scope(layer, scope, props)
             cells = [to_db(p, props.get(p.name)) for p in layer.properties]
-            cells += _derived_values(layer, change.geometry)
-            sets = ", ".join(f"{name} = ?" for name in [q(p.name) for p in layer.properties] + _derived_columns(layer))
+            cells += embedded_load.derived_values(layer, change.geometry)
+            sets = ", ".join(f"{name} = ?" for name in [q(p.name) for p in layer.properties] + embedded_load.derived_columns(layer))
             conn.execute(f"UPDATE {q(layer.id)} SET {GEOM} = ?, {sets} WHERE {FID} = ?",
                          [gpkg.encode(change.geometry), *cells, current.id])
             gpkg.touch_contents(conn, layer.id, change.geometry.bounds, grow=True)
@@ -386,52 +389,12 @@ class EmbeddedStore(Store):
             self.record(feature_change(layer, DELETE, current, None))
 
     def bulk_load(self, layer_id: str, features: Iterable[Feature], *, replace: bool = False) -> int:
-        """Check, key and load many features in one transaction, in chunks (ids kept when given).
-
-        The RTree is filled from bounds computed for a whole chunk at once, with its insert trigger off for
-        the load; ids are assigned as SQLite's AUTOINCREMENT would, so the RTree rows can name them.
-        """
+        """Check, key and load many features in one transaction, in chunks (ids kept when given); see
+        embedded_load.bulk_load."""
         layer = self.catalog.get(layer_id)
-        props = list(layer.properties)
-        t, rtree = q(layer.id), q(gpkg.rtree_name(layer.id))
-        derived = _derived_columns(layer)
-        sql = (f"INSERT INTO {t} ({FID}, {GEOM}, {', '.join([*(q(p.name) for p in props), *derived])}) "
-               f"VALUES ({', '.join(['?'] * (len(props) + len(derived) + 2))})")
-        count = 0
-        with self._write() as conn, gpkg.rtree_triggers_off(conn, layer.id, ("insert", "delete")):
-            if replace:
-                conn.execute(f"DELETE FROM {t}")
-                conn.execute(f"DELETE FROM {rtree}")
-                # Numbering starts again at 1, as PostGIS's TRUNCATE ... RESTART IDENTITY does.
-                conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (layer.id,))
-            next_id = conn.execute(
-                f"SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), "
-                f"coalesce((SELECT max({FID}) FROM {t}), 0)) + 1", (layer.id,)).fetchone()[0]
-            areas = self._area_indexes(conn) if layer.locate_on_write else {}
-            for chunk in _chunks(features, CHUNK):
-                batch = check_batch(layer, chunk, first_row=count)
-                if areas:
-                    _fill_keys(layer, batch, areas)
-                fids = []
-                # Ids left out come after every id the chunk gives, wherever it gives them (as in PostGIS).
-                next_id = max([next_id, *(_given_id(g, row) + 1 for row, g in enumerate(batch.ids, start=count)
-                                          if g is not None)])
-                for row, given in enumerate(batch.ids, start=count):
-                    fid = next_id if given is None else _given_id(given, row)
-                    next_id = max(next_id, fid + 1)
-                    fids.append(fid)
-                _refuse_taken_ids(conn, t, fids, batch.ids, count)
-                columns = [[to_db(p, v) for v in batch.columns[p.name]] if p.type in _CONVERTED
-                           else batch.columns[p.name] for p in props]
-                if derived:
-                    columns.append(h3cells.cells_of_many(*reference_points(batch.geometries)))
-                conn.executemany(sql, zip(fids, gpkg.encode_many(batch.geometries), *columns, strict=True))
-                bounds = shapely.bounds(batch.geometries).tolist()
-                conn.executemany(f"INSERT INTO {rtree} VALUES (?, ?, ?, ?, ?)",
-                                 ((f, b[0], b[2], b[1], b[3]) for f, b in zip(fids, bounds, strict=True)))
-                count += len(batch)
-            box = conn.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rtree}").fetchone()
-            gpkg.touch_contents(conn, layer.id, None if box[0] is None else box, grow=False)
+        with self._write() as conn:
+            count = embedded_load.bulk_load(conn, layer, features, self.catalog, replace=replace,
+                                            chunk=CHUNK)
             self.record(PendingChange(layer.id, None, LOAD, before=WORLD))
         return count
 
@@ -646,12 +609,12 @@ class EmbeddedStore(Store):
 
     def _insert_row(self, conn: sqlite3.Connection, layer: Layer, fid: int | None, geometry: BaseGeometry,
                     props: dict[str, Any]) -> int:
-        names = [q(p.name) for p in layer.properties] + _derived_columns(layer)
+        names = [q(p.name) for p in layer.properties] + embedded_load.derived_columns(layer)
         cur = conn.execute(
             f"INSERT INTO {q(layer.id)} ({FID}, {GEOM}, {', '.join(names)}) "
             f"VALUES ({', '.join(['?'] * (len(names) + 2))})",
             [fid, gpkg.encode(geometry), *(to_db(p, props.get(p.name)) for p in layer.properties),
-             *_derived_values(layer, geometry)])
+             *embedded_load.derived_values(layer, geometry)])
         return int(cur.lastrowid)
 
     def _keyed(self, conn: sqlite3.Connection, layer: Layer, geometry: BaseGeometry,
@@ -683,75 +646,3 @@ class EmbeddedStore(Store):
             if area is not None and shapely.intersects_xy(area, lon, lat):
                 return code
         return None
-
-    def _area_indexes(self, conn: sqlite3.Connection) -> dict[str, AreaIndex]:
-        """Townships and grids in memory, indexed, for keying a bulk load in one go."""
-        out = {}
-        for key, layer_id in ((TOWNSHIP_KEY, TOWNSHIPS), (GRID_KEY, GRIDS)):
-            if layer_id in self.catalog:
-                rows = conn.execute(
-                    f"SELECT {q(key)}, {GEOM} FROM {q(layer_id)} WHERE {q(key)} IS NOT NULL").fetchall()
-                out[key] = AreaIndex([r[0] for r in rows], gpkg.decode_many([r[1] for r in rows]))
-        return out
-
-
-def _derived_columns(layer: Layer) -> list[str]:
-    """Columns written besides the properties: the H3 cells of heat-mapped layers."""
-    return [q(h3cells.COLUMN)] if layer.h3_cells else []
-
-
-def _derived_values(layer: Layer, geometry: BaseGeometry) -> list[Any]:
-    """Their values for one feature."""
-    return [h3cells.cells_of(*reference_point(geometry))] if layer.h3_cells else []
-
-
-def _fill_keys(layer: Layer, batch: Batch, areas: dict[str, AreaIndex]) -> None:
-    """Fill the township/grid codes a bulk-loaded feature does not carry, by a vectorised spatial join."""
-    keys = [k for k in (TOWNSHIP_KEY, GRID_KEY) if k in areas and (k == TOWNSHIP_KEY or layer.has_grid)]
-    todo = sorted({i for k in keys for i, v in enumerate(batch.columns[k]) if v is None})
-    if not todo:
-        return
-    points = anchor_geometries(batch.geometries[todo])
-    for key in keys:
-        column = batch.columns[key]
-        for i, code in zip(todo, areas[key].codes_at(points), strict=True):
-            if column[i] is None:
-                column[i] = code
-
-
-def _given_id(value: object, row: int) -> int:
-    """A given feature id as an int, or BadInput naming the row."""
-    try:
-        return feature_id(value)
-    except NotFound:
-        raise BadInput(f"row {row}: the id must be an integer, got {value!r}", parameter="id") from None
-
-
-def _refuse_taken_ids(conn: sqlite3.Connection, table: str, fids: list[int], given: list, first_row: int) -> None:
-    """Conflict naming the first row whose given id is stored already or repeats one earlier in the load."""
-    wanted = [fid for fid, g in zip(fids, given, strict=True) if g is not None]
-    if not wanted:
-        return
-    taken = {r[0] for r in conn.execute(f"SELECT {FID} FROM {table} WHERE {FID} IN (SELECT value FROM json_each(?))",
-                                        (json.dumps(wanted),))}
-    seen: set[int] = set()
-    for row, (fid, g) in enumerate(zip(fids, given, strict=True), start=first_row):
-        if g is not None and (fid in taken or fid in seen):
-            raise Conflict(f"row {row}: feature id {fid} is already taken", parameter="id")
-        seen.add(fid)
-
-
-def _chunks(features: Iterable[Feature], size: int) -> Iterator[list[Feature]]:
-    chunk: list[Feature] = []
-    for feature in features:
-        chunk.append(feature)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _bounds(geometries: list[BaseGeometry]) -> tuple[float, float, float, float]:
-    b = shapely.total_bounds(geometries)
-    return float(b[0]), float(b[1]), float(b[2]), float(b[3])
