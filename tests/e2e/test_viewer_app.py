@@ -5,7 +5,7 @@ updates through /stream -- and no console error and no request to any host but o
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -284,20 +284,40 @@ def test_a_leader_hears_no_alarm_of_another_township(server, browser):
     w.page.context.close()
 
 
-def test_replay_advances_the_position_and_the_heat_map_draws(server, browser):
+def test_replay_of_a_workers_day_advances_the_position_and_the_heat_map_draws(server, browser):
     w = watched_page(browser)
     log_in(w.page, server, "operator")
+    op = token(server, "operator")
     patrol = httpx.get(f"{server}/collections/patrols/items", params={"limit": 1, "status": "finished"},
-                       headers=token(server, "operator")).json()["features"][0]
-    w.page.evaluate("(id) => window.__app.identify('patrols', id)", patrol["id"])
-    w.page.click("#identify .links button")  # 轨迹回放
+                       headers=op).json()["features"][0]
+    worker, started = patrol["properties"]["worker"], patrol["properties"]["started_at"]
+    day = (datetime.fromisoformat(started) + timedelta(hours=8)).date().isoformat()  # a China Standard Time day
+    w.page.click('#tabs button[data-tab="replay"]')
+    w.page.wait_for_function("window.__replayPicker === true")
+    w.page.fill('#replay-picker [name="day"]', day)
+    w.page.dispatch_event('#replay-picker [name="day"]', "change")
+    w.page.wait_for_selector(f'#replay-picker [name="worker"] option[value="{worker}"]', state="attached")
+    w.page.select_option('#replay-picker [name="worker"]', worker)
+    w.page.wait_for_selector(f'#replay-picker .patrols li[data-id="{patrol["id"]}"]')
+    w.page.click('#replay-picker button[name="replayDay"]')
     w.page.wait_for_function("window.__replay && window.__replay.distance === 0")
+    assert patrol["id"] in w.page.evaluate("window.__replay.patrols")  # the worker's day, this patrol among them
     start = w.page.evaluate("window.__replay.position")
+    w.page.select_option('#replay select[name="speed"]', "64")
     w.page.click('#replay button[name="play"]')
     w.page.wait_for_function("window.__replay.distance > 100", timeout=30_000)
     w.page.click('#replay button[name="pause"]')
     assert w.page.evaluate("window.__replay.position") != start
+    assert w.page.inner_text("#replay .dist").endswith("km")
     w.page.wait_for_selector("#replay .chart canvas")  # the speed chart (ECharts, served by us)
+    # Scrubbing back to the start puts the worker back where he began.
+    w.page.eval_on_selector('#replay [name="scrub"]', "(el) => { el.value = '0'; el.dispatchEvent(new Event('input')); }")
+    assert w.page.evaluate("window.__replay.position") == start and w.page.evaluate("window.__replay.distance") == 0
+    # A patrol identified on the map replays the same way.
+    w.page.evaluate("(id) => window.__app.identify('patrols', id)", patrol["id"])
+    w.page.click("#identify .links button")  # 轨迹回放
+    w.page.wait_for_function("(id) => window.__replay.patrols.length === 1 && window.__replay.patrols[0] === id",
+                             arg=patrol["id"])
     w.page.click('#tabs button[data-tab="layers"]')
     w.page.fill('#heat [name="heatDays"]', "3650")
     w.page.check('#heat input[name="heat"][value="events"]')

@@ -78,7 +78,7 @@ async function start() {
   setupIdentify(map, app);
   setupSearch(app);
   await setupFilters(app);
-  if (profile.tools.patrols) setupReplay(app);
+  if (profile.tools.patrols) setupReplay(app).catch((err) => { $('status').textContent = String(err.message || err); });
   const heat = ['events', 'alarms'].filter((id) => profile.layers.some((l) => l.id === id));
   if (heat.length) map.once('load', () => setupHeat(app, heat));
   if (profile.tools.events) await setupEvents(app);
