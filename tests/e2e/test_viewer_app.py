@@ -195,19 +195,33 @@ def test_search_flies_to_a_result(server, browser):
 def test_dispatch_from_the_panel_changes_the_event_on_the_server(server, browser):
     w = watched_page(browser)
     log_in(w.page, server, "operator")
+    op = token(server, "operator")
     w.page.click('#tabs button[data-tab="events"]')
     w.page.click('#events .tabs button[data-queue="new"]')
     w.page.wait_for_selector("#events .queue li")
     event_id = w.page.locator("#events .queue li").first.get_attribute("data-id")
+    grid = httpx.get(f"{server}/collections/events/items/{event_id}", headers=op).json()["properties"]["grid_code"]
+    team = [{"username": f"worker-{grid}", "role": "full_time"}, {"username": "dept-urban", "role": "department"}]
+    r = httpx.put(f"{server}/grids/{grid}/bindings", headers=token(server, "admin"), json={"bindings": team})
+    assert r.status_code == 200, r.text
     w.page.locator(f'#events .queue li[data-id="{event_id}"]').click()
     w.page.wait_for_selector('#events .detail button[data-action="accept"]')
     w.page.fill('#events .detail [name="note"]', "受理 from the browser test")
     w.page.click('#events .detail button[data-action="accept"]')
     w.page.wait_for_selector('#events .detail button[data-action="dispatch"]')  # the detail shows the new state
-    event = httpx.get(f"{server}/collections/events/items/{event_id}", headers=token(server, "operator")).json()
+    event = httpx.get(f"{server}/collections/events/items/{event_id}", headers=op).json()
     assert event["properties"]["status"] == "accepted"
-    timeline = httpx.get(f"{server}/events/{event_id}/timeline", headers=token(server, "operator")).json()["timeline"]
+    timeline = httpx.get(f"{server}/events/{event_id}/timeline", headers=op).json()["timeline"]
     assert timeline[-1]["action"] == "accept" and timeline[-1]["actor"] == "operator"
+    # The chooser offers the event's grid team; dispatch to the department bound to the grid.
+    w.page.wait_for_selector('#events .detail .assign[data-ready="true"]')
+    offered = w.page.eval_on_selector_all('#events .detail [name="assignee"] optgroup option', "(os) => os.map((o) => o.value)")
+    assert sorted(offered) == sorted(b["username"] for b in team), offered
+    w.page.select_option('#events .detail [name="assignee"]', "dept-urban")
+    w.page.click('#events .detail button[data-action="dispatch"]')
+    w.page.wait_for_function("document.querySelector('#events .detail .meta').textContent.includes('dept-urban')")
+    event = httpx.get(f"{server}/collections/events/items/{event_id}", headers=op).json()
+    assert event["properties"]["status"] == "dispatched" and event["properties"]["assignee"] == "dept-urban"
     assert w.clean(), (w.errors, w.failed, w.outside)
     w.page.context.close()
 

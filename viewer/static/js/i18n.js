@@ -11,7 +11,7 @@ const TEXT = {
     coords: '经纬度', zoom: '级别', loading: '加载中…', more: '放大查看', actionsDone: '已执行', lang: 'EN',
     imagery: '影像', hillshade: '地形晕渲', dem: '高程', none: '无底图', view3d: '三维', view2d: '二维',
     off: '关闭', heatmap: '热力图', whiteModel: '白模', view2dBack: '二维', stops: '处停留', alarm_ack: '确认', 'alarm_to-event': '转事件', alarm_resolve: '解除',
-    reportedAt: '上报时间', replayTab: '回放', day: '日期', worker: '人员', replayDay: '回放全天', speedKmh: '速度 km/h', noFixes: '无轨迹点', play: '播放', pause: '暂停', speed: '倍速', team: '网格队伍', otherAssignee: '其他（填写账号）', noTeam: '该网格未配置队伍', role_leader: '网格长', role_full_time: '专职网格员', role_part_time: '兼职网格员', role_instructor: '网格指导员', role_department: '部门', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
+    reportedAt: '上报时间', replayTab: '回放', day: '日期', worker: '人员', replayDay: '回放全天', speedKmh: '速度 km/h', noFixes: '无轨迹点', play: '播放', pause: '暂停', speed: '倍速', team: '网格队伍', chooseAssignee: '请选择处置人', otherAssignee: '其他（填写账号）', noTeam: '该网格未配置队伍', role_leader: '网格长', role_full_time: '专职网格员', role_part_time: '兼职网格员', role_instructor: '网格指导员', role_department: '部门', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
   },
   en: {
     title: 'onemap · county command screen', layers: 'Layers', basemaps: 'Base map', filters: 'Filters',
@@ -26,7 +26,7 @@ const TEXT = {
     loading: 'Loading…', more: 'Zoom in', actionsDone: 'Done', lang: '中文', imagery: 'Imagery',
     hillshade: 'Hillshade', dem: 'Elevation', none: 'No base map', view3d: '3D', view2d: '2D',
     off: 'Off', heatmap: 'Heat map', whiteModel: '3D model', view2dBack: '2D', stops: 'stops', alarm_ack: 'Acknowledge', 'alarm_to-event': 'To event',
-    alarm_resolve: 'Resolve', reportedAt: 'Reported', replayTab: 'Replay', day: 'Day', worker: 'Worker', replayDay: 'Replay the whole day', speedKmh: 'speed km/h', noFixes: 'No fixes', play: 'Play', pause: 'Pause', speed: 'Speed', team: 'Grid team', otherAssignee: 'Someone else (username)', noTeam: 'No team bound to this grid', role_leader: 'grid leader', role_full_time: 'full-time', role_part_time: 'part-time', role_instructor: 'instructor', role_department: 'department', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
+    alarm_resolve: 'Resolve', reportedAt: 'Reported', replayTab: 'Replay', day: 'Day', worker: 'Worker', replayDay: 'Replay the whole day', speedKmh: 'speed km/h', noFixes: 'No fixes', play: 'Play', pause: 'Pause', speed: 'Speed', team: 'Grid team', chooseAssignee: 'Choose whom to dispatch to', otherAssignee: 'Someone else (username)', noTeam: 'No team bound to this grid', role_leader: 'grid leader', role_full_time: 'full-time', role_part_time: 'part-time', role_instructor: 'instructor', role_department: 'department', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
     overdue: 'overdue',
   },
 };

@@ -85,6 +85,7 @@ export function setupEvents(app) {
       actions.append(b);
     }
     if (!actions.childNodes.length) detail.querySelector('.note').hidden = true;
+    if (actions.querySelector('[data-action="dispatch"]')) chooser(p, actions);
     const ol = detail.querySelector('.timeline');
     for (const row of timeline) {
       const li = document.createElement('li');
@@ -94,12 +95,53 @@ export function setupEvents(app) {
     }
   }
 
+  // Whom to dispatch to: the event's grid team and bound departments (GET /grids/{code}/bindings), its
+  // current assignee, or someone else typed in.
+  async function chooser(p, actions) {
+    const label = document.createElement('label');
+    label.className = 'assign';
+    label.innerHTML = `${t('assignee')} <select name="assignee"></select> <input name="assigneeOther" hidden>`;
+    actions.before(label);
+    const select = label.querySelector('select');
+    const other = label.querySelector('input');
+    other.placeholder = t('otherAssignee');
+    let team = [];
+    if (p.grid_code) {
+      try { team = (await get(`/grids/${encodeURIComponent(p.grid_code)}/bindings`)).bindings; } catch { team = []; }
+    }
+    const group = document.createElement('optgroup');
+    group.label = `${t('team')} ${p.grid_code || ''}`;
+    for (const b of team) {
+      const o = document.createElement('option');
+      o.value = b.username;
+      o.textContent = `${t(`role_${b.role}`)} · ${b.username}`;
+      group.append(o);
+    }
+    if (!team.length) {
+      const o = document.createElement('option');
+      o.disabled = true;
+      o.textContent = t('noTeam');
+      group.append(o);
+    }
+    select.append(group);
+    if (p.assignee && !team.some((b) => b.username === p.assignee)) select.append(new Option(p.assignee, p.assignee));
+    select.append(new Option(t('otherAssignee'), '__other'));
+    select.value = team.length ? team[0].username : (p.assignee || '__other');
+    const sync = () => { other.hidden = select.value !== '__other'; };
+    select.addEventListener('change', sync);
+    sync();
+    label.dataset.ready = 'true';
+  }
+
   async function act(id, name) {
     const note = detail.querySelector('[name=note]').value;
     const body = note ? { note } : {};
     if (name === 'dispatch') {
-      const assignee = window.prompt(t('assignee'));
-      if (assignee) body.assignee = assignee;
+      const select = detail.querySelector('[name=assignee]');
+      const assignee = select && (select.value === '__other' ? detail.querySelector('[name=assigneeOther]').value.trim()
+        : select.value);
+      if (!assignee) { app.toast(t('chooseAssignee'), true); return; }
+      body.assignee = assignee;
     }
     try {
       await post(`/events/${id}/actions/${name}`, body);
