@@ -108,7 +108,7 @@ async def json_body(request: Request, *, required: bool, limit: int = MAX_JSON) 
     workflow, which checks every number it takes and names the field (or refuses only the one bad reading)."""
     raw = await request.body()
     if len(raw) > limit:
-        raise BadInput(f"the body must be at most {limit} bytes", parameter="body")
+        raise TooLarge(f"the body must be at most {limit} bytes", parameter="body")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
         inflate = zlib.decompressobj(wbits=31)
@@ -117,7 +117,7 @@ async def json_body(request: Request, *, required: bool, limit: int = MAX_JSON) 
         except zlib.error as exc:
             raise BadInput(f"the body is not valid gzip: {exc}", parameter="Content-Encoding") from None
         if len(raw) > limit or inflate.unconsumed_tail:
-            raise BadInput(f"the body must be at most {limit} bytes once unzipped", parameter="body")
+            raise TooLarge(f"the body must be at most {limit} bytes once unzipped", parameter="body")
     elif encoding not in ("identity", ""):
         raise BadInput(f"Content-Encoding must be gzip or identity; got {encoding[:64]!r}",
                        parameter="Content-Encoding")

@@ -159,11 +159,13 @@ def test_unknown_events_and_actions_are_404(client, people, path):
     assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
 
 
-@pytest.mark.parametrize("body", ["[1, 2]", "{", "[" * 5000 + "]" * 5000, '{"note": "' + "x" * 70_000 + '"}'])
-def test_a_bad_action_body_is_400(client, people, fresh, body):
+@pytest.mark.parametrize("body, status", [("[1, 2]", 400), ("{", 400), ("[" * 5000 + "]" * 5000, 400),
+                                          ('{"note": "' + "x" * 70_000 + '"}', 413)])
+def test_a_bad_action_body_is_a_client_error(client, people, fresh, body, status):
     r = client.post(f"/events/{fresh}/actions/accept", content=body,
                     headers={**people["operator"], "Content-Type": "application/json"})
-    assert r.status_code == 400, r.text
+    assert r.status_code == status, r.text
+    assert r.json()["parameter"] == "body"
 
 
 def test_another_township_s_timeline_does_not_exist_for_a_leader(client, people, fresh):

@@ -198,7 +198,7 @@ def test_malformed_start_and_bodies(client, people):
     bomb = gzip.compress(b" " * (9 * 1024 * 1024))
     r = client.post(f"/patrols/{pid}/points", content=bomb, headers={
         **worker, "Content-Type": "application/json", "Content-Encoding": "gzip"})
-    assert r.status_code == 400 and r.json()["parameter"] == "body"
+    assert r.status_code == 413 and r.json()["parameter"] == "body"
 
 
 def test_a_gzip_body_is_accepted(client, people):
