@@ -355,3 +355,41 @@ def test_the_white_model_opens_in_the_same_page_over_the_county(server, browser,
     assert w.page.inner_text("#globe3d") == "二维"
     assert w.clean(), (w.errors, w.failed, w.outside)
     w.page.context.close()
+
+
+def test_a_building_clicked_in_3d_shows_its_properties(server, browser):
+    w = watched_page(browser)
+    log_in(w.page, server, "operator")
+    building = httpx.get(f"{server}/collections/buildings/items", params={"limit": 1, "filter": "is_key = true"},
+                         headers=token(server, "operator")).json()["features"][0]
+    ring = building["geometry"]["coordinates"][0][:-1]
+    lon, lat = sum(c[0] for c in ring) / len(ring), sum(c[1] for c in ring) / len(ring)
+    w.page.click("#globe3d")
+    w.page.wait_for_function("window.__globe && window.__globe.tileset.tilesLoaded", timeout=120_000)
+    # Close to the building, from the south: its leaf tile (with the buildings' ids) loads.
+    w.page.evaluate("""([lon, lat]) => { const C = window.Cesium; window.__globe.viewer.camera.setView({
+        destination: C.Cartesian3.fromDegrees(lon, lat - 0.0015, 160),
+        orientation: { heading: 0, pitch: C.Math.toRadians(-45), roll: 0 } }); }""", [lon, lat])
+    # Where on the screen a building with an id is drawn at the building's centre (once its tile is there).
+    where = """([lon, lat, h]) => { const C = window.Cesium; const scene = window.__globe.viewer.scene;
+        const p = C.SceneTransforms.worldToWindowCoordinates(scene, C.Cartesian3.fromDegrees(lon, lat, h));
+        if (!p) return null;
+        const f = scene.pick(p);
+        const id = f instanceof C.Cesium3DTileFeature ? f.getProperty('id') : undefined;
+        return id === undefined ? null : [p.x, p.y, Number(id)]; }"""
+    handle = w.page.wait_for_function(where, arg=[lon, lat, building["properties"]["height"] / 2], timeout=120_000,
+                                      polling=500)
+    x, y, picked = handle.json_value()
+    box = w.page.locator("#globe").bounding_box()
+    w.page.mouse.click(box["x"] + x, box["y"] + y)
+    w.page.wait_for_function("(id) => window.__identified && window.__identified.layer === 'buildings'"
+                             " && window.__identified.id === id", arg=picked)
+    shown = httpx.get(f"{server}/collections/buildings/items/{picked}", headers=token(server, "operator")).json()
+    assert not w.page.is_hidden("#identify")
+    text = w.page.inner_text("#identify")
+    assert str(shown["properties"]["height"]) in text and shown["properties"]["township_code"] in text
+    if shown["properties"].get("name"):
+        assert shown["properties"]["name"] in text
+    assert picked == building["id"], "another building stood in front of the one aimed at"
+    assert w.clean(), (w.errors, w.failed, w.outside)
+    w.page.context.close()

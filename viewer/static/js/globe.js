@@ -39,7 +39,9 @@ async function open(app, el) {
   const handler = new Cesium.ScreenSpaceEventHandler(viewer.scene.canvas);
   handler.setInputAction((click) => {
     const picked = viewer.scene.pick(click.position);
-    if (picked instanceof Cesium.Cesium3DTileFeature) app.identify('buildings', picked.getProperty('id'));
+    // Leaves carry each building's feature id; the merged blocks of the overview levels carry none.
+    const id = picked instanceof Cesium.Cesium3DTileFeature ? picked.getProperty('id') : undefined;
+    if (id !== undefined && id !== null) app.identify('buildings', id);
   }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
   globe = { viewer, tileset };
   window.__globe = globe;
