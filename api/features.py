@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from pygeoapi import api as pga
 from pygeoapi.api import itemtypes
@@ -27,6 +28,7 @@ from geoserver.catalog import Layer
 from geoserver.errors import BadInput, NotFound
 from geoserver.features import MAX_LIMIT, Feature, FeaturePage
 from geoserver.geojson import from_geojson, to_geojson
+from geoserver.store.base import GeoJSONPage
 from layers import rules
 
 GEOJSON = "application/geo+json"
@@ -138,29 +140,33 @@ class FeaturesFactory:
         parsed = parse_items(layer, params)
         out_crs = crsmod.CRS84 if html else parsed.crs
         scope = scope_for(principal, layer, "read")
-        page: FeaturePage = await run_in_threadpool(svc.store.query, layer.id, parsed.query, scope)
         q = parsed.query
-        feats = [to_geojson(f, out_crs) for f in page.features]
         base = f"{base_url(request)}/collections/{layer.id}/items"
-        links = [{"rel": "self", "type": GEOJSON, "href": _href(base, request, q.offset)},
-                 {"rel": "alternate", "type": "text/html", "href": _href(base, request, q.offset, f="html")},
-                 {"rel": "collection", "type": "application/json",
-                  "href": f"{base_url(request)}/collections/{layer.id}"}]
-        if q.offset + len(feats) < page.number_matched:
-            links.append({"rel": "next", "type": GEOJSON, "href": _href(base, request, q.offset + q.limit)})
-        if q.offset > 0:
-            links.append({"rel": "prev", "type": GEOJSON,
-                          "href": _href(base, request, max(0, q.offset - q.limit))})
-        body = {"type": "FeatureCollection", "features": feats, "numberMatched": page.number_matched,
-                "numberReturned": len(feats), "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                "links": links}
         if html:
+            page: FeaturePage = await run_in_threadpool(svc.store.query, layer.id, q, scope)
+            feats = [to_geojson(f, out_crs) for f in page.features]
+            body = {"type": "FeatureCollection", "features": feats, "numberMatched": page.number_matched,
+                    "numberReturned": len(feats), "links": []}
             page_links = {"prev": _href(base, request, max(0, q.offset - q.limit), f="html") if q.offset > 0 else None,
                           "next": _href(base, request, q.offset + q.limit, f="html")
                           if q.offset + len(feats) < page.number_matched else None,
                           "json_href": _href(base, request, q.offset, f="json")}
             return pages.items_page(request, principal, layer, body, q.offset, q.limit, MAX_LIMIT, page_links)
-        return _json(body, media_type=GEOJSON, **{"Content-Crs": f"<{out_crs}>"})
+        # The features arrive encoded (PostGIS writes them itself); the members around them are added here.
+        encoded: GeoJSONPage = await run_in_threadpool(svc.store.query_geojson, layer.id, q, scope, out_crs)
+        links = [{"rel": "self", "type": GEOJSON, "href": _href(base, request, q.offset)},
+                 {"rel": "alternate", "type": "text/html", "href": _href(base, request, q.offset, f="html")},
+                 {"rel": "collection", "type": "application/json",
+                  "href": f"{base_url(request)}/collections/{layer.id}"}]
+        if q.offset + encoded.number_returned < encoded.number_matched:
+            links.append({"rel": "next", "type": GEOJSON, "href": _href(base, request, q.offset + q.limit)})
+        if q.offset > 0:
+            links.append({"rel": "prev", "type": GEOJSON,
+                          "href": _href(base, request, max(0, q.offset - q.limit))})
+        tail = orjson.dumps({"numberMatched": encoded.number_matched, "numberReturned": encoded.number_returned,
+                             "timeStamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "links": links})
+        content = b"".join((b'{"type":"FeatureCollection","features":[', encoded.features, b"],", tail[1:]))
+        return Response(content, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
     async def item(self, collection_id: str, fid: str, request: Request,
                    principal: Principal = Depends(get_principal)) -> Response:

@@ -5,6 +5,7 @@ Identifiers come from the catalog only; every value is a bound parameter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,6 +165,50 @@ class LayerSQL:
         )
         return sql, where.params + where.params
 
+    def geojson_page(self, query: FeatureQuery, where: Where, names: Sequence[str]) -> tuple[str, list[Any]]:
+        """One statement answering (number matched, number returned, the page's GeoJSON Features as UTF-8).
+
+        PostgreSQL writes each Feature as `to_geojson` would in CRS84 (see `feature_json`) and joins them in
+        page order, so the rows never become Python objects. The count comes from the page's own scan
+        (`count(*) OVER ()` before the LIMIT) when the query has conditions: that scan visits every match
+        anyway, and a second scan for the count cost as much as the page. With no condition but the scope the
+        page stops early on the index and a plain count is cheaper, so the count's subquery stays; it also
+        answers a page past the end (no row to carry the window's count). One statement, one snapshot.
+        """
+        limit, offset = int(query.limit), int(query.offset)
+        order = self.order_by(query.sortby)
+        cond = where.sql()
+        windowed = query.bbox is not None or query.filter is not None or query.datetime is not None
+        count_all = f"(SELECT count(*) FROM {self.table} {cond})"
+        if windowed:
+            matched = f"COALESCE(max(p.n), CASE WHEN {offset} = 0 THEN 0 ELSE {count_all} END)"
+            window = ", count(*) OVER () AS n"
+        else:
+            matched = (f"CASE WHEN count(p.fid) < {limit} AND (count(p.fid) > 0 OR {offset} = 0)"
+                       f" THEN {offset} + count(p.fid) ELSE {count_all} END")
+            window = ""
+        feature = self.feature_json(names, query.with_geometry, "t")
+        sql = (
+            f"SELECT {matched}, count(p.fid),"
+            f" COALESCE(convert_to(string_agg({feature}, ',' ORDER BY p.rn), 'UTF8'), ''::bytea)"
+            f" FROM (SELECT fid, row_number() OVER (ORDER BY {order}) AS rn{window} FROM {self.table} {cond}"
+            f" ORDER BY {order} LIMIT {limit} OFFSET {offset}) p"
+            f" LEFT JOIN {self.table} t ON t.fid = p.fid"
+        )
+        return sql, where.params + where.params
+
+    def feature_json(self, names: Sequence[str], with_geometry: bool, alias: str) -> str:
+        """A text expression: the row `alias` as the GeoJSON Feature `geoserver.geojson.to_geojson` makes.
+
+        Same members in the same order; coordinates at full precision (30 decimals is past any double's
+        shortest form); datetimes as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` like Python's isoformat in UTC.
+        """
+        geom = f"COALESCE(ST_AsGeoJSON({alias}.geom, 30), 'null')" if with_geometry else "'null'"
+        members = [f"'{_literal(json.dumps(n) + ':')}' || {_json_value(self.layer.prop(n), alias)}" for n in names]
+        props = " || ',' || ".join(members) if members else "''"
+        return (f"'{{\"type\":\"Feature\",\"id\":' || {alias}.fid || ',\"geometry\":' || {geom}"
+                f" || ',\"properties\":{{' || {props} || '}}}}'")
+
     def extent(self, where: Where) -> tuple[str, list[Any]]:
         """Bounding box, time interval and count of what a WHERE sees."""
         if self.time_start is None:
@@ -176,6 +221,22 @@ class LayerSQL:
                f"SELECT ST_Extent(geom) AS e, {t0} AS t0, {t1} AS t1, count(*) AS n"
                f" FROM {self.table} {where.sql()}) s")
         return sql, where.params
+
+
+def _literal(text: str) -> str:
+    """Text inside an SQL string literal (standard_conforming_strings: only the quote is doubled)."""
+    return text.replace("'", "''")
+
+
+def _json_value(prop: Property, alias: str) -> str:
+    """A text expression: the JSON of one column's value (`null` for NULL), as `to_geojson` writes it."""
+    col = f"{alias}.{quote(prop.name)}"
+    if prop.type == "datetime":
+        utc = f"{col} AT TIME ZONE 'UTC'"
+        return (f"COALESCE('\"' || to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+                f" || CASE WHEN date_trunc('second', {col}) = {col} THEN '' ELSE to_char({utc}, '.US') END"
+                f" || 'Z\"', 'null')")
+    return f"COALESCE(to_json({col})::text, 'null')"
 
 
 def decode_rows(rows: Sequence[Sequence[Any]], names: Sequence[str], start: int = 0) -> list[Feature]:
