@@ -38,12 +38,15 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
           503: "Service unavailable"}
 
 
-def problem(status: int, detail: str, *, parameter: str | None = None, headers: dict | None = None) -> JSONResponse:
-    """An application/problem+json response."""
+def problem(status: int, detail: str, *, parameter: str | None = None, headers: dict | None = None,
+            members: dict | None = None) -> JSONResponse:
+    """An application/problem+json response (`members`: extension members, RFC 9457 section 3.2)."""
     body: dict[str, object] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
                                "detail": detail}
     if parameter:
         body["parameter"] = parameter
+    for name, value in (members or {}).items():
+        body.setdefault(name, value)
     h = dict(headers or {})
     if status == 401:
         h.setdefault("WWW-Authenticate", "Bearer")
@@ -95,7 +98,8 @@ def add_exception_handlers(app: FastAPI) -> None:
             # Refused Basic credentials challenge for Basic again (a GIS client then asks its user); a bearer
             # failure does not, or browsers running the viewer would pop up their own password dialog.
             headers = {"WWW-Authenticate": BASIC_CHALLENGE}
-        return problem(status, exc.message, parameter=exc.parameter, headers=headers)
+        return problem(status, exc.message, parameter=exc.parameter, headers=headers,
+                       members=getattr(exc, "members", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

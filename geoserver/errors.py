@@ -41,7 +41,12 @@ class Forbidden(OneMapError):
 
 
 class Conflict(OneMapError):
-    """The request clashes with the current state (duplicate id, illegal workflow step)."""
+    """The request clashes with the current state (duplicate id, illegal workflow step); `members` are extra
+    fields of the problem answer that let a client resolve it (the id of what is in the way)."""
+
+    def __init__(self, message: str, *, parameter: str | None = None, members: dict | None = None) -> None:
+        super().__init__(message, parameter=parameter)
+        self.members = dict(members or {})
 
 
 class TooManyRequests(OneMapError):

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from geoserver.access import Principal, Scope, scope_for
+from geoserver.access import Principal, scope_for
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput, Conflict
 from geoserver.features import FeatureQuery
 from geoserver.store import Store
 from layers import devices, patrol_work, positions
-from layers.patrol_work import PATROLS, Fix
+from layers.patrol_work import Fix
 
 AUTOSTART = ("patrol", "position")
 KNOT = 1852 / 3600  # m/s
@@ -137,15 +137,6 @@ def owntracks(body: Any, device_header: str | None) -> tuple[str | None, Fix | N
         "time": "tst", "heading": "cog", "altitude": "alt", "accuracy": "acc", "battery": "batt"})
 
 
-def _open_patrol(store: Store, catalog: Catalog, owner: Principal) -> int | None:
-    """The newest active patrol of the owner, if any."""
-    page = store.query(PATROLS, FeatureQuery(filter={"op": "and", "args": [
-        {"op": "=", "args": [{"property": "worker"}, owner.username]},
-        {"op": "=", "args": [{"property": "status"}, "active"]}]},
-        sortby=(("started_at", False),), limit=1, with_geometry=False), Scope.everything())
-    return int(page.features[0].id) if page.features else None  # type: ignore[arg-type]
-
-
 def _grid_for(store: Store, catalog: Catalog, owner: Principal, fix: Fix) -> str | None:
     """The grid the fix falls in when the owner may work there, else his own first grid."""
     code = store.locate(fix.lon, fix.lat).grid_code
@@ -165,7 +156,8 @@ def receive(store: Store, catalog: Catalog, owner: Principal, device: dict[str, 
     with store.transaction(actor=owner.username):
         store.lock(patrol_work.worker_lock(owner.username))  # one "find the open patrol or start one" at a time
         store.update_rows(devices.DEVICES.id, {"id": device["id"]}, {"last_seen_at": patrol_work.now()})
-        pid = _open_patrol(store, catalog, owner)
+        current = patrol_work.open_patrol(store, owner.username)
+        pid = None if current is None else int(current.id)  # type: ignore[arg-type]
         if pid is None and autostart == "patrol":
             grid = _grid_for(store, catalog, owner, fix)
             if grid is not None:

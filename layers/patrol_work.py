@@ -76,7 +76,11 @@ def _object(body: Any) -> dict[str, Any]:
 # -- start, stop, ownership ---------------------------------------------------------------------------------
 def start(store: Store, catalog: Catalog, principal: Principal, body: Any) -> Feature:
     """Start a patrol of the caller in a grid he may work in: `grid_code`, optional `task_id`, `mode` and
-    `started_at` (when the phone started it offline). Returns the patrol (status active)."""
+    `started_at` (when the phone started it offline). Returns the patrol (status active).
+
+    A worker has at most one open patrol: while one is active, Conflict naming it (`open_patrol`: its id), in
+    whichever grid, so a phone that lost the answer to its start learns the patrol it opened and goes on with
+    it (or stops it first)."""
     body = _object(body)
     if principal.is_anonymous:
         raise Unauthorized("log in to start a patrol", parameter="Authorization")
@@ -100,8 +104,23 @@ def start(store: Store, catalog: Catalog, principal: Principal, body: Any) -> Fe
              "distance_m": 0.0, "duration_s": 0, "point_count": 0, "task_id": task, "last_fix_at": now()}
     with store.transaction(actor=principal.username):
         store.lock(worker_lock(principal.username))  # after a tracker's auto-start, never beside it
+        current = open_patrol(store, principal.username)
+        if current is not None:
+            p = current.properties
+            raise Conflict(f"{principal.username} has patrol {current.id} open (grid {p.get('grid_code')}, started "
+                           f"{p['started_at'].isoformat()}): send its fixes to it, or stop it before starting "
+                           "another", members={"open_patrol": current.id})
         return store.insert(PATROLS, [Feature(None, stub(anchor.x, anchor.y), props)],
                             scope_for(principal, catalog.get(PATROLS), "create"))[0]
+
+
+def open_patrol(store: Store, worker: str) -> Feature | None:
+    """The worker's active patrol (the newest, should there be more), without its line; None if none is."""
+    page = store.query(PATROLS, FeatureQuery(filter={"op": "and", "args": [
+        {"op": "=", "args": [{"property": "worker"}, worker]},
+        {"op": "=", "args": [{"property": "status"}, "active"]}]},
+        sortby=(("started_at", False),), limit=1, with_geometry=False), Scope.everything())
+    return page.features[0] if page.features else None
 
 
 def worker_lock(username: str) -> str:

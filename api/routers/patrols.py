@@ -16,15 +16,25 @@ MAX_UPLOAD = 8 * 1024 * 1024  # an upload, after gunzip (20,000 fixes with every
 GEOJSON = "application/geo+json"
 
 
-@router.post("/patrols", status_code=201, response_class=Response,
-             responses={201: {"content": {GEOJSON: {}}, "description": "The patrol started."}})
+PROBLEM_ONLY = {"content": {"application/problem+json": {}}}
+
+
+@router.post("/patrols", status_code=201, response_class=Response, responses={
+    201: {"content": {GEOJSON: {}}, "description": "The patrol started."},
+    400: {**PROBLEM_ONLY, "description": "A malformed body, or a grid you may not work in (`parameter` names it)."},
+    409: {**PROBLEM_ONLY, "description": "You have a patrol open already: its id is the problem's `open_patrol`."}})
 async def start_patrol(request: Request, principal: Principal = Depends(get_principal)) -> Response:
-    """Start a patrol: `{"grid_code", "task_id"?, "mode"?, "started_at"?}`; returns the patrol feature."""
+    """Start a patrol: `{"grid_code", "task_id"?, "mode"?, "started_at"?}`; returns the patrol feature.
+
+    A worker has one open patrol at a time. While one is active (in any grid) a start is 409 Conflict, a
+    problem+json whose `open_patrol` member is the open patrol's id: a phone that lost the answer to its
+    start goes on with that patrol (`POST /patrols/{id}/points`), or stops it (`POST /patrols/{id}/stop`)
+    before starting another. Nothing is created by a refused start."""
     body = await json_body(request, required=True)
     patrol = await run_in_threadpool(patrol_work.start, request.app.state.store, request.app.state.catalog,
                                      principal, body)
     return json_response(to_geojson(patrol), 201, GEOJSON, Location=f"/collections/patrols/items/{patrol.id}",
-                  ETag=patrol.etag())
+                         ETag=patrol.etag())
 
 
 @router.post("/patrols/{patrol_id}/stop", response_class=Response,

@@ -267,8 +267,8 @@ def test_a_bbox_selects_the_track_only_where_it_runs(client, people, day):
 
 
 def test_a_patrol_without_fixes_replays_as_nothing_moving(client, people, day):
-    worker = people["worker-A1"]
-    r = client.post("/patrols", json={"grid_code": "A1"}, headers=worker)
+    worker = people["worker-A2"]  # worker-A1's patrol of the day is still open
+    r = client.post("/patrols", json={"grid_code": "A2"}, headers=worker)
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
     seq = client.get(f"{ITEMS}/{pid}/tgsequence", headers=worker).json()

@@ -56,7 +56,7 @@ def _walk(start: datetime, lon: float, lat: float) -> list[dict]:
     return out
 
 
-def _upload(client, who, grid, fixes, started):
+def _upload(client, who, grid, fixes, started, *, stop=False):
     r = client.post("/patrols", json={"grid_code": grid, "started_at": _iso(started)}, headers=who)
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
@@ -65,6 +65,9 @@ def _upload(client, who, grid, fixes, started):
     for batch in batches:
         r = client.post(f"/patrols/{pid}/points", json={"points": batch}, headers=who)
         assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+    if stop:  # ended at its last fix, so the worker may start his next patrol
+        r = client.post(f"/patrols/{pid}/stop", json={"ended_at": max(f["time"] for f in fixes)}, headers=who)
+        assert r.status_code == 200, r.text
     return pid
 
 
@@ -79,7 +82,7 @@ def day(client):
                                          "dept-religion")}
     a1 = _walk(DAY, 100.1, 33.2)
     _upload(client, who["worker-A1"], "A1", a1, DAY)
-    _upload(client, who["worker-B1"], "B1", _walk(DAY + timedelta(hours=3), 100.6, 33.2)[:120], DAY)
+    _upload(client, who["worker-B1"], "B1", _walk(DAY + timedelta(hours=3), 100.6, 33.2)[:120], DAY, stop=True)
     now = datetime.now(UTC).replace(microsecond=0)
     recent = [{"id": f"n{i}", "time": _iso(now - timedelta(minutes=20) + timedelta(seconds=30 * i)),
                "lon": 100.6 + i * 1e-4, "lat": 33.3} for i in range(38)]

@@ -32,7 +32,11 @@ def people(client):
 
 
 def _start(client, who, grid="A1", **body):
+    """A new patrol of the worker; his patrol an earlier test left open is stopped first."""
     r = client.post("/patrols", json={"grid_code": grid, **body}, headers=who)
+    if r.status_code == 409:
+        assert client.post(f"/patrols/{r.json()['open_patrol']}/stop", headers=who).status_code == 200
+        r = client.post("/patrols", json={"grid_code": grid, **body}, headers=who)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -168,6 +172,39 @@ def test_only_the_worker_or_an_admin_may_touch_a_patrol(client, people):
     # A grid outside the worker's townships cannot be patrolled by him.
     r = client.post("/patrols", json={"grid_code": "B1"}, headers=people["worker-A1"])
     assert r.status_code == 400 and r.json()["parameter"] == "grid_code"
+
+
+def test_a_second_start_beside_an_open_patrol_is_409_naming_the_open_one(client, people):
+    worker = people["worker-A2"]
+    first = _start(client, worker, grid="A2", started_at=DAY.isoformat())
+    mine = {"filter": "worker = 'worker-A2' AND status = 'active'", "limit": 100}
+    # The same grid, another start time (a phone that lost the first answer and starts again): refused, and
+    # the answer names the open patrol, which goes on.
+    for body in ({"grid_code": "A2"}, {"grid_code": "A2", "started_at": (DAY + timedelta(hours=1)).isoformat()}):
+        r = client.post("/patrols", json=body, headers=worker)
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        assert problem["open_patrol"] == first["id"] and f"patrol {first['id']} open" in problem["detail"]
+    assert [f["id"] for f in client.get("/collections/patrols/items", params=mine, headers=worker).json()[
+        "features"]] == [first["id"]]
+    fix = _day_of_fixes(1)[0]
+    r = client.post(f"/patrols/{first['id']}/points", json={"points": [{**fix, "lon": 100.3, "lat": 33.2}]},
+                    headers=worker)
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    # Bad input is still named as such while a patrol is open.
+    for body, field in (({"grid_code": "A2", "mode": "flying"}, "mode"), ({"grid_code": "nowhere"}, "grid_code"),
+                        ({"grid_code": "A2", "started_at": "soon"}, "started_at"), ([], "body")):
+        r = client.post("/patrols", json=body, headers=worker)
+        assert r.status_code == 400 and r.json()["parameter"] == field, r.text
+    # Another worker's open patrol is no obstacle; once the open one is stopped, a new one starts.
+    other = _start(client, people["worker-B1"], grid="B1")
+    assert client.post(f"/patrols/{other['id']}/stop", headers=people["worker-B1"]).status_code == 200
+    assert client.post(f"/patrols/{first['id']}/stop", headers=worker).status_code == 200
+    second = client.post("/patrols", json={"grid_code": "A2"}, headers=worker)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first["id"]
+    client.post(f"/patrols/{second.json()['id']}/stop", headers=worker)
 
 
 @pytest.mark.parametrize(("body", "field"), [
