@@ -1,5 +1,4 @@
-"""Set-based appends and column reads in each store's SQL: many features in one statement, many rows back as
-columns.
+"""Set-based appends in each store's SQL: many features in one statement (column reads: columns_sql.py).
 
 `append` inserts a batch in one statement (PostgreSQL: `unnest` of typed arrays, located by spatial join and
 `ON CONFLICT DO NOTHING` on a unique key; SQLite: one prepared insert run for every row inside the caller's
@@ -20,13 +19,12 @@ import shapely
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Layer
 from geoserver.changes import INSERT, PendingChange
-from geoserver.features import Feature, FeatureQuery
+from geoserver.features import Feature
 from geoserver.store import gpkg
 from geoserver.store.batches import AreaIndex, Batch, check_batch
 from geoserver.store.guards import require_scope
-from geoserver.store.postgis_sql import COPY_TYPES, DIALECT, LayerSQL, quote
-from geoserver.store.sqlite_dialect import SQLiteDialect, from_db, order_by, to_db
-from geoserver.store.where import build_where
+from geoserver.store.postgis_sql import COPY_TYPES, LayerSQL, quote
+from geoserver.store.sqlite_dialect import to_db
 
 
 def _check(layer: Layer, features: Sequence[Feature], unique: Sequence[str]) -> Batch:
@@ -52,13 +50,6 @@ def summary_changes(layer: Layer, batch: Batch, new: Sequence[bool], summary: di
         out.append(PendingChange(layer.id, None, INSERT, township_after=township,
                                  after=(float(b[0]), float(b[1]), float(b[2]), float(b[3])), properties=props))
     return out
-
-
-def _point_columns(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    coords = shapely.get_coordinates(geometries)
-    if len(coords) != len(geometries):
-        raise ValueError("column reads take point layers only")
-    return coords[:, 0], coords[:, 1]
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------------------
@@ -119,39 +110,6 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
     return batch, new
 
 
-def pg_columns(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, query: FeatureQuery, scope: Scope,
-               names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Ids, lon, lat and the named properties of every point feature the query matches, in its order: one row
-    of arrays (binary float8[] loads far faster than thousands of row tuples)."""
-    where = build_where(DIALECT, layer, query, scope)
-    order = sql.order_by(query.sortby)
-    exprs = ["fid", "ST_X(geom)", "ST_Y(geom)"] + [
-        f"extract(epoch FROM {quote(p.name)})::float8" if p.type == "datetime" else quote(p.name)
-        for p in (layer.prop(n) for n in names)]
-    statement = (f"SELECT {', '.join(f'array_agg({e} ORDER BY {order})' for e in exprs)}"
-                 f" FROM {sql.table} {where.sql()}")
-    with conn.cursor(binary=True) as cur:
-        row = cur.execute(statement, where.params).fetchone()
-    arrays = [a or [] for a in row]
-    values: dict[str, Any] = {}
-    for name, column in zip(names, arrays[3:], strict=True):
-        values[name] = np.asarray(column, dtype=float) if layer.prop(name).type == "datetime" else list(column)
-    return (np.asarray(arrays[0], dtype=np.int64), np.asarray(arrays[1], dtype=float),
-            np.asarray(arrays[2], dtype=float), values)
-
-
-def _columnar(layer: Layer, rows: list[Any], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                            dict[str, Any]]:
-    """Rows (fid, x, y, *values) as arrays; datetime values are epoch seconds (float64)."""
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(names))
-    values: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        column = cols[3 + i]
-        values[name] = (np.asarray(column, dtype=float) if layer.prop(name).type == "datetime" else list(column))
-    return (np.asarray(cols[0], dtype=np.int64), np.asarray(cols[1], dtype=float), np.asarray(cols[2], dtype=float),
-            values)
-
-
 # -- SQLite (the GeoPackage) -------------------------------------------------------------------------------
 
 
@@ -184,20 +142,3 @@ def sqlite_append(conn: sqlite3.Connection, layer: Layer, features: Sequence[Fea
         gpkg.touch_contents(conn, layer.id, tuple(float(v) for v in shapely.total_bounds(
             batch.geometries[np.asarray(new)])), grow=True)
     return batch, new
-
-
-def sqlite_columns(conn: sqlite3.Connection, layer: Layer, query: FeatureQuery, scope: Scope,
-                   names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-    """Ids, lon, lat and the named properties of every point feature the query matches, in its order."""
-    props = [layer.prop(n) for n in names]
-    where = build_where(SQLiteDialect(layer), layer, query, scope)
-    # DATETIME text to epoch seconds, exact to the millisecond it is stored with
-    cols = "".join(f", round((julianday({gpkg.q(p.name)}) - 2440587.5) * 86400000.0) / 1000.0"
-                   if p.type == "datetime" else f", {gpkg.q(p.name)}" for p in props)
-    rows = conn.execute(f"SELECT {gpkg.q(gpkg.ID_COLUMN)}, {gpkg.q(gpkg.GEOM_COLUMN)}{cols} FROM {gpkg.q(layer.id)}"
-                        f" {where.sql()} ORDER BY {order_by(layer, query.sortby)}", where.params).fetchall()
-    if rows:
-        x, y = _point_columns(np.asarray(gpkg.decode_many([r[1] for r in rows]), dtype=object))
-        rows = [(r[0], a, b, *(v if p.type == "datetime" else from_db(p, v) for p, v in zip(props, r[2:], strict=True)))
-                for r, a, b in zip(rows, x.tolist(), y.tolist(), strict=True)]
-    return _columnar(layer, rows, names)

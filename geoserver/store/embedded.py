@@ -49,6 +49,7 @@ from geoserver.store.batches import (
     reference_point,
     reference_points,
 )
+from geoserver.store.columns_sql import sqlite_columns
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.sqlite_dialect import (
     SQLiteDialect,
@@ -249,7 +250,7 @@ class EmbeddedStore(Store):
         """Point features as columns, in one read."""
         layer = self.catalog.get(layer_id)
         with self._read() as conn:
-            return Columns(*append_sql.sqlite_columns(conn, layer, query, scope, names))
+            return Columns(*sqlite_columns(conn, layer, query, scope, names))
 
     def extent(self, layer_id: str, scope: Scope) -> Extent:
         """Exact bounding box, time interval and count of what the scope sees."""

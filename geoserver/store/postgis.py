@@ -41,6 +41,7 @@ from geoserver.store.base import (
     UserRecord,
 )
 from geoserver.store.batches import reference_points
+from geoserver.store.columns_sql import pg_columns
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
 from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
@@ -210,7 +211,7 @@ class PostGISStore(Store):
         """Point features as columns, in one statement."""
         layer, sql = self._layer(layer_id)
         with self._connection() as conn:
-            return Columns(*append_sql.pg_columns(conn, layer, sql, query, scope, names))
+            return Columns(*pg_columns(conn, layer, sql, query, scope, names))
 
     def _fetch(
         self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
