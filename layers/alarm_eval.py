@@ -17,11 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from geoserver.access import Scope
-from geoserver.errors import NotFound
 from geoserver.features import Feature, FeatureQuery
 from geoserver.jobs import Job
 from geoserver.store import Store
-from layers.alarm_lifecycle import auto_resolve, raise_alarm, repeat
+from layers.alarm_lifecycle import (
+    LAYER,
+    TIMELINE,
+    auto_resolved,
+    new_alarm,
+    raise_alarm,
+    raise_timeline,
+    repeated,
+)
 from layers.alarm_rules import STATE, TABLE, Rule, effective, now
 
 INGEST_ACTOR = None  # the change log names the sender of the readings (the transaction's actor)
@@ -43,31 +50,83 @@ def _states(store: Store, pairs: list[tuple[int, int]], at: datetime) -> dict[tu
         return {}
     where = {"site_id": sorted({s for s, _ in pairs}), "rule_id": sorted({r for _, r in pairs})}
     have = {(r["site_id"], r["rule_id"]) for r in store.rows(STATE, where)}
-    for site_id, rule_id in sorted(set(pairs) - have):
-        store.add_row(STATE, {"site_id": site_id, "rule_id": rule_id, "count": 0, "watched_at": at},
-                      unless=("site_id", "rule_id"))
+    store.add_rows(STATE, [{"site_id": site_id, "rule_id": rule_id, "count": 0, "watched_at": at}
+                           for site_id, rule_id in sorted(set(pairs) - have)], unless=("site_id", "rule_id"))
     return {(r["site_id"], r["rule_id"]): r
             for r in store.rows(STATE, where, order_by=("site_id", "rule_id"), for_update=True)}
 
 
 @dataclass
+class _Alarm:
+    """An alarm as the batch leaves it: one already stored (`id`) or one raised by this batch (id None until
+    it is inserted), its properties as they now are, what changed and the timeline rows to append."""
+
+    id: int | None
+    props: dict[str, Any]
+    geometry: Any = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def change(self, changes: dict[str, Any], row: dict[str, Any]) -> None:
+        self.props.update(changes)
+        self.changes.update(changes)
+        self.timeline.append(row)
+
+
+@dataclass
 class _Run:
-    """One (site, rule) while a batch is evaluated: its state and the repeats not yet written."""
+    """One (site, rule) while a batch is evaluated: its state, its open alarm and the repeats not yet folded
+    into it."""
 
     rule: Rule
     state: dict[str, Any]
+    alarm: _Alarm | None = None
     repeats: list[tuple[float, datetime]] = field(default_factory=list)
     changed: bool = False
 
-    def flush(self, store: Store, actor: str | None) -> None:
-        if self.repeats and self.state["alarm_id"]:
-            repeat(store, self.rule, self.state["alarm_id"], self.repeats, actor)
+    def flush(self) -> None:
+        if self.repeats and self.alarm is not None:
+            self.alarm.change(*repeated(self.rule, self.alarm.props, self.repeats))
         self.repeats = []
+
+
+@dataclass
+class _Batch:
+    """What a batch of readings does to the alarms, written at the end in a few set-based statements."""
+
+    sites: dict[int, dict[str, Any]]
+    stored: dict[int, _Alarm]
+    raised: list[_Alarm] = field(default_factory=list)
+
+    def write(self, store: Store, runs: list[_Run], actor: str | None) -> None:
+        if self.raised:
+            inserted = store.insert(LAYER, [Feature(None, a.geometry, a.props) for a in self.raised],
+                                    Scope.everything())
+            for alarm, feature in zip(self.raised, inserted, strict=True):
+                alarm.id = feature.id
+        touched = [a for a in self.stored.values() if a.changes]
+        if touched:
+            store.update_many(LAYER, [Feature(a.id, None, a.changes) for a in touched], Scope.everything())
+        rows = [{"alarm_id": a.id, "actor": actor, **row} for a in (*self.raised, *touched) for row in a.timeline]
+        store.add_rows(TIMELINE, sorted(rows, key=lambda r: r["at"]))
+        states: dict[int, dict[str, Any]] = {}
+        for run in runs:
+            if run.changed:
+                run.state["alarm_id"] = run.alarm.id if run.alarm is not None else None
+                states[run.state["id"]] = {k: run.state[k] for k in STATE_COLUMNS}
+        store.update_rows_by_id(STATE, states)
+
+
+STATE_COLUMNS = ("count", "crossed_at", "last_value", "last_at", "alarm_id")
 
 
 def on_readings(store: Store, readings: Sequence[Feature], at: datetime | None = None) -> int:
     """Evaluate the value and no-data rules of just-stored readings (inside their transaction); returns how many
-    alarms were raised. Each reading's properties: site_id, kind, metric, value, observed_at, township/grid."""
+    alarms were raised. Each reading's properties: site_id, kind, metric, value, observed_at, township/grid.
+
+    Set-based: the rules, the states (locked), the open alarms and the sites' names are read in a statement
+    each; the rules run in memory; then the new alarms are inserted, the changed ones patched, the timeline
+    rows and the states written, each in one batch of statements."""
     at = at or now()
     by_site: dict[int, list[Feature]] = defaultdict(list)
     for r in readings:
@@ -81,34 +140,56 @@ def on_readings(store: Store, readings: Sequence[Feature], at: datetime | None =
         work += [(site_id, rule) for rule in effective(rules, rs[0].properties["kind"], site_id)
                  if rule.metric is None or rule.metric in metrics]
     states = _states(store, [(s, r.id) for s, r in work], at)
+    open_ids = sorted({st["alarm_id"] for st in states.values() if st["alarm_id"]})
+    quiet = sorted({s for s, r in work if not states[(s, r.id)]["alarm_id"] and not r.no_data})
+    batch = _Batch(_site_names(store, quiet), {a.id: _Alarm(a.id, dict(a.properties))
+                                                for a in _features(store, LAYER, open_ids)})
+    runs: list[_Run] = []
     raised = 0
     for site_id, rule in sorted(work, key=lambda w: (w[0], w[1].id)):
-        run = _Run(rule, dict(states[(site_id, rule.id)]))
+        state = dict(states[(site_id, rule.id)])
+        run = _Run(rule, state, batch.stored.get(state["alarm_id"]) if state["alarm_id"] else None)
         site_readings = sorted((r for r in by_site[site_id] if rule.metric in (None, r.properties["metric"])),
                                key=lambda r: r.properties["observed_at"])
         for reading in site_readings:
-            raised += _step(store, run, reading)
-        run.flush(store, INGEST_ACTOR)
-        if run.changed:
-            store.update_rows(STATE, {"id": run.state["id"]},
-                              {k: run.state[k] for k in ("count", "crossed_at", "last_value", "last_at", "alarm_id")})
+            raised += _step(batch, run, reading)
+        run.flush()
+        runs.append(run)
+    batch.write(store, runs, INGEST_ACTOR)
     return raised
 
 
-def _site_of(store: Store, reading: Feature) -> dict[str, Any]:
+def _features(store: Store, layer: str, ids: list[int]) -> list[Feature]:
+    """The features of these ids (a query per 1,000)."""
+    out: list[Feature] = []
+    for i in range(0, len(ids), 1000):
+        chunk = tuple(ids[i:i + 1000])
+        out += store.query(layer, FeatureQuery(ids=chunk, limit=len(chunk), with_geometry=False),
+                           Scope.everything()).features
+    return out
+
+
+def _site_names(store: Store, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Name and code of the sites that may raise an alarm in this batch (one that is gone: not here)."""
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(ids), 1000):
+        chunk = tuple(ids[i:i + 1000])
+        page = store.query(SITES, FeatureQuery(ids=chunk, limit=len(chunk), properties=("name", "site_code"),
+                                               with_geometry=False), Scope.everything())
+        out.update({f.id: {"name": f.properties.get("name"), "site_code": f.properties.get("site_code")}
+                    for f in page.features})
+    return out
+
+
+def _site_of(batch: _Batch, reading: Feature) -> dict[str, Any]:
     p = reading.properties
-    site = {"id": p["site_id"], "kind": p.get("kind"), "township_code": p.get("township_code"),
-            "grid_code": p.get("grid_code")}
-    try:
-        found = store.get(SITES, p["site_id"], Scope.everything())
-        site.update(name=found.properties.get("name"), site_code=found.properties.get("site_code"))
-    except NotFound:  # deleted meanwhile: the alarm is raised anyway, without the name
-        pass
-    return site
+    # deleted meanwhile: the alarm is raised anyway, without the name
+    return {"id": p["site_id"], "kind": p.get("kind"), "township_code": p.get("township_code"),
+            "grid_code": p.get("grid_code"), **batch.sites.get(p["site_id"], {})}
 
 
-def _step(store: Store, run: _Run, reading: Feature) -> int:
-    """One reading through one rule; returns 1 if it raised an alarm."""
+def _step(batch: _Batch, run: _Run, reading: Feature) -> int:
+    """One reading through one rule (in memory); returns 1 if it raised an alarm."""
     rule, state = run.rule, run.state
     value, when = float(reading.properties["value"]), reading.properties["observed_at"]
     last_at, last_value = state.get("last_at"), state.get("last_value")
@@ -117,9 +198,8 @@ def _step(store: Store, run: _Run, reading: Feature) -> int:
     run.changed = True
     state["last_at"], state["last_value"] = when, value
     if rule.no_data:  # data again: the silence is over
-        if state["alarm_id"] and rule.auto_resolve:
-            auto_resolve(store, state["alarm_id"], None, when, INGEST_ACTOR)
-            state["alarm_id"] = None
+        if run.alarm is not None and rule.auto_resolve:
+            _resolve(run, None, when)
         return 0
     x: float | None = value
     if rule.on_rate:
@@ -130,21 +210,28 @@ def _step(store: Store, run: _Run, reading: Feature) -> int:
     if rule.beyond(x):
         state["count"] += 1
         state["crossed_at"] = state.get("crossed_at") or when
-        if state["alarm_id"]:
+        if run.alarm is not None:
             run.repeats.append((x, when))
             return 0
         if state["count"] >= rule.for_readings and _long_enough(rule, state["crossed_at"], when):
-            alarm = raise_alarm(store, rule, _site_of(store, reading), reading.geometry, x=x,
-                                count=state["count"], at=when, actor=INGEST_ACTOR)
-            state["alarm_id"] = alarm.id
+            props = new_alarm(rule, _site_of(batch, reading), x=x, count=state["count"], at=when)
+            run.alarm = _Alarm(None, props, reading.geometry, timeline=[raise_timeline(rule, props, when)])
+            batch.raised.append(run.alarm)
             return 1
         return 0
     state["count"], state["crossed_at"] = 0, None
-    if state["alarm_id"] and rule.auto_resolve and rule.clears(x):
-        run.flush(store, INGEST_ACTOR)
-        auto_resolve(store, state["alarm_id"], x, when, INGEST_ACTOR)
-        state["alarm_id"] = None
+    if run.alarm is not None and rule.auto_resolve and rule.clears(x):
+        run.flush()
+        _resolve(run, x, when)
     return 0
+
+
+def _resolve(run: _Run, x: float | None, when: datetime) -> None:
+    """The run's open alarm resolved by itself; the next crossing raises a new one."""
+    done = auto_resolved(run.alarm.props, x, when)
+    if done is not None:
+        run.alarm.change(*done)
+    run.alarm = None
 
 
 def _long_enough(rule: Rule, since: datetime | None, when: datetime) -> bool:

@@ -69,48 +69,59 @@ def message(rule: Rule, site: dict[str, Any], x: float | None, silent_since: dat
     return f"{who}: {what}, {side} {_fmt(rule.limit_crossed(x) if x is not None else None)}{unit} [{rule.name}]"
 
 
+def new_alarm(rule: Rule, site: dict[str, Any], *, x: float | None, count: int, at: datetime,
+              silent_since: datetime | None = None) -> dict[str, Any]:
+    """The properties of a new open alarm of `rule` at `site` (a dict of its id, kind, name, code, township,
+    grid)."""
+    kind = "site_offline" if rule.no_data else ("rate" if rule.on_rate else "threshold")
+    return {"alarm_kind": kind, "site_id": site["id"], "site_kind": site.get("kind"), "metric": rule.metric,
+            "value": x, "threshold": None if x is None else rule.limit_crossed(x), "level": rule.severity,
+            "status": "raised", "message": message(rule, site, x, silent_since), "raised_at": at,
+            "rule_id": rule.id, "count": count, "peak": x, "last_value": x,
+            "last_at": silent_since if rule.no_data else at,
+            "township_code": site.get("township_code"), "grid_code": site.get("grid_code")}
+
+
+def raise_timeline(rule: Rule, props: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The timeline row of a raise (without its alarm id)."""
+    return {"at": at, "action": "raise", "from_status": None, "to_status": "raised", "note": props["message"],
+            "data": {"rule_id": rule.id, "value": props["value"], "count": props["count"]}}
+
+
 def raise_alarm(store: Store, rule: Rule, site: dict[str, Any], geometry: BaseGeometry, *, x: float | None,
                 count: int, at: datetime, actor: str | None, silent_since: datetime | None = None) -> Feature:
     """Insert a new open alarm of `rule` at `site` (a dict of its id, kind, name, code, township, grid)."""
-    kind = "site_offline" if rule.no_data else ("rate" if rule.on_rate else "threshold")
-    props = {"alarm_kind": kind, "site_id": site["id"], "site_kind": site.get("kind"), "metric": rule.metric,
-             "value": x, "threshold": None if x is None else rule.limit_crossed(x), "level": rule.severity,
-             "status": "raised", "message": message(rule, site, x, silent_since), "raised_at": at,
-             "rule_id": rule.id, "count": count, "peak": x, "last_value": x,
-             "last_at": silent_since if rule.no_data else at,
-             "township_code": site.get("township_code"), "grid_code": site.get("grid_code")}
+    props = new_alarm(rule, site, x=x, count=count, at=at, silent_since=silent_since)
     [alarm] = store.insert(LAYER, [Feature(None, geometry, props)], Scope.everything())
-    add_timeline(store, alarm.id, actor, "raise", to_status="raised", at=at, note=props["message"],
-                 data={"rule_id": rule.id, "value": x, "count": count})
+    add_timeline(store, alarm.id, actor, **raise_timeline(rule, props, at))
     return alarm
 
 
-def repeat(store: Store, rule: Rule, alarm_id: int, values: list[tuple[float, datetime]], actor: str | None) -> None:
-    """An open alarm seen again: its count, last value and time, and peak brought up to date (one write)."""
-    alarm = store.get(LAYER, alarm_id, Scope.everything())
-    p = alarm.properties
-    peak = p.get("peak")
+def repeated(rule: Rule, props: dict[str, Any], values: list[tuple[float, datetime]]) -> tuple[dict[str, Any],
+                                                                                                 dict[str, Any]]:
+    """An open alarm seen again: the changes bringing its count, last value and time, and peak up to date,
+    and its `repeat` timeline row (without its alarm id)."""
+    peak = props.get("peak")
     for x, _ in values:
         if peak is None or rule.excess(x) > rule.excess(peak):
             peak = x
     last, last_at = values[-1]
-    count = int(p.get("count") or 0) + len(values)
-    store.update(LAYER, alarm_id, Feature(alarm_id, None, {"count": count, "peak": peak, "last_value": last,
-                                                          "last_at": last_at}), Scope.everything(), partial=True)
-    add_timeline(store, alarm_id, actor, "repeat", from_status=p.get("status"), to_status=p.get("status"),
-                 at=last_at, data={"readings": len(values), "count": count, "last_value": last, "peak": peak})
+    count = int(props.get("count") or 0) + len(values)
+    changes = {"count": count, "peak": peak, "last_value": last, "last_at": last_at}
+    row = {"at": last_at, "action": "repeat", "from_status": props.get("status"), "to_status": props.get("status"),
+           "note": None, "data": {"readings": len(values), "count": count, "last_value": last, "peak": peak}}
+    return changes, row
 
 
-def auto_resolve(store: Store, alarm_id: int, x: float | None, at: datetime, actor: str | None) -> None:
-    """Resolve an open alarm whose clear condition holds (the rule says it resolves by itself)."""
-    alarm = store.get(LAYER, alarm_id, Scope.everything())
-    status = alarm.properties.get("status")
+def auto_resolved(props: dict[str, Any], x: float | None, at: datetime) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An open alarm whose clear condition holds (its rule resolves by itself): the changes and the
+    `auto-resolve` timeline row; None if it is no longer open."""
+    status = props.get("status")
     if status not in OPEN:
-        return
-    store.update(LAYER, alarm_id, Feature(alarm_id, None, {"status": "resolved", "resolved_at": at}),
-                 Scope.everything(), partial=True)
-    add_timeline(store, alarm_id, actor, "auto-resolve", from_status=status, to_status="resolved", at=at,
-                 note="the clear condition holds", data={"value": x})
+        return None
+    return ({"status": "resolved", "resolved_at": at},
+            {"at": at, "action": "auto-resolve", "from_status": status, "to_status": "resolved",
+             "note": "the clear condition holds", "data": {"value": x}})
 
 
 # -- what people do ---------------------------------------------------------------------------------------

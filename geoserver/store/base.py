@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -530,6 +530,31 @@ class Store(abc.ABC):
             found = conn.execute(statement, params).fetchone()
             return None if found is None else sql.row(found)
 
+    def add_rows(self, table_id: str, rows: Sequence[dict[str, Any]], *, unless: tuple[str, ...] = ()) -> None:
+        """Insert many rows at once (ids assigned, nothing returned: one batch of statements, not a round trip
+        per row). With `unless`, a row whose key is already there is skipped."""
+        if not rows:
+            return
+        with self._write() as conn:
+            for statement, params in self._rows_sql(table_id).insert_many(rows, unless):
+                _executemany(conn, statement, params)
+
+    def update_rows_by_id(self, table_id: str, values: dict[int, dict[str, Any]]) -> None:
+        """Set each row's own values (row id -> {column: value}) at once."""
+        if not values:
+            return
+        with self._write() as conn:
+            for statement, params in self._rows_sql(table_id).update_by_id(values):
+                _executemany(conn, statement, params)
+
+    def update_many(self, layer_id: str, patches: Sequence[Feature], scope: Scope) -> list[Feature]:
+        """Patch many features (each a partial Feature with its id) in the open transaction, or one of its own;
+        returns them as stored, in order; a change-log row each; one patch per feature. NotFound if one is
+        missing or out of scope.
+        (Here one `update` each; a store may do it set-based.)"""
+        with self.transaction():
+            return [self.update(layer_id, int(f.id), f, scope, partial=True) for f in patches]
+
     def update_rows(self, table_id: str, where: dict[str, Any], values: dict[str, Any]) -> int:
         """Set `values` on the rows matching `where`; returns how many."""
         statement, params = self._rows_sql(table_id).update(where, values)
@@ -564,3 +589,12 @@ class _Tx:
     conn: Any
     actor: str | None
     pending: list[PendingChange] = field(default_factory=list)
+
+
+def _executemany(conn: Any, statement: str, params: list[list[Any]]) -> None:
+    """One statement over many parameter lists (psycopg sends them pipelined, sqlite3 in a loop in C)."""
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(statement, params)
+    finally:
+        cursor.close()

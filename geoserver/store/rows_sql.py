@@ -136,6 +136,40 @@ class RowsSQL:
         sql += f" RETURNING {', '.join(q(n) for n in self.names)}"
         return sql, [self.to_db(self.table.column(n), row[n]) for n in names]
 
+    def insert_many(self, rows: Sequence[Row], unless: Sequence[str] = ()) -> list[tuple[str, list[list[Any]]]]:
+        """INSERT statements for many rows (nothing returned): one statement per set of columns given, with the
+        parameters of each of its rows (for executemany); `unless` as in `insert`."""
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in rows:
+            unknown = set(row) - set(self.names)
+            if unknown:
+                raise BadInput(f"unknown column(s) {', '.join(sorted(unknown))} of {self.table.id!r}",
+                               parameter=sorted(unknown)[0])
+            names = tuple(n for n in self.names if n in row)
+            groups.setdefault(names, []).append([self.to_db(self.table.column(n), row[n]) for n in names])
+        out = []
+        for names, params in groups.items():
+            sql = (f"INSERT INTO {q(self.table.id)} ({', '.join(q(n) for n in names)}) "
+                   f"VALUES ({', '.join([self.p] * len(names))})") if names else \
+                f"INSERT INTO {q(self.table.id)} DEFAULT VALUES"
+            if unless:
+                sql += f" ON CONFLICT ({', '.join(q(self.table.column(n).name) for n in unless)}) DO NOTHING"
+            out.append((sql, params))
+        return out
+
+    def update_by_id(self, values: dict[int, Row]) -> list[tuple[str, list[list[Any]]]]:
+        """UPDATE statements setting each row's own values (id -> {column: value}): one statement per set of
+        columns, with the parameters of each of its rows (for executemany)."""
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for rid, row in values.items():
+            if not row:
+                continue
+            names = tuple(row)
+            groups.setdefault(names, []).append([*(self.to_db(self.table.column(n), row[n]) for n in names),
+                                                 int(rid)])
+        return [(f"UPDATE {q(self.table.id)} SET {', '.join(f'{q(n)} = {self.p}' for n in names)} "
+                 f"WHERE {q('id')} = {self.p}", params) for names, params in groups.items()]
+
     def update(self, where: Row, values: Row) -> tuple[str, list[Any]]:
         """UPDATE the rows matching `where`."""
         if not values:

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import Point
 
 from geoserver.changes import DELETE, INSERT, LOAD, RESET, UPDATE, ChangeFeed
-from geoserver.errors import BadInput, Forbidden, PreconditionFailed
+from geoserver.errors import BadInput, Forbidden, NotFound, PreconditionFailed
 from geoserver.features import Feature
 from geoserver.store import open_store
 from tests.geoserver.contract_county import EAST, EVERYTHING, G4, WEST, WEST_ONLY, event_feature
@@ -166,3 +166,32 @@ def test_a_lease_has_one_holder_until_it_expires_or_is_released(store):
 def _address(store) -> str:
     return getattr(store, "url", None) or str(store.path)
 
+
+
+def test_update_many_patches_in_order_relocates_a_moved_one_and_logs_each_or_writes_nothing(store):
+    first, second = store.insert("events", [event_feature(None, 100.62, 32.82), event_feature(None, 100.63, 32.82)],
+                                 EVERYTHING)
+    start = _latest(store)
+    out = store.update_many("events", [Feature(second.id, None, {"title": "second"}),
+                                       Feature(first.id, Point(100.77, 32.86), {"title": "first"})], EVERYTHING)
+    assert [(f.id, f.properties["title"], f.properties["township_code"]) for f in out] == [
+        (second.id, "second", WEST), (first.id, "first", EAST)]  # the moved one crossed the border
+    assert [(c.op, c.fid) for c in _since(store, start)] == [(UPDATE, second.id), (UPDATE, first.id)]
+    start = _latest(store)
+    with pytest.raises(NotFound):  # first is in the east now: outside WEST_ONLY, so nothing is written
+        store.update_many("events", [Feature(second.id, None, {"title": "x"}), Feature(first.id, None, {"title": "y"})],
+                          WEST_ONLY)
+    assert _since(store, start) == []
+    assert store.get("events", second.id, EVERYTHING).properties["title"] == "second"
+
+
+def test_rows_added_and_updated_in_batches(store):
+    store.add_rows("alarm_state", [{"site_id": s, "rule_id": 1, "count": 0, "watched_at": datetime(2026, 1, 1, tzinfo=UTC)}
+                                   for s in (1, 2, 3)])
+    store.add_rows("alarm_state", [{"site_id": s, "rule_id": 1, "count": 9, "watched_at": datetime(2026, 1, 2, tzinfo=UTC)}
+                                   for s in (3, 4)], unless=("site_id", "rule_id"))
+    rows = {r["site_id"]: r for r in store.rows("alarm_state")}
+    assert {s: r["count"] for s, r in rows.items()} == {1: 0, 2: 0, 3: 0, 4: 9}  # 3 was there: skipped
+    store.update_rows_by_id("alarm_state", {rows[1]["id"]: {"count": 5}, rows[4]["id"]: {"count": 6, "last_value": 1.5}})
+    assert {r["site_id"]: (r["count"], r["last_value"]) for r in store.rows("alarm_state")} == {
+        1: (5, None), 2: (0, None), 3: (0, None), 4: (6, 1.5)}

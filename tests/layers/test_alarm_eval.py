@@ -181,7 +181,7 @@ def test_a_failed_batch_leaves_no_alarm_and_no_state(store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the store went away mid-batch")
 
-    monkeypatch.setattr(alarm_eval, "repeat", broken)
+    monkeypatch.setattr(alarm_eval, "repeated", broken)
     _send(store, site, "temperature", [60])
     with pytest.raises(RuntimeError):
         _send(store, site, "temperature", [61], start=T + timedelta(minutes=1))
