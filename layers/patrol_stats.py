@@ -7,6 +7,10 @@ in scope, a grid worker only himself) on every local day asked, whether he patro
 in one columnar query under the caller's scope (the township scope in the query; a grid worker only his own);
 mileage is geodesic after dropping isolated impossible jumps (as the upload does), duration is first to last
 fix of each patrol within the day. Days are the county's (UTC+8, as layers/stats.py counts events).
+
+Per fix, only whole-array work: the read (numpy arrays, no row objects), worker names numbered by hashing
+(pandas.factorize), one vectorised geodesic pass (pyproj), one vectorised H3 pass (h3ronpy); per worker-day,
+the set of its distinct cells meets the grid's cells and its stops are looked for.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from __future__ import annotations
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import repeat
 from typing import Any
 
 import h3.api.basic_int as h3
 import numpy as np
+import pandas as pd
 import shapely
+from h3ronpy.vector import coordinates_to_cells
 
 from geoserver.access import Principal, scope_for, track_owner
 from geoserver.catalog import Catalog
@@ -199,9 +204,7 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
     if not len(cols):
         return
     t = np.asarray(cols.values["recorded_at"], dtype=float)
-    codes: dict[str, int] = {}  # worker names as numbers (hashing beats sorting strings)
-    worker = np.fromiter((codes.setdefault(w, len(codes)) for w in cols.values["worker"]), np.int64, len(t))
-    names = list(codes)
+    worker, names = pd.factorize(np.asarray(cols.values["worker"], dtype=object))  # names as numbers, hashed
     patrol = np.asarray(cols.values["patrol_id"], dtype=np.int64)
     day = np.floor((t + LOCAL_HOURS * 3600) / 86400).astype(np.int64)
     order = np.lexsort((t, patrol, day, worker))
@@ -217,9 +220,10 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
         dist, _ = legs(t, lon, lat)
     starts = np.concatenate(([0], np.flatnonzero(~same) + 1))
     ends = np.concatenate((starts[1:], [len(t)]))
-    cells = list(map(h3.latlng_to_cell, lat.tolist(), lon.tolist(), repeat(H3_RESOLUTION, len(t))))
+    cells = h3_cells(lat, lon)
     along = np.concatenate(([0.0], np.cumsum(np.where(same, dist, 0.0))))  # metres from the first fix read
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+    firsts, lasts = starts.tolist(), (ends - 1).tolist()
+    for a, b, z in zip(firsts, ends.tolist(), lasts, strict=True):
         name = str(names[worker[a]])
         when = date(1970, 1, 1) + timedelta(days=int(day[a]))
         rec = records.get((name, when.isoformat()))
@@ -228,10 +232,20 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
             rec = records[(name, when.isoformat())] = WorkerDay(member, when.isoformat())
         rec.patrols.add(int(patrol[a]))
         rec.fixes += b - a
-        rec.distance_m += float(along[b - 1] - along[a])
-        rec.duration_s += float(t[b - 1] - t[a])
-        rec.cells |= grid_cells.get(rec.member.grid_code or "", frozenset()).intersection(cells[a:b])
+        rec.distance_m += float(along[z] - along[a])
+        rec.duration_s += float(t[z] - t[a])
+        own = grid_cells.get(rec.member.grid_code or "")
+        if own:
+            rec.cells |= own.intersection(np.unique(cells[a:b]).tolist())
         rec.stops.extend(stops(t[a:b], lon[a:b], lat[a:b]))
+
+
+def h3_cells(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The H3 cell (H3_RESOLUTION) of each fix, as int64 cell numbers (h3-py's integer form), in one
+    vectorised call (h3ronpy)."""
+    if not len(lat):
+        return np.empty(0, dtype=np.int64)
+    return np.asarray(coordinates_to_cells(lat, lon, H3_RESOLUTION), dtype=np.uint64).astype(np.int64)
 
 
 def stops(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, radius_m: float = STOP_RADIUS_M,
@@ -253,13 +267,25 @@ def stops(t: np.ndarray, lon: np.ndarray, lat: np.ndarray, radius_m: float = STO
     for i in cand.tolist():
         if i < free:
             continue
-        far = np.flatnonzero(np.hypot(x[i:] - x[i], y[i:] - y[i]) > radius_m)
-        j = i + int(far[0]) if len(far) else n
+        j = _leaves(x, y, i, radius_m)
         if t[j - 1] - t[i] >= need:
             out.append({"start": _iso(t[i]), "end": _iso(t[j - 1]), "dwell_s": int(t[j - 1] - t[i]),
                         "lon": round(float(lon[i:j].mean()), 7), "lat": round(float(lat[i:j].mean()), 7)})
             free = j
     return out
+
+
+def _leaves(x: np.ndarray, y: np.ndarray, i: int, radius_m: float) -> int:
+    """The first fix after i farther than radius_m from fix i (len(x) if none), looked for in growing windows
+    (a stop ends within a few fixes; scanning the rest of the day for every anchor cost more than the stops)."""
+    n, lo, width = len(x), i, 64
+    while lo < n:
+        hi = min(n, lo + width)
+        far = np.flatnonzero(np.hypot(x[lo:hi] - x[i], y[lo:hi] - y[i]) > radius_m)
+        if len(far):
+            return lo + int(far[0])
+        lo, width = hi, width * 4
+    return n
 
 
 def _iso(epoch: float) -> str:

@@ -130,9 +130,12 @@ def pg_columns(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, query: Fea
     if here:
         # np.lexsort: the last key sorts first; NaN (a NULL) sorts last, as ASC NULLS LAST does
         order = np.lexsort([ids] + [_sort_key(values[n]) for n in reversed(keys)])
-        ids, lon, lat = ids[order], lon[order], lat[order]
-        picks = order.tolist()
-        values = {n: _take(values[n], order, picks) for n in names}
+        if (order[1:] < order[:-1]).any():  # not read in order already (a table read in id order is)
+            ids, lon, lat = ids[order], lon[order], lat[order]
+            picks = order.tolist()
+            values = {n: _take(values[n], order, picks) for n in names}
+        else:
+            values = {n: values[n] for n in names}
     return ids, lon, lat, values
 
 
