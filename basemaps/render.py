@@ -12,7 +12,7 @@ from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.utils import render
 
-from basemaps.sources import RasterSource
+from basemaps.sources import Handle, RasterSource
 from geoserver.errors import BadInput
 
 TILE_SIZE = 256
@@ -67,13 +67,10 @@ RAMP = np.stack([np.interp(np.linspace(0, 1, 256), _RAMP_STOPS[:, 0], _RAMP_STOP
                 ).astype(np.uint8)  # shape (3, 256)
 
 
-def _reader(source: RasterSource, tms: morecantile.TileMatrixSet) -> Reader:
-    readers = getattr(source._local, "readers", None)
-    if readers is None:
-        readers = source._local.readers = {}
-    reader = readers.get(tms.id)
+def _reader(handle: Handle, source: RasterSource, tms: morecantile.TileMatrixSet) -> Reader:
+    reader = handle.readers.get(tms.id)
     if reader is None:
-        reader = readers[tms.id] = Reader(str(source.path), dataset=source.dataset(), tms=tms)
+        reader = handle.readers[tms.id] = Reader(str(source.path), dataset=handle.dataset, tms=tms)
     return reader
 
 
@@ -112,20 +109,9 @@ def _inner_valid(valid: np.ndarray) -> np.ndarray:
     return np.where(inner, 255, 0).astype("uint8")
 
 
-@lru_cache(maxsize=8)
-def empty_tile(fmt_name: str) -> bytes:
-    """A tile with nothing on it: transparent in PNG/WebP, white in JPEG."""
-    fmt = FORMATS[fmt_name]
-    data = np.full((3, TILE_SIZE, TILE_SIZE), 255, dtype="uint8")
-    mask = np.zeros((TILE_SIZE, TILE_SIZE), dtype="uint8") if fmt.alpha else None
-    return render(data, mask, img_format=fmt.gdal_driver)
-
-
-def render_tile(source: RasterSource, tms: morecantile.TileMatrixSet, z: int, row: int, col: int,
-                fmt: TileFormat) -> bytes:
-    """The encoded map tile (z, row, col) of `source` in `tms`; empty where the source has no coverage."""
-    tile = check_tile(tms, z, row, col)
-    reader = _reader(source, tms)
+def _read(reader: Reader, source: RasterSource, tms: morecantile.TileMatrixSet,
+          tile: morecantile.Tile) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tile's pixels (bands, then a 0/255 validity mask), None where the file does not reach."""
     try:
         if source.kind == "rgb":
             img = reader.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=(1, 2, 3))
@@ -144,7 +130,28 @@ def render_tile(source: RasterSource, tms: morecantile.TileMatrixSet, z: int, ro
             grey = (shade * 255).astype("uint8")
             data, valid = np.stack([grey, grey, grey]), _inner_valid(_valid(img))
     except TileOutsideBounds:
+        return None
+    return data, valid
+
+
+@lru_cache(maxsize=8)
+def empty_tile(fmt_name: str) -> bytes:
+    """A tile with nothing on it: transparent in PNG/WebP, white in JPEG."""
+    fmt = FORMATS[fmt_name]
+    data = np.full((3, TILE_SIZE, TILE_SIZE), 255, dtype="uint8")
+    mask = np.zeros((TILE_SIZE, TILE_SIZE), dtype="uint8") if fmt.alpha else None
+    return render(data, mask, img_format=fmt.gdal_driver)
+
+
+def render_tile(source: RasterSource, tms: morecantile.TileMatrixSet, z: int, row: int, col: int,
+                fmt: TileFormat) -> bytes:
+    """The encoded map tile (z, row, col) of `source` in `tms`; empty where the source has no coverage."""
+    tile = check_tile(tms, z, row, col)
+    with source.handles.borrow() as handle:  # read under the handle, encode after giving it back
+        read = _read(_reader(handle, source, tms), source, tms, tile)
+    if read is None:
         return empty_tile(fmt.name)
+    data, valid = read
     if not valid.any():  # inside the file's bounds but all nodata (outside the county's outline)
         return empty_tile(fmt.name)
     if fmt.name == "png":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,6 +14,7 @@ from typing import Literal
 import numpy as np
 import rasterio
 from rasterio.crs import CRS
+from rasterio.env import set_gdal_config
 from rasterio.errors import RasterioIOError
 from rasterio.warp import transform_bounds
 
@@ -24,6 +27,69 @@ RenderKind = Literal["rgb", "ramp", "hillshade"]
 # The sample county's files, by source id; a user's extra COGs are added by file stem.
 SAMPLE_FILES = {"imagery": "imagery.tif", "dem": "dem.tif"}
 TITLES = {"imagery": "Orthophoto", "dem": "Elevation (DEM)", "hillshade": "Hillshade"}
+# Open handles kept per file: enough for the tiles of a 2-core server at once; a render beyond that waits for one.
+HANDLES_PER_FILE = 4
+# GDAL's block cache, process-wide, unless GDAL_CACHEMAX is set: GDAL's own default is 5 % of the machine's
+# memory (1.2 GB on 24 GB), which a server rendering imagery tiles fills over hours and never gives back.
+DEFAULT_GDAL_CACHE_MB = 64
+
+
+class Handle:
+    """One open dataset on a file, and the rio-tiler readers over it by tile matrix set (one thread at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.dataset = rasterio.open(path)
+        self.readers: dict[str, object] = {}
+
+
+class Handles:
+    """The open handles on one file, lent to one thread at a time and kept for the next (at most `size`).
+
+    GDAL datasets are not safe to share across threads. A handle per thread of the server's thread pool (40)
+    per file kept ~10 MB each of GDAL state alive; a small pool bounds that whatever the pool's size.
+    """
+
+    def __init__(self, path: Path, size: int = HANDLES_PER_FILE) -> None:
+        self.path, self.size = path, size
+        self._free: list[Handle] = []
+        self._opened = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def borrow(self) -> Iterator[Handle]:
+        """A handle for this thread until the block ends (opened on first need, waited for when all are lent)."""
+        with self._cond:
+            while not self._free and self._opened >= self.size:
+                self._cond.wait()
+            handle = self._free.pop() if self._free else None
+            if handle is None:
+                self._opened += 1
+        if handle is None:
+            try:
+                handle = Handle(self.path)
+            except BaseException:
+                with self._cond:
+                    self._opened -= 1
+                    self._cond.notify()
+                raise
+        try:
+            yield handle
+        finally:
+            with self._cond:
+                self._free.append(handle)
+                self._cond.notify()
+
+    @property
+    def opened(self) -> int:
+        """How many handles are open (lent or free)."""
+        return self._opened
+
+
+def bound_gdal_cache(megabytes: int = DEFAULT_GDAL_CACHE_MB) -> None:
+    """Cap GDAL's raster block cache for this process, unless the environment sets GDAL_CACHEMAX itself."""
+    if os.environ.get("GDAL_CACHEMAX"):
+        return
+    set_gdal_config("GDAL_CACHEMAX", int(megabytes) * 2**20)  # rasterio passes it on to GDALSetCacheMax64
 
 
 @dataclass
@@ -42,14 +108,11 @@ class RasterSource:
     value_range: tuple[float, float]
     overviews: list[int]
     native_resolution: float  # in the file's CRS units per pixel
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    handles: Handles = field(default=None, repr=False)  # type: ignore[assignment]
 
-    def dataset(self) -> rasterio.DatasetReader:
-        """This thread's open handle on the file (GDAL datasets are not safe to share across threads)."""
-        ds = getattr(self._local, "ds", None)
-        if ds is None:
-            ds = self._local.ds = rasterio.open(self.path)
-        return ds
+    def __post_init__(self) -> None:
+        if self.handles is None:
+            self.handles = Handles(self.path)
 
     @property
     def media_alpha(self) -> bool:
@@ -98,8 +161,10 @@ class RasterRegistry:
     def build(cls, sample_dir: Path | None, extra: Iterable[Path] = ()) -> RasterRegistry:
         """Sources from the sample directory (when its COGs exist) and from configured files (must exist).
 
-        The DEM also yields a `hillshade` source, shaded per tile from the DEM itself.
+        The DEM also yields a `hillshade` source, shaded per tile from the DEM itself. GDAL's block cache is
+        capped here (`bound_gdal_cache`), before any tile is read.
         """
+        bound_gdal_cache()
         sources: list[RasterSource] = []
         if sample_dir is not None:
             for source_id, name in SAMPLE_FILES.items():
@@ -116,8 +181,9 @@ class RasterRegistry:
             sources.append(source)
         dem = next((s for s in sources if s.id == "dem"), None)
         if dem is not None:
+            # the same file: the DEM's handles serve both
             sources.append(RasterSource(**{**dem.__dict__, "id": "hillshade", "title": TITLES["hillshade"],
-                                           "kind": "hillshade", "_local": threading.local()}))
+                                           "kind": "hillshade"}))
         return cls(sources)
 
     def get(self, source_id: str) -> RasterSource:

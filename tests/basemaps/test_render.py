@@ -151,3 +151,26 @@ def test_hillshade_has_no_dark_rim_where_the_dem_has_no_data(registry):
     # Pixels whose 3x3 neighbourhood touches nodata are left out rather than shaded off -9999.
     assert ((pixels[3] > 0) <= (dem[3] > 0)).all() and (pixels[3] > 0).sum() < (dem[3] > 0).sum()
     assert shaded.min() > 60  # the gentle test hill
+
+
+def test_many_threads_share_a_few_open_handles_and_get_the_same_tiles(tmp_path):
+    # The server renders from a pool of 40 threads: a handle per thread and file kept GDAL state for each alive
+    # (the process grew by hundreds of MB under imagery load). Now a few handles per file are lent in turn.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from basemaps.sources import HANDLES_PER_FILE
+
+    make_imagery(tmp_path / "imagery.tif")
+    make_dem(tmp_path / "dem.tif")
+    registry = RasterRegistry.build(tmp_path)
+    tms = get_tms(WEB_MERCATOR)
+    tiles = [(source, tms.tile(CENTRE[0] + dx * 0.004, CENTRE[1] + dy * 0.004, 15))
+             for source in ("imagery", "hillshade") for dx in range(-3, 4) for dy in range(-2, 3)]
+    one_by_one = [render_tile(registry.get(s), tms, t.z, t.y, t.x, FORMATS["png"]) for s, t in tiles]
+    with ThreadPoolExecutor(32) as pool:
+        together = list(pool.map(lambda st: render_tile(registry.get(st[0]), tms, st[1].z, st[1].y, st[1].x,
+                                                        FORMATS["png"]), tiles * 3))
+    assert together == one_by_one * 3
+    assert 1 <= registry.get("imagery").handles.opened <= HANDLES_PER_FILE
+    assert registry.get("dem").handles is registry.get("hillshade").handles  # one file, one set of handles
+    assert registry.get("dem").handles.opened <= HANDLES_PER_FILE
