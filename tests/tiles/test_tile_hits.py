@@ -34,12 +34,28 @@ def served(monkeypatch) -> list[str]:
 
     def spy(self, scope, match):
         answer = original(self, scope, match)
-        if answer:
+        if isinstance(answer, tuple):  # a hit (a TileJob is a miss it builds itself: see `built`)
             answered.append(scope["path"])
         return answer
 
     monkeypatch.setattr(tile_hits.TileHits, "_answer", spy)
     return answered
+
+
+@pytest.fixture
+def built(monkeypatch) -> list[str]:
+    """The paths of the misses the fast path built itself."""
+    paths: list[str] = []
+    original = tile_hits.TileHits._answer
+
+    def spy(self, scope, match):
+        answer = original(self, scope, match)
+        if answer and not isinstance(answer, tuple):
+            paths.append(scope["path"])
+        return answer
+
+    monkeypatch.setattr(tile_hits.TileHits, "_answer", spy)
+    return paths
 
 
 def _path(lon: float, lat: float, z: int, collection: str | None = None) -> str:
@@ -97,3 +113,31 @@ def test_what_the_fast_path_cannot_judge_goes_to_the_app(client, served):
     assert client.get(_path(*TOWN_B, 15, "events")).status_code == 404  # not public: anonymous gets nothing
     assert client.get("/tiles/NoSuchTMS/15/1/1", headers=admin).status_code == 404
     assert served == []
+
+
+def test_a_miss_of_a_known_caller_is_built_before_routing_exactly_as_the_route_builds_it(catalog, tmp_path, built):
+    db = filled_database("embedded", catalog, tmp_path, None, county.fill)
+    paths = [_path(*TOWN_B, 15, "buildings"), _path(*TOWN_B, 13), _path(*county.TOWN_CENTRES["A"], 16, "events")]
+    answers = {}
+    for cache_mb in (0, 16):  # memory cache off (every tile a miss), then on
+        with TestClient(create_app(Settings(database=db, secret=SECRET, tile_cache_mb=cache_mb))) as c:
+            leader = login(c, "leader-A")
+            c.get("/tiles/WebMercatorQuad", headers=leader)  # the app verifies the token once
+            for path in paths:
+                got = c.get(path, headers=leader)
+                answers.setdefault(path, []).append(got)
+                assert got.status_code in (200, 204)
+            assert built == paths
+            built.clear()
+            refused = c.get(paths[0], headers={"Authorization": "Bearer not-a-token"})
+            assert refused.status_code == 401 and built == []
+    # the route's own answer, through the app (a query string is the app's to judge), is the same tile
+    with TestClient(create_app(Settings(database=db, secret=SECRET, tile_cache_mb=0))) as c:
+        leader = login(c, "leader-A")
+        for path in paths:
+            routed = c.get(path + "?f=mvt", headers=leader)
+            for got in answers[path]:
+                assert got.status_code == routed.status_code and got.content == routed.content
+                for header in ("etag", "cache-control", "vary", "content-type"):
+                    assert got.headers.get(header) == routed.headers.get(header), header
+    assert "buildings" not in decode(answers[paths[1]][0].content)  # leader A reads none of town B's houses
