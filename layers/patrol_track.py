@@ -50,15 +50,26 @@ def stub(lon: float, lat: float) -> LineString:
     return LineString([(lon, lat), (lon + 1e-7, lat)])
 
 
+def millimetres(dist: np.ndarray) -> np.ndarray:
+    """Leg lengths in whole millimetres: summed as integers, a mileage is the same whatever order its legs
+    were added up in (a batch extending a track adds to the stored sum; a late batch sums every leg again)."""
+    return np.rint(np.asarray(dist, dtype=float) * 1000.0).astype(np.int64)
+
+
+def duration(first: float, last: float) -> int:
+    """Whole seconds from the first to the last fix (epoch seconds, millisecond precision)."""
+    return int(round(last - first, 3) // 1)
+
+
 def statistics(t: np.ndarray, lon: np.ndarray, lat: np.ndarray,
                computed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[LineString, dict[str, Any]]:
-    """The line, geodesic distance, duration and fix count of fixes in time order, isolated spikes left out
-    (`computed`: their legs' lengths and speeds when already known)."""
+    """The line, geodesic distance (m, to the millimetre), duration and fix count of fixes in time order,
+    isolated spikes left out (`computed`: their legs' lengths and speeds when already known)."""
     dist, speed = computed if computed is not None else legs(t, lon, lat)
     spikes = spike_mask(t, lon, lat, speed)
     keep = ~spikes
     kt, kx, ky = t[keep], lon[keep], lat[keep]
-    distance = float((legs(kt, kx, ky)[0] if spikes.any() else dist).sum())
+    mm = int(millimetres(legs(kt, kx, ky)[0] if spikes.any() else dist).sum())
     line = shapely.linestrings(np.column_stack([kx, ky])) if len(kt) > 1 else stub(float(kx[0]), float(ky[0]))
-    return line, {"distance_m": round(distance, 2), "duration_s": int(round(float(kt[-1] - kt[0]), 3) // 1),
+    return line, {"distance_m": mm / 1000, "duration_s": duration(float(kt[0]), float(kt[-1])),
                   "point_count": len(t)}

@@ -259,42 +259,31 @@ def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int,
 JUMP = f"an impossible jump (faster than {MAX_SPEED:.0f} m/s from the fixes before and after)"
 
 
+TAIL = 16  # stored fixes read back for a batch that only extends the track
+
+
 def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime,
            device: str | None = None) -> tuple[dict[int, Any], Feature]:
     """Add parsed fixes to a patrol locked by the caller's open transaction: one set-based write of the new
-    fixes, one summary change, the patrol's line and figures recomputed from every stored fix, and the
-    worker's live position moved to the newest fix (of `device`, when a tracker app sent it).
+    fixes, one summary change, the patrol's line and figures brought up to date, and the worker's live
+    position moved to the newest fix (of `device`, when a tracker app sent it).
+
+    A batch whose fixes all come after the newest stored one (a phone sending as it goes) extends the track
+    from its last few stored fixes (`_extend`); any other batch (late, overlapping, a retry) recomputes the
+    figures from every stored fix (`_recompute`). Both give exactly the figures of the stored fixes: mileage
+    is summed in whole millimetres per leg, so the sum does not depend on the order it was added up in.
 
     Returns each fix's status by its index (`accepted`, `duplicate`, or `(reason,)` when rejected) and the
     updated patrol.
     """
     pid = int(patrol.id)  # type: ignore[arg-type]
-    stored = store.columns(POINTS, FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, pid]}),
-                           Scope.everything(), ("recorded_at", "point_key"))
-    keys = {k if k is not None else f"fid:{i}" for k, i in zip(stored.values["point_key"], stored.ids, strict=True)}
-    statuses: dict[int, Any] = {}
-    fresh: list[Fix] = []
-    for fix in fixes:
-        if fix.key in keys:
-            statuses[fix.index] = "duplicate"
-        else:
-            keys.add(fix.key)
-            fresh.append(fix)
-    st = stored.values["recorded_at"]
-    ft = np.fromiter((f.time.timestamp() for f in fresh), float, len(fresh))
-    fx = np.fromiter((f.lon for f in fresh), float, len(fresh))
-    fy = np.fromiter((f.lat for f in fresh), float, len(fresh))
-    t, lon, lat = np.concatenate([st, ft]), np.concatenate([stored.lon, fx]), np.concatenate([stored.lat, fy])
-    owner = np.concatenate([np.full(len(st), -1), np.arange(len(fresh))])
-    order = patrol_track.time_order(t, lon, lat)
-    t, lon, lat, owner = t[order], lon[order], lat[order], owner[order]
-    computed = patrol_track.legs(t, lon, lat)
-    spikes = patrol_track.spike_mask(t, lon, lat, computed[1])
-    jumps = {int(k) for k in owner[spikes & (owner >= 0)]}
-    accepted = [f for k, f in enumerate(fresh) if k not in jumps]
-    for k in jumps:
-        statuses[fresh[k].index] = (JUMP,)
     worker = patrol.properties["worker"]
+    statuses: dict[int, Any] = {}
+    plan = _extend(store, patrol, fixes, statuses) if fixes else None
+    if plan is None:
+        statuses.clear()
+        plan = _recompute(store, pid, fixes, statuses)
+    accepted, finish = plan
     written = store.append(POINTS, _points(pid, worker, accepted), Scope.everything(),
                            unique=("patrol_id", "point_key"), summary={"patrol_id": pid, "worker": worker}
                            ) if accepted else []
@@ -303,17 +292,136 @@ def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime,
     props: dict[str, Any] = {"last_fix_at": at}
     line = None
     if accepted:
-        if jumps:  # the track without the refused fixes (their legs change)
-            keep = ~np.isin(owner, list(jumps))
-            t, lon, lat = t[keep], lon[keep], lat[keep]
-            computed = patrol_track.legs(t, lon, lat)
-        line, figures = patrol_track.statistics(t, lon, lat, computed)
+        if all(written):
+            line, figures = finish()
+        else:  # a key stored meanwhile (another writer of the layer): the figures of what is stored
+            line, figures = _recompute(store, pid, [], {})[1]()
         props.update(figures)
         newest = max(accepted, key=lambda f: (f.time, f.lon, f.lat))
         positions.move(store, worker, newest.time, newest.lon, newest.lat,
                        {**newest.extra, "device": device, "patrol_id": pid})
     patrol = store.update(PATROLS, pid, Feature(pid, line, props), Scope.everything(), partial=True)
     return statuses, patrol
+
+
+Plan = tuple[list["Fix"], Any]  # the fixes to write, and what gives the line and figures once they are
+
+
+def _new_fixes(fixes: list[Fix], stored: set[str], statuses: dict[int, Any]) -> list[Fix]:
+    """The fixes whose key is neither stored nor repeated earlier in the batch (those are duplicates)."""
+    seen = set(stored)
+    fresh = []
+    for fix in fixes:
+        if fix.key in seen:
+            statuses[fix.index] = "duplicate"
+        else:
+            seen.add(fix.key)
+            fresh.append(fix)
+    return fresh
+
+
+def _arrays(fixes: list[Fix]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (np.fromiter((f.time.timestamp() for f in fixes), float, len(fixes)),
+            np.fromiter((f.lon for f in fixes), float, len(fixes)),
+            np.fromiter((f.lat for f in fixes), float, len(fixes)))
+
+
+def _refuse_jumps(fresh: list[Fix], t: np.ndarray, lon: np.ndarray, lat: np.ndarray, owner: np.ndarray,
+                  statuses: dict[int, Any]) -> tuple[list[Fix], np.ndarray]:
+    """Fixes in time order (`owner`: -1 for a stored one, else its index in `fresh`): the fresh fixes that are
+    not impossible jumps, and the mask of the fixes kept (jumps out)."""
+    jumps = {int(k) for k in owner[patrol_track.spike_mask(t, lon, lat) & (owner >= 0)]}
+    for k in jumps:
+        statuses[fresh[k].index] = (JUMP,)
+    keep = ~np.isin(owner, list(jumps)) if jumps else np.ones(len(t), dtype=bool)
+    return [f for k, f in enumerate(fresh) if k not in jumps], keep
+
+
+def _recompute(store: Store, pid: int, fixes: list[Fix], statuses: dict[int, Any]) -> Plan:
+    """Every stored fix read back: the batch checked against all of them, and the figures of the whole
+    track once the new fixes are written."""
+    stored = store.columns(POINTS, FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, pid]}),
+                           Scope.everything(), ("recorded_at", "point_key"))
+    keys = {k if k is not None else f"fid:{i}" for k, i in zip(stored.values["point_key"], stored.ids, strict=True)}
+    fresh = _new_fixes(fixes, keys, statuses)
+    ft, fx, fy = _arrays(fresh)
+    t = np.concatenate([stored.values["recorded_at"], ft])
+    lon, lat = np.concatenate([stored.lon, fx]), np.concatenate([stored.lat, fy])
+    owner = np.concatenate([np.full(len(stored), -1), np.arange(len(fresh))])
+    order = patrol_track.time_order(t, lon, lat)
+    t, lon, lat, owner = t[order], lon[order], lat[order], owner[order]
+    accepted, keep = _refuse_jumps(fresh, t, lon, lat, owner, statuses)
+    return accepted, lambda: patrol_track.statistics(t[keep], lon[keep], lat[keep])
+
+
+def _extend(store: Store, patrol: Feature, fixes: list[Fix], statuses: dict[int, Any]) -> Plan | None:
+    """The plan of a batch that only extends the track (every fix later than the newest stored one), from the
+    last TAIL stored fixes, the first one's time and the stored line; None when the batch does not, or the
+    patrol's stored figures are not those of its fixes (then everything is recomputed).
+
+    Only the newest stored fix can change (become a spike between its neighbours); every older one keeps its
+    status. So the track up to `a`, the newest older fix kept, is unchanged: the new line is the stored one
+    up to `a` followed by the kept fixes from `a` on, and the mileage the stored one less its leg from `a`
+    to the newest stored fix, plus the legs of the kept fixes from `a` on.
+    """
+    pid = int(patrol.id)  # type: ignore[arg-type]
+    props = patrol.properties
+    mine = {"op": "=", "args": [{"property": "patrol_id"}, pid]}
+    page = store.query(POINTS, FeatureQuery(filter=mine, sortby=(("recorded_at", False),), limit=TAIL,
+                                            properties=("recorded_at",)), Scope.everything())
+    count = page.number_matched
+    if count != (props.get("point_count") or 0):
+        return None
+    if count and min(f.time for f in fixes) <= page.features[0].properties["recorded_at"]:
+        return None  # a late or overlapping batch
+    tt = np.fromiter((f.properties["recorded_at"].timestamp() for f in page.features), float, len(page.features))
+    xy = (shapely.get_coordinates(np.array([f.geometry for f in page.features], dtype=object))
+          if page.features else np.zeros((0, 2)))
+    order = patrol_track.time_order(tt, xy[:, 0], xy[:, 1])
+    tt, xy = tt[order], xy[order]
+    whole = count <= TAIL
+    if not whole:  # more fixes at the tail's first time may come before it in the track: start after them
+        cut = int(np.searchsorted(tt, tt[0], side="right"))
+        tt, xy = tt[cut:], xy[cut:]
+        if len(tt) < 3:
+            return None
+    # Only a phone's ids can be stored already (every fix time is new): one probe of the unique index.
+    stored = store.stored_keys(POINTS, "point_key", [f.key for f in fixes if f.client_id is not None],
+                               ("patrol_id", pid))
+    fresh = _new_fixes(fixes, stored, statuses)
+    ft, fx, fy = _arrays(fresh)
+    order = patrol_track.time_order(ft, fx, fy)  # every fresh fix comes after the tail
+    t, lon, lat = np.concatenate([tt, ft[order]]), np.concatenate([xy[:, 0], fx[order]]), \
+        np.concatenate([xy[:, 1], fy[order]])
+    owner = np.concatenate([np.full(len(tt), -1), np.arange(len(fresh))[order]])
+    accepted, keep = _refuse_jumps(fresh, t, lon, lat, owner, statuses)
+    t, lon, lat = t[keep], lon[keep], lat[keep]
+    if whole:
+        return accepted, lambda: patrol_track.statistics(t, lon, lat)
+    m = len(tt)
+    spikes = patrol_track.spike_mask(t, lon, lat)
+    older = np.flatnonzero(~spikes[1:m - 1]) + 1  # kept stored fixes before the newest, the first left out
+    line = shapely.get_coordinates(patrol.geometry) if patrol.geometry is not None else np.zeros((0, 2))
+    if not len(older) or len(line) < 2:
+        return None
+    a = int(older[-1])
+    if (line[-1] != (lon[m - 1], lat[m - 1])).any() or (line[-2] != (lon[a], lat[a])).any():
+        return None  # the stored line is not the track of the stored fixes
+
+    def finish() -> tuple[Any, dict[str, Any]]:
+        kept = ~spikes[a:]
+        kt, kx, ky = t[a:][kept], lon[a:][kept], lat[a:][kept]
+        gone = patrol_track.millimetres(patrol_track.legs(t[[a, m - 1]], lon[[a, m - 1]], lat[[a, m - 1]])[0])
+        mm = round(float(props.get("distance_m") or 0) * 1000) - int(gone.sum()) + \
+            int(patrol_track.millimetres(patrol_track.legs(kt, kx, ky)[0]).sum())
+        coords = np.concatenate([line[:-1], np.column_stack([kx, ky])[1:]])
+        first = store.query(POINTS, FeatureQuery(filter=mine, sortby=(("recorded_at", True),), limit=1,
+                                                 properties=("recorded_at",), with_geometry=False),
+                            Scope.everything()).features[0].properties["recorded_at"].timestamp()
+        return shapely.linestrings(coords), {
+            "distance_m": mm / 1000, "duration_s": patrol_track.duration(first, float(kt[-1])),
+            "point_count": count + len(accepted)}
+    return accepted, finish
 
 
 def _points(pid: int, worker: str, fixes: list[Fix]) -> list[Feature]:

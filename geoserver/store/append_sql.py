@@ -8,6 +8,7 @@ new rows fall in, not one per feature: a phone's batch of a thousand fixes is on
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -110,6 +111,20 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
     return batch, new
 
 
+def _key_columns(layer: Layer, column: str, within: tuple[str, int]) -> None:
+    if layer.prop(column).type != "string" or layer.prop(within[0]).type != "integer":
+        raise ValueError("stored_keys takes a text column within an integer one")
+
+
+def pg_stored_keys(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, column: str, values: list[str],
+                   within: tuple[str, int]) -> list[str]:
+    """The values stored in `column` among the rows with `within`, by one `= ANY(%s)` probe."""
+    _key_columns(layer, column, within)
+    rows = conn.execute(f"SELECT {quote(column)} FROM {sql.table} WHERE {quote(within[0])} = %s"
+                        f" AND {quote(column)} = ANY(%s::text[])", (within[1], list(values))).fetchall()
+    return [r[0] for r in rows]
+
+
 # -- SQLite (the GeoPackage) -------------------------------------------------------------------------------
 
 
@@ -142,3 +157,13 @@ def sqlite_append(conn: sqlite3.Connection, layer: Layer, features: Sequence[Fea
         gpkg.touch_contents(conn, layer.id, tuple(float(v) for v in shapely.total_bounds(
             batch.geometries[np.asarray(new)])), grow=True)
     return batch, new
+
+
+def sqlite_stored_keys(conn: sqlite3.Connection, layer: Layer, column: str, values: list[str],
+                       within: tuple[str, int]) -> list[str]:
+    """The values stored in `column` among the rows with `within` (the values as one JSON array)."""
+    _key_columns(layer, column, within)
+    rows = conn.execute(f"SELECT {gpkg.q(column)} FROM {gpkg.q(layer.id)} WHERE {gpkg.q(within[0])} = ?"
+                        f" AND {gpkg.q(column)} IN (SELECT value FROM json_each(?))",
+                        (within[1], json.dumps(list(values)))).fetchall()
+    return [r[0] for r in rows]

@@ -206,6 +206,11 @@ class Store(abc.ABC):
         return GeoJSONPage(encoded[1:-1], len(page.features), page.number_matched)
 
     @abc.abstractmethod
+    def stored_keys(self, layer_id: str, column: str, values: list[str], within: tuple[str, int]) -> set[str]:
+        """Which of `values` the text `column` holds in the rows whose integer column `within[0]` is
+        `within[1]` (an index on both makes it one probe per value): what an append would find stored."""
+
+    @abc.abstractmethod
     def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
         """One feature; NotFound if it does not exist *or* lies outside the scope.
 

@@ -246,6 +246,14 @@ class EmbeddedStore(Store):
         with self._read() as conn:
             return self._fetch_one(conn, layer, fid, scope)
 
+    def stored_keys(self, layer_id: str, column: str, values: list[str], within: tuple[str, int]) -> set[str]:
+        """One read: the values as a JSON array joined to the index."""
+        layer = self.catalog.get(layer_id)
+        if not values:
+            return set()
+        with self._read() as conn:
+            return set(append_sql.sqlite_stored_keys(conn, layer, column, values, within))
+
     def columns(self, layer_id: str, query: FeatureQuery, scope: Scope, names: tuple[str, ...]) -> Columns:
         """Point features as columns, in one read."""
         layer = self.catalog.get(layer_id)

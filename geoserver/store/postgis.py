@@ -207,6 +207,14 @@ class PostGISStore(Store):
         with self._connection() as conn:
             return self._fetch(conn, layer, sql, fid, scope, lock=for_update and self._tx() is not None)
 
+    def stored_keys(self, layer_id: str, column: str, values: list[str], within: tuple[str, int]) -> set[str]:
+        """One `= ANY(array)` probe of the index."""
+        layer, sql = self._layer(layer_id)
+        if not values:
+            return set()
+        with self._connection() as conn:
+            return set(append_sql.pg_stored_keys(conn, layer, sql, column, values, within))
+
     def columns(self, layer_id: str, query: FeatureQuery, scope: Scope, names: tuple[str, ...]) -> Columns:
         """Point features as columns, in one statement."""
         layer, sql = self._layer(layer_id)

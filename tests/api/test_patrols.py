@@ -158,6 +158,52 @@ def test_a_spike_stored_before_its_neighbours_arrived_does_not_count(client, peo
     assert totals[0]["duration_s"] == totals[1]["duration_s"] == 39 * 30
 
 
+def test_batches_in_order_give_exactly_the_figures_and_line_of_batches_in_any_order(client, people, monkeypatch):
+    """A phone sending as it goes (every batch after the last: the track is extended from its stored tail)
+    and the same fixes again with overlaps, or late and shuffled (recomputed from every stored fix), give the
+    same line and figures to the millimetre."""
+    worker = people["worker-A1"]
+    fixes = _day_of_fixes(300, step_s=10)
+    for i in (40, 99, 151):  # impossible jumps: mid-batch (refused), the last of a batch (kept, then left out)
+        fixes[i] = {**fixes[i], "lon": fixes[i]["lon"] + 0.2}
+    fixes[200] = {**fixes[200], "id": None}  # no phone id: the fix time is its key
+    fixes[201] = {**fixes[201], "time": fixes[202]["time"], "id": "same-time"}  # two fixes at one time
+    fixes.insert(120, {**fixes[119], "id": "p119-again"})  # the same time and place under another id
+    cuts = [0, 45, 100, 152, 153, 202, 250, len(fixes)]
+    in_order = [fixes[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    overlapping = [in_order[0]] + [[in_order[k - 1][-1], *b] for k, b in enumerate(in_order) if k]  # a retry each
+    shuffled = [fixes[i:i + 70] for i in range(0, len(fixes), 45)]
+    random.Random(5).shuffle(shuffled)
+    recomputed = []
+    monkeypatch.setattr(patrol_work, "_recompute", lambda *a, _r=patrol_work._recompute: recomputed.append(1) or _r(*a))
+    results = []
+    for batches in (in_order, overlapping, shuffled):
+        recomputed.clear()
+        pid = _start(client, worker)["id"]
+        reports = [client.post(f"/patrols/{pid}/points", json={"points": b}, headers=worker).json() for b in batches]
+        results.append((client.get(f"/collections/patrols/items/{pid}", headers=worker).json(), reports))
+        if batches is in_order:
+            assert not recomputed  # every batch extended the track
+        elif batches is overlapping:
+            assert len(recomputed) == len(batches) - 1
+    figures = [got["properties"] for got, _ in results]
+    assert results[0][0]["geometry"] == results[1][0]["geometry"] == results[2][0]["geometry"]
+    for k in ("distance_m", "duration_s"):
+        assert figures[0][k] == figures[1][k] == figures[2][k], k
+    # In order and with overlaps the same fixes are refused and stored.
+    assert figures[0]["point_count"] == figures[1]["point_count"]
+    refused = [[(p.get("id"), p["status"]) for r in reports for p in r["points"] if p["status"] == "rejected"]
+               for _, reports in results[:2]]
+    assert refused[0] == refused[1] == [("p40", "rejected")]
+    assert figures[0]["point_count"] == len(fixes) - 1
+    kept = [f for f in fixes if f["id"] not in ("p40", "p99", "p151")]
+    assert results[0][0]["geometry"]["coordinates"][-1] == pytest.approx([kept[-1]["lon"], kept[-1]["lat"]])
+    assert len(results[0][0]["geometry"]["coordinates"]) == len(kept)
+    expected = Geod(ellps="WGS84").line_length(*zip(*results[0][0]["geometry"]["coordinates"], strict=True))
+    assert figures[0]["distance_m"] == pytest.approx(expected, abs=0.05)
+    assert figures[0]["duration_s"] == 299 * 10
+
+
 def test_only_the_worker_or_an_admin_may_touch_a_patrol(client, people):
     pid = _start(client, people["worker-A1"])["id"]
     one = {"points": _day_of_fixes(1)}

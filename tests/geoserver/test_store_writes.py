@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC, datetime
 
 import pytest
 import shapely
@@ -331,3 +332,20 @@ def test_initialize_twice_keeps_the_data(store):
     store.initialize()
     assert count(store, "events") == 12
     assert shapely.equals(store.get("buildings", 3, EVERYTHING).geometry, L_SHAPE)
+
+
+def test_an_append_skips_stored_keys_and_stored_keys_names_them_within_their_patrol(store):
+    def fix(patrol, key, lon=100.62):
+        return Feature(None, Point(lon, 32.82), {"patrol_id": patrol, "worker": "w", "point_key": key,
+                                                 "recorded_at": datetime(2024, 3, 1, 8, tzinfo=UTC)})
+
+    assert store.stored_keys("track_points", "point_key", ["k0"], ("patrol_id", 7)) == set()
+    assert store.append("track_points", [fix(7, "k0"), fix(7, "k1"), fix(8, "k2")], EVERYTHING,
+                        unique=("patrol_id", "point_key")) == [True, True, True]
+    keys = ["k0", "k1", "k2", "k'3", "k0"]
+    assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 7)) == {"k0", "k1"}
+    assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 8)) == {"k2"}
+    assert store.stored_keys("track_points", "point_key", [], ("patrol_id", 7)) == set()
+    assert store.append("track_points", [fix(7, "k1"), fix(7, "k'3", 100.72), fix(7, "k'3")], EVERYTHING,
+                        unique=("patrol_id", "point_key")) == [False, True, False]
+    assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 7)) == {"k0", "k1", "k'3"}
