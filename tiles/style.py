@@ -71,8 +71,10 @@ def _label_layer(layer: Layer) -> dict | None:
     return doc
 
 
-def _basemap_layers(base: str, rasters: tuple[str, ...]) -> tuple[dict, list[dict]]:
-    """Raster sources and layers for the server's base maps (OGC API map tiles), the first one visible."""
+def _basemap_layers(base: str, rasters: tuple[str, ...],
+                    bounds: dict[str, tuple[float, float, float, float]] | None = None) -> tuple[dict, list[dict]]:
+    """Raster sources and layers for the server's base maps (OGC API map tiles), the first one visible; a source's
+    `bounds` (its coverage, lon/lat) keeps the browser from asking for the empty tiles around it."""
     sources: dict = {}
     layers: list[dict] = []
     shown = [r for r in BASEMAPS if r in rasters]
@@ -81,19 +83,22 @@ def _basemap_layers(base: str, rasters: tuple[str, ...]) -> tuple[dict, list[dic
         fmt = "webp"
         sources[rid] = {"type": "raster", "tileSize": 256, "maxzoom": 18,
                         "tiles": [f"{base}/collections/{rid}/map/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f={fmt}"]}
+        if bounds and rid in bounds:
+            sources[rid]["bounds"] = [round(v, 6) for v in bounds[rid]]
         layers.append({"id": rid, "type": "raster", "source": rid, "metadata": {"onemap:group": "basemap"},
                        "layout": {"visibility": "visible" if i == 0 else "none"}})
     return sources, layers
 
 
 def maplibre_style(layers: list[Layer], tilejson_url: str, center: list[float] | None = None, *,
-                   base: str | None = None, rasters: tuple[str, ...] = ()) -> dict:
+                   base: str | None = None, rasters: tuple[str, ...] = (),
+                   raster_bounds: dict[str, tuple[float, float, float, float]] | None = None) -> dict:
     """A MapLibre GL style (spec v8) drawing the layers from our combined tiles over the server's base maps,
     with labels in glyphs from `{base}/fonts/` (when `base` is given)."""
     style_layers: list[dict] = [{"id": "background", "type": "background", "paint": {"background-color": "#f4f1ea"}}]
     sources: dict = {}
     if base is not None:
-        sources, raster_layers = _basemap_layers(base, rasters)
+        sources, raster_layers = _basemap_layers(base, rasters, raster_bounds)
         style_layers += raster_layers
     for layer in layers:
         if layer.id == HEATMAP:

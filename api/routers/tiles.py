@@ -162,4 +162,5 @@ class TilesFactory:
             url = f"{base_url(request)}/tiles/{WEB_MERCATOR}/tilejson.json"
             rasters = getattr(request.app.state, "rasters", None)
             return maplibre_style(svc.tile_layers(principal), url, center, base=base_url(request),
-                                  rasters=rasters.ids if rasters is not None else ())
+                                  rasters=rasters.ids if rasters is not None else (),
+                                  raster_bounds={s.id: s.bounds for s in rasters} if rasters is not None else None)

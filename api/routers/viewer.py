@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from shapely.ops import polylabel
 from starlette.concurrency import run_in_threadpool
 
 import viewer
@@ -37,11 +38,24 @@ def viewer_page() -> FileResponse:
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
 
+def _label_point(geometry) -> list[float]:
+    """Where a township's name is written: the pole of inaccessibility of its largest part (inside it, away
+    from its edges) -- one label per township, not one per vector tile it crosses."""
+    parts = getattr(geometry, "geoms", None) or [geometry]
+    largest = max(parts, key=lambda g: g.area)
+    try:
+        point = polylabel(largest, tolerance=0.001)
+    except Exception:  # a degenerate ring: any point inside will do
+        point = largest.representative_point()
+    return [round(point.x, 6), round(point.y, 6)]
+
+
 def _townships(store) -> list[dict]:
     page = store.query("townships", FeatureQuery(limit=1000, properties=("township_code", "name", "name_zh"),
                                                  sortby=(("township_code", True),)), Scope.everything())
     return [{"code": f.properties["township_code"], "name": f.properties.get("name"),
-             "name_zh": f.properties.get("name_zh"), "bbox": [round(v, 6) for v in f.geometry.bounds]}
+             "name_zh": f.properties.get("name_zh"), "bbox": [round(v, 6) for v in f.geometry.bounds],
+             "label": _label_point(f.geometry)}
             for f in page.features]
 
 
@@ -56,6 +70,11 @@ def profile(request: Request, principal: Principal) -> dict:
     home = Scope.of(principal.townships) if principal.townships else Scope.everything()
     extent = request.app.state.extents.extent("townships", home).bbox
     townships = _townships(store)
+    # Township names on the map: those of the townships layer the caller may read.
+    seen = readable.get("townships")
+    labels = [] if seen is None else [
+        {"code": t["code"], "name": t["name"], "name_zh": t["name_zh"], "label": t["label"]} for t in townships
+        if seen.unrestricted or t["code"] in (seen.townships or frozenset())]
     if readable.get("events") is not None and not readable["events"].unrestricted:
         mine = readable["events"].townships or frozenset()
         townships = [t for t in townships if t["code"] in mine]
@@ -67,6 +86,7 @@ def profile(request: Request, principal: Principal) -> dict:
         "department": principal.department,
         "home": list(extent) if extent else None,
         "township_list": townships,
+        "township_labels": labels,
         "layers": [{"id": lid, "title": catalog.get(lid).title, "geometry_type": catalog.get(lid).geometry_type,
                     "time_field": catalog.get(lid).time_field, "live": catalog.get(lid).live,
                     "everywhere": sc.unrestricted} for lid, sc in readable.items()],

@@ -131,3 +131,13 @@ def test_a_missing_configured_cog_stops_the_start_naming_it(tmp_path):
     with pytest.raises(SourceUnavailable, match="ortho-2025.tif"):
         with TestClient(create_app(settings)):
             pass
+
+
+def test_the_style_bounds_each_base_map_to_its_coverage(client):
+    """A map asks for no base-map tile outside the raster: the style's sources carry the coverage."""
+    style = client.get("/styles/onemap.json").json()
+    box = client.get("/collections/imagery/map/tiles/WebMercatorQuad").json()["boundingBox"]
+    coverage = box["lowerLeft"] + box["upperRight"]
+    imagery = style["sources"]["imagery"]
+    assert imagery["bounds"] == pytest.approx(coverage, abs=1e-5)
+    assert all("bounds" in style["sources"][s] for s in ("dem", "hillshade"))

@@ -99,3 +99,17 @@ def test_bad_glyph_requests_are_400(client, path):
     r = client.get(path)
     assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["parameter"] in ("range", "fontstack")
+
+
+def test_each_township_is_named_once_from_a_point_inside_it(client):
+    """The map writes a township's name once, inside it (not once per vector tile the township crosses)."""
+    from shapely.geometry import Point, shape
+
+    operator = _profile(client, "operator")
+    towns = {f["properties"]["township_code"]: shape(f["geometry"])
+             for f in client.get("/collections/townships/items", params={"limit": 100}).json()["features"]}
+    labels = operator["township_labels"]
+    assert sorted(t["code"] for t in labels) == sorted(towns)
+    for t in labels:
+        assert towns[t["code"]].contains(Point(t["label"])), t
+        assert t["name_zh"]

@@ -4,7 +4,7 @@ import { get } from './api.js';
 import { login, logout, token } from './auth.js';
 import { applyText, t, toggleLang } from './i18n.js';
 import { buildTree } from './layers.js';
-import { createMap, loadStyle, setFilteredTiles } from './map.js';
+import { createMap, loadStyle, setFilteredTiles, townshipLabels } from './map.js';
 import { setupAlarms } from './panels/alarms.js';
 import { setupEvents } from './panels/events.js';
 import { defaultState, eventsCql, setupFilters } from './panels/filters.js';
@@ -67,20 +67,26 @@ function session(profile) {
 async function start() {
   applyText();
   token();  // takes a #token= handed over by another page
-  const profile = app.profile = await get('/viewer/profile');
+  // The profile and the style at once (the style depends on the caller, not on the profile).
+  const [profile, style] = await Promise.all([get('/viewer/profile'), loadStyle({ events: eventsCql(app.filters) })]);
+  app.profile = profile;
   session(profile);
-  const style = await loadStyle({ events: eventsCql(app.filters) });
+  townshipLabels(style, profile.township_labels);
   const map = app.map = createMap('map', style, profile.home);
   window.__map = map;
   map.on('error', (e) => { $('status').textContent = String((e.error && e.error.message) || e); });
+  const painted = new Promise((ok) => map.once('idle', ok));
   map.once('idle', () => { window.__ready = true; window.__firstIdle = performance.now(); });
   map.on('load', () => buildTree(map, profile));
   setupIdentify(map, app);
   setupSearch(app);
+  // The map first: the panels' lists, the filter form and the live stream ask the server only once the first
+  // view is drawn (on a busy server they would otherwise queue in front of its tiles).
+  await painted;
   await setupFilters(app);
   if (profile.tools.patrols) setupReplay(app).catch((err) => { $('status').textContent = String(err.message || err); });
   const heat = ['events', 'alarms'].filter((id) => profile.layers.some((l) => l.id === id));
-  if (heat.length) map.once('load', () => setupHeat(app, heat));
+  if (heat.length) setupHeat(app, heat);
   if (profile.tools.events) await setupEvents(app);
   if (profile.tools.alarms) await setupAlarms(app);
   const live = ['events', 'alarms', 'positions'].filter((id) => profile.tools[id] || (id === 'positions'

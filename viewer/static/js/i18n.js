@@ -40,7 +40,7 @@ const VALUES = {
     reported: '新上报', accepted: '已受理', dispatched: '已派遣', in_progress: '处置中', handled: '已处置',
     verified: '已核查', closed: '已结案', rejected: '不予受理', merged: '已合并', overdue: '超期', soon_due: '临期',
     accept: '受理', reject: '不予受理', merge: '合并', dispatch: '派遣', start: '开始处置', handle: '处置完成',
-    verify: '核查', rework: '返工', escalate: '越级上报', supervise: '督办',
+    verify: '核查', rework: '返工', relocate: '更正位置', close: '结案', escalate: '越级上报', supervise: '督办',
     grid_worker: '网格员', citizen: '群众', sensor: '传感器', hotline: '热线', inspection: '巡查',
     low: '低', normal: '一般', high: '高', urgent: '紧急',
     raised: '新告警', acknowledged: '已确认', resolved: '已解除', info: '提示', warning: '警告', critical: '严重',

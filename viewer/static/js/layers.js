@@ -24,7 +24,7 @@ export function buildTree(map, profile) {
   const basemaps = style.layers.filter((l) => l.metadata && l.metadata['onemap:group'] === 'basemap');
   const groups = new Map();
   for (const layer of style.layers) {
-    const group = layer['source-layer'];
+    const group = layer['source-layer'] || (layer.metadata && layer.metadata['onemap:layer']);
     if (!group) continue;
     if (!groups.has(group)) groups.set(group, []);
     groups.get(group).push(layer);

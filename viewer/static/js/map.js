@@ -5,6 +5,8 @@ import { headers } from './api.js';
 import { currentLang, onLang, t } from './i18n.js';
 
 export { maplibregl };
+// Start MapLibre's worker (and fetch its script) now, while the profile and the style are on their way.
+maplibregl.prewarm();
 const origin = window.location.origin;
 // Live layers drawn from their own /collections/{id}/tiles source: events with the page's filter, positions as
 // they move; each is reloaded when /stream says it changed.
@@ -47,14 +49,34 @@ export async function loadStyle(cql) {
     if (id !== 'events') continue;
     layer.paint['circle-color'] = clusterPaint(layer);
     extra.push({ id: `${id}-count`, type: 'symbol', source: `${id}-filtered`, 'source-layer': id,
-      filter: ['has', 'point_count'], minzoom: layer.minzoom || 0,
+      filter: ['all', ['has', 'point_count'], ['>', ['get', 'point_count'], 1]], minzoom: layer.minzoom || 0,
       layout: { 'text-field': ['to-string', ['get', 'point_count']], 'text-font': ['Sans Regular'], 'text-size': 11,
         'text-allow-overlap': true, 'text-ignore-placement': true },
       paint: { 'text-color': '#ffffff' } });
   }
+  // Every fix of every patrol drowns the map at street level: shown on request (layer tree, replay draws its own).
+  for (const layer of style.layers.filter((l) => l['source-layer'] === 'track_points')) {
+    layer.layout = { ...(layer.layout || {}), visibility: 'none' };
+  }
   // Clusters of any point layer are drawn larger by count; their counts are written on them.
   style.layers.push(...extra);
   return style;
+}
+
+// Township names from one point each (the profile's label points, inside each township) rather than from the
+// polygons in the tiles, which MapLibre labels once per tile a township crosses.
+export function townshipLabels(style, labels) {
+  const layer = style.layers.find((l) => l.id === 'townships-label');
+  if (!layer || !labels || !labels.length) return;
+  style.sources['township-labels'] = { type: 'geojson', data: { type: 'FeatureCollection', features: labels.map((t) => ({
+    type: 'Feature', properties: { township_code: t.code, name: t.name, name_zh: t.name_zh },
+    geometry: { type: 'Point', coordinates: t.label } })) } };
+  layer.source = 'township-labels';
+  delete layer['source-layer'];
+  layer.metadata = { ...(layer.metadata || {}), 'onemap:layer': 'townships' };  // the layer tree's group
+  layer.minzoom = 6;
+  layer.layout['symbol-avoid-edges'] = false;
+  layer.layout['text-allow-overlap'] = true;
 }
 
 export function createMap(container, style, home) {
@@ -73,6 +95,7 @@ export function createMap(container, style, home) {
   };
   map.on('mousemove', (e) => show(e.lngLat));
   map.on('moveend', () => show(map.getCenter()));
+  map.once('load', () => show(map.getCenter()));
   onLang(() => labelLanguage(map));
   map.on('load', () => labelLanguage(map));
   return map;

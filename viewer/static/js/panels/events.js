@@ -72,7 +72,7 @@ export function setupEvents(app) {
     detail.innerHTML = `<h3></h3><p class="meta"></p><p class="desc"></p><div class="actions"></div>
       <label class="note">${t('note')} <input name="note"></label><h4>${t('timeline')}</h4><ol class="timeline"></ol>`;
     detail.querySelector('h3').textContent = `${p.event_code || id} · ${p.title}`;
-    detail.querySelector('.meta').textContent = `${valueName(p.status)} · ${p.type} · ${valueName(p.priority)} · `
+    detail.querySelector('.meta').textContent = `${valueName(p.status)} · ${app.typeName ? app.typeName(p.type) : p.type} · ${valueName(p.priority)} · `
       + `${t('reportedAt')} ${p.reported_at}${p.deadline ? ` · ${t('deadline')} ${p.deadline}` : ''}`
       + `${p.assignee ? ` · ${t('assignee')} ${p.assignee}` : ''}`;
     detail.querySelector('.desc').textContent = p.description || '';
@@ -109,6 +109,8 @@ export function setupEvents(app) {
     if (p.grid_code) {
       try { team = (await get(`/grids/${encodeURIComponent(p.grid_code)}/bindings`)).bindings; } catch { team = []; }
     }
+    const ORDER = ['leader', 'full_time', 'part_time', 'instructor', 'department'];
+    team = [...team].sort((a, b) => ORDER.indexOf(a.role) - ORDER.indexOf(b.role) || a.username.localeCompare(b.username));
     const group = document.createElement('optgroup');
     group.label = `${t('team')} ${p.grid_code || ''}`;
     for (const b of team) {

@@ -37,6 +37,7 @@ export async function setupFilters(app) {
   const state = app.filters;
   let types = [];
   try { types = (await get('/event-types')).event_types.filter((x) => !x.retired); } catch { /* public */ }
+  app.typeName = (code) => { const x = types.find((y) => y.code === code); return (x && (x.name_zh || x.name)) || code; };
   const render = () => {
     const townships = app.profile.township_list || [];
     form.innerHTML = `
