@@ -26,6 +26,8 @@ from geoserver.store.accounts_sql import USERS_LOG
 log = logging.getLogger("onemap.stream")
 QUEUE_LIMIT = 10_000  # changes waiting for one slow client before it is told to reset
 REPLAY_PAGE = 500
+SEND_BATCH = 1000  # changes waiting for a client that are sent in one write
+TEXTS_KEPT = 4096  # change events a hub keeps encoded, by (seq, op)
 
 
 @dataclass(eq=False)
@@ -37,8 +39,9 @@ class Subscriber:
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
-    def event(self, change: Change) -> str | None:
-        """The SSE text of a change as this subscriber may see it, or None if it may not."""
+    def event(self, change: Change, texts: dict[tuple[int, str], str] | None = None) -> str | None:
+        """The SSE text of a change as this subscriber may see it, or None if it may not; `texts` keeps the
+        texts made, by (seq, op), for the other subscribers of the same change log (one process's hub)."""
         if change.op == RESET:
             return _sse(change.seq, "reset", {"seq": change.seq})
         scope = self.scopes.get(change.layer_id)
@@ -47,13 +50,25 @@ class Subscriber:
         op = as_seen_by(change, scope)
         if op is None:
             return None
-        body = {"seq": change.seq, "layer": change.layer_id, "id": change.fid, "op": op,
-                "at": change.at.isoformat().replace("+00:00", "Z") if change.at else None}
-        if op in ("insert", "update"):
-            body["properties"] = change.properties
-            body["township_code"] = change.township_after
-            body["bbox"] = list(change.after) if change.after else None
-        return _sse(change.seq, "change", body)
+        key = (change.seq, op)
+        text = texts.get(key) if texts is not None else None
+        if text is None:  # the same for every subscriber who sees the change so: encoded once
+            body = {"seq": change.seq, "layer": change.layer_id, "id": change.fid, "op": op,
+                    "at": change.at.isoformat().replace("+00:00", "Z") if change.at else None}
+            if op in ("insert", "update"):
+                body["properties"] = change.properties
+                body["township_code"] = change.township_after
+                body["bbox"] = list(change.after) if change.after else None
+            text = _sse(change.seq, "change", body)
+            if texts is not None:
+                if len(texts) >= TEXTS_KEPT:
+                    texts.clear()
+                texts[key] = text
+        return text
+
+    def wants(self, change: Change) -> bool:
+        """Whether the change may concern this stream at all (its layers, a reset, an account change)."""
+        return change.layer_id in self.scopes or change.op == RESET or change.layer_id == USERS_LOG
 
 
 def _sse(seq: int, event: str, data: dict) -> str:
@@ -68,6 +83,7 @@ class StreamHub:
         self.loop = loop
         self.heartbeat = heartbeat
         self._subscribers: set[Subscriber] = set()
+        self._texts: dict[tuple[int, str], str] = {}  # used in the event loop's thread only
         self._unsubscribe = store.changes.subscribe(self._on_change)
 
     def close(self) -> None:
@@ -80,9 +96,13 @@ class StreamHub:
         return len(self._subscribers)
 
     def _on_change(self, change: Change) -> None:
-        # Called in a feed or writer thread: hand the change to the event loop.
+        # Called in a feed or writer thread: hand the change to the event loop (once, not once per subscriber).
+        self.loop.call_soon_threadsafe(self._fan_out, change)
+
+    def _fan_out(self, change: Change) -> None:
         for sub in list(self._subscribers):
-            self.loop.call_soon_threadsafe(_offer, sub, change)
+            if sub.wants(change):
+                _offer(sub, change)
 
     async def events(self, sub: Subscriber, last_event_id: int | None) -> AsyncIterator[str]:
         """The stream's text: a `ready` event, the replay after `last_event_id`, then live changes."""
@@ -109,22 +129,36 @@ class StreamHub:
                     _, latest = await run_in_threadpool(self.store.change_bounds)
                     sent = latest
                     yield _sse(latest, "reset", {"seq": latest, "reason": "the client fell too far behind"})
-                try:
-                    change = await asyncio.wait_for(sub.queue.get(), self.heartbeat)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if change.seq <= sent and change.op != RESET:
-                    continue  # the replay already covered it
-                if change.layer_id == USERS_LOG and change.properties.get("username") == sub.principal.username:
-                    # The account changed (disabled, re-granted, new password): what this stream may show was
-                    # decided under the old account, so it ends; a reconnect needs credentials that still stand.
-                    yield _sse(change.seq, "end", {"seq": change.seq, "reason": "the account changed; log in again"})
-                    return
-                sent = max(sent, change.seq)
-                text = sub.event(change)
-                if text:
-                    yield text
+                if sub.queue.empty():
+                    try:
+                        first = await asyncio.wait_for(sub.queue.get(), self.heartbeat)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                else:
+                    first = sub.queue.get_nowait()
+                # What has queued up meanwhile goes out in one write: a client behind catches up in few sends.
+                changes = [first]
+                while len(changes) < SEND_BATCH and not sub.queue.empty():
+                    changes.append(sub.queue.get_nowait())
+                texts: list[str] = []
+                for change in changes:
+                    if change.seq <= sent and change.op != RESET:
+                        continue  # the replay already covered it
+                    if change.layer_id == USERS_LOG and change.properties.get("username") == sub.principal.username:
+                        # The account changed (disabled, re-granted, new password): what this stream may show
+                        # was decided under the old account, so it ends; a reconnect needs credentials that
+                        # still stand.
+                        texts.append(_sse(change.seq, "end", {"seq": change.seq,
+                                                              "reason": "the account changed; log in again"}))
+                        yield "".join(texts)
+                        return
+                    sent = max(sent, change.seq)
+                    text = sub.event(change, self._texts)
+                    if text:
+                        texts.append(text)
+                if texts:
+                    yield "".join(texts)
         finally:
             self._subscribers.discard(sub)
 

@@ -169,6 +169,20 @@ def main() -> None:
         device.loop_start()
         t0 = datetime.now(UTC) - timedelta(minutes=10)
         total = args.rate * args.seconds
+        counted: list[tuple[float, int]] = []  # (time.time(), readings stored), polled every 0.1 s
+        counting = threading.Event()
+
+        def count_stored() -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                while not counting.is_set():
+                    counted.append((time.time(), conn.execute("SELECT count(*) FROM readings").fetchone()[0]))
+                    if counted[-1][1] >= total:
+                        return
+                    time.sleep(0.1)
+
+        counter = threading.Thread(target=count_stored, daemon=True)
+        counter.start()
+        published = time.time()
         started = time.perf_counter()
         for i in range(total):
             due = started + i / args.rate
@@ -189,6 +203,8 @@ def main() -> None:
         while time.time() < deadline and got() < total:
             time.sleep(0.5)
         loop.call_soon_threadsafe(stop.set)
+        counting.set()
+        counter.join()
         latencies = sorted((t - p) * 1000 for a in arrivals for site, times in a.items()
                            for p, t in zip(sent.get(site, []), times, strict=False))
         with psycopg.connect(url) as conn:
@@ -196,6 +212,23 @@ def main() -> None:
         print(f"published {total:,} readings in {publishing:.1f} s ({total / publishing:,.0f}/s) to "
               f"{len(sites)} sites; {args.subscribers} SSE subscribers on a second process; "
               f"stored {stored:,}; alarms timed on {timed} subscribers, each got {got():,} of {total:,}")
+        # The readings are stored about in the order sent: the i-th is stored once the count passes i.
+        stored_at = iter(counted)
+        lags = []
+        mark = next(stored_at, None)
+        for i in range(0, total, max(1, total // 1000)):
+            while mark is not None and mark[1] <= i:
+                mark = next(stored_at, None)
+            if mark is None:
+                break
+            lags.append((mark[0] - (published + i / args.rate)) * 1000)
+        done = next((t for t, n in counted if n >= total), None)
+        in_window = max((n for t, n in counted if t <= published + publishing), default=0)
+        print(f"consumer: {in_window:,} stored while publishing ({in_window / publishing:,.0f}/s); all "
+              + (f"{total:,} stored {done - published:.1f} s after the first publish" if done else "not stored"))
+        if lags:
+            q = statistics.quantiles(sorted(lags), n=100)
+            print(f"publish -> stored (count polled every 0.1 s): p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms")
         if latencies:
             q = statistics.quantiles(latencies, n=100)
             print(f"publish -> alarm at a subscriber: p50 {q[49]:.0f} ms, p99 {q[98]:.0f} ms, "
