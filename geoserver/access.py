@@ -5,7 +5,7 @@ Stores apply a Scope inside the query itself (SQL WHERE), never as a filter afte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +17,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Scope:
-    """The township codes a caller may touch on one layer for one action; `None` means every township."""
+    """The township codes a caller may touch on one layer for one action; `None` means every township.
+
+    `owner`, when set, is (property, value): within those townships only the features whose property holds
+    that value (a grid worker's own patrols, fixes and live position). Stores apply both inside the query.
+    """
 
     townships: frozenset[str] | None
+    owner: tuple[str, str] | None = None
 
     @classmethod
     def everything(cls) -> Scope:
@@ -43,16 +48,25 @@ class Scope:
 
     @property
     def unrestricted(self) -> bool:
-        """True when no township restriction applies."""
-        return self.townships is None
+        """True when no restriction applies (every township, every owner)."""
+        return self.townships is None and self.owner is None
 
     def allows(self, township_code: str | None) -> bool:
-        """True if a feature keyed by `township_code` lies within the scope."""
+        """True if a feature keyed by `township_code` lies within the scope's townships (see `sees` for the
+        owner too)."""
         return self.townships is None or (township_code is not None and township_code in self.townships)
+
+    def sees(self, township_code: str | None, properties: Mapping[str, Any]) -> bool:
+        """True if a feature with this township and these properties lies within the scope (township and owner;
+        a feature whose owner is not known is not seen by an owner scope)."""
+        if not self.allows(township_code):
+            return False
+        return self.owner is None or properties.get(self.owner[0]) == self.owner[1]
 
     def cache_key(self) -> str:
         """A stable text for caches whose entries depend on the scope."""
-        return "*" if self.townships is None else ",".join(sorted(self.townships))
+        towns = "*" if self.townships is None else ",".join(sorted(self.townships))
+        return towns if self.owner is None else f"{towns}|{self.owner[0]}={self.owner[1]}"
 
 
 ROLES = ("admin", "operator", "leader", "worker", "department", "external", "anonymous")
@@ -167,7 +181,11 @@ def scope_for(principal: Principal, layer, action: str) -> Scope:
         role_grants = []  # a department reads only its own thematic layers (and the public ones)
     if action in WRITES and principal.role != "admin" and principal.role not in layer.writers:
         role_grants = []  # a role writes only the layers that name it (Layer.writers); admins write all
-    return _union(role_grants + [g for g in principal.grants if g.matches(layer.id, action)], principal)
+    scope = _union(role_grants + [g for g in principal.grants if g.matches(layer.id, action)], principal)
+    owner = track_owner(principal)
+    if owner is not None and layer.id in OWN_TRACKS and not scope.empty:
+        return Scope(scope.townships, (OWN_TRACKS[layer.id], owner))  # his own patrols, fixes and position
+    return scope
 
 
 def _union(grants: list[Grant], principal: Principal) -> Scope:
@@ -246,10 +264,17 @@ def read_scope(principal: Principal, layer: Layer) -> Scope:
     raise NotFound(f"no collection {layer.id!r}", parameter="collectionId")
 
 
+# The layers where a grid worker sees and writes only his own features, by the property naming their worker:
+# where a worker went, and when, is his own business and his leaders', not his colleagues' (track_owner).
+OWN_TRACKS = {"patrols": "worker", "track_points": "worker", "positions": "worker"}
+
+
 def track_owner(principal: Principal) -> str | None:
-    """The one worker whose patrols, tracks and patrol figures the principal may see, within the read scope:
-    a grid worker sees only his own (a colleague's track is his whereabouts, not the township's); None for
-    every other role (the township scope alone decides)."""
+    """The one worker whose patrols, tracks, live position and patrol figures the principal may see, within the
+    read scope: a grid worker sees only his own (a colleague's track is his whereabouts, not the township's);
+    None for every other role (the township scope alone decides). scope_for applies it to the OWN_TRACKS
+    layers, so items, tiles, extents, searches, exports and the live stream keep to it like the replay and the
+    statistics do."""
     return principal.username if principal.role == "worker" else None
 
 

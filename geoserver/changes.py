@@ -103,7 +103,9 @@ def as_seen_by(change: Change, scope: Scope) -> str | None:
     """
     if change.op in (LOAD, RESET):
         return change.op
-    was, now = scope.allows(change.township_before), scope.allows(change.township_after)
+    # the owner of a feature never changes (a worker's patrol stays his): its properties tell it for both
+    was = scope.sees(change.township_before, change.properties)
+    now = scope.sees(change.township_after, change.properties)
     if change.op == INSERT:
         return INSERT if now else None
     if change.op == DELETE:

@@ -84,7 +84,7 @@ class ExtentCache:
                 if layer_id != change.layer_id:
                     continue
                 entry.stale = True
-                if change.after is not None and entry.scope.allows(change.township_after):
+                if change.after is not None and entry.scope.sees(change.township_after, change.properties):
                     entry.extent = _grown(entry.extent, change.after)
 
 

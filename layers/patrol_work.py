@@ -134,7 +134,9 @@ def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: 
     is logged in."""
     if principal.is_anonymous:
         raise Unauthorized("log in to work on a patrol", parameter="Authorization")
-    patrol = store.get(PATROLS, patrol_id, scope_for(principal, catalog.get(PATROLS), "read"), for_update=lock)
+    # The township scope only (not the worker's own-tracks owner): another worker's patrol is a 403 naming it.
+    townships = Scope(scope_for(principal, catalog.get(PATROLS), "read").townships)
+    patrol = store.get(PATROLS, patrol_id, townships, for_update=lock)
     if patrol.properties.get("worker") != principal.username and principal.role not in ("admin", "operator"):
         raise Forbidden(f"patrol {patrol_id} is another worker's: only he (or an admin) may change it",
                         parameter="patrolId")

@@ -44,9 +44,13 @@ def feature_id(fid: Any) -> int:
 
 
 def require_scope(layer: Layer, scope: Scope, props: dict[str, Any]) -> None:
-    """Forbidden when the feature's township lies outside the townships the caller may write."""
+    """Forbidden when the feature's township lies outside the townships the caller may write, or when it is not
+    the caller's own where only his own may be written (Scope.owner)."""
     code = props.get(TOWNSHIP_KEY)
     if not scope.allows(code):
         where = f"township {code!r}" if code is not None else "no township of the county"
         raise Forbidden(f"this feature lies in {where}, outside the townships you may edit in {layer.id!r}",
                         parameter=TOWNSHIP_KEY)
+    if scope.owner is not None and props.get(scope.owner[0]) != scope.owner[1]:
+        name, value = scope.owner
+        raise Forbidden(f"in {layer.id!r} you may write only features whose {name} is {value!r}", parameter=name)

@@ -87,14 +87,22 @@ class Where:
 
 
 def scope_clause(dialect: Dialect, scope: Scope) -> tuple[str, list[Any]] | None:
-    """The clause that keeps a read inside the scope (None when unrestricted)."""
-    if scope.townships is None:
-        return None
-    if not scope.townships:
+    """The clause that keeps a read inside the scope: its townships, and its owner when it has one (None when
+    unrestricted)."""
+    if scope.townships is not None and not scope.townships:
         return "1 = 0", []
-    codes = sorted(scope.townships)
-    marks = ", ".join([dialect.placeholder] * len(codes))
-    return f"{dialect.quote(TOWNSHIP_KEY)} IN ({marks})", list(codes)
+    clauses: list[str] = []
+    params: list[Any] = []
+    if scope.townships is not None:
+        codes = sorted(scope.townships)
+        clauses.append(f"{dialect.quote(TOWNSHIP_KEY)} IN ({', '.join([dialect.placeholder] * len(codes))})")
+        params.extend(codes)
+    if scope.owner is not None:
+        clauses.append(f"{dialect.quote(scope.owner[0])} = {dialect.placeholder}")
+        params.append(scope.owner[1])
+    if not clauses:
+        return None
+    return " AND ".join(clauses), params
 
 
 def build_where(dialect: Dialect, layer: Layer, query: FeatureQuery, scope: Scope) -> Where:
