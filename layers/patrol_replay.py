@@ -13,6 +13,7 @@ distance, velocity and acceleration are computed on numpy arrays, and the MF-JSO
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,8 +77,22 @@ def track(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, 
           geometry: bool = False) -> Track:
     """The caller's view of a patrol's fixes, optionally only those within a closed time window (and the
     patrol's line with `geometry`)."""
-    found = patrol(store, catalog, principal, patrol_id, geometry=geometry)
-    query = FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, patrol_id]}, datetime=window,
+    return fixes(store, patrol(store, catalog, principal, patrol_id, geometry=geometry), window)
+
+
+def version(found: Feature) -> str | None:
+    """A validator of everything a replay of a stopped patrol shows: its properties, whose fix count and last
+    fix change with any fix stored (a late batch from a phone back online changes both, and the line with
+    them). None for a patrol still running (it changes with every batch; no validator is worth its cost)."""
+    p = found.properties
+    if p.get("status") != "finished" and p.get("ended_at") is None:
+        return None
+    return hashlib.blake2b(repr((found.id, sorted(p.items()))).encode(), digest_size=12).hexdigest()
+
+
+def fixes(store: Store, found: Feature, window: Window | None = None) -> Track:
+    """The fixes of a patrol the caller may replay (found by `patrol`), in time order, one per instant."""
+    query = FeatureQuery(filter={"op": "=", "args": [{"property": "patrol_id"}, found.id]}, datetime=window,
                          sortby=(("recorded_at", True),))
     # The patrol was authorised above; its fixes are its own whichever township they fall in.
     cols = store.columns(POINTS, query, Scope.everything(), ("recorded_at",))

@@ -7,6 +7,7 @@ keeps answering the plain GeoJSON feature and MF-JSON is asked for with `f=mfjso
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +37,35 @@ CURVE_PARAMS = ("f", "datetime", "leaf", "subTemporalValue")
 BOOLEANS = {"true": True, "false": False}
 
 
-def _dumps(body: Any, media_type: str = JSON) -> Response:
-    return Response(jsonout.dumps(body), media_type=media_type)
+def _dumps(body: Any, media_type: str = JSON, etag: str | None = None) -> Response:
+    response = Response(jsonout.dumps(body), media_type=media_type)
+    if etag is not None:
+        response.headers["ETag"] = etag
+        response.headers["Cache-Control"] = "private, no-cache"  # the caller's own view: revalidate each time
+    return response
+
+
+def _validator(request: Request, found: Any) -> str | None:
+    """A weak ETag of this request's answer about a stopped patrol (its version, the path and the query);
+    None while the patrol runs. Who may see it was decided before: the answer is the same for all of them."""
+    tag = replay.version(found)
+    if tag is None:
+        return None
+    key = hashlib.blake2b(f"{tag} {request.url.path}?{request.url.query}".encode(), digest_size=12).hexdigest()
+    return f'W/"{key}"'
+
+
+def _not_modified(request: Request, etag: str | None) -> bool:
+    """True when If-None-Match names the answer's ETag (weak comparison, RFC 9110 13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if etag is None or header is None:
+        return False
+    named = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in named or etag.removeprefix("W/") in named
+
+
+def _unchanged(etag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
 
 
 def _patrol_id(value: str) -> int:
@@ -116,15 +144,19 @@ async def feature_response(request: Request, principal: Principal, fid: str) -> 
     if crs is not None and crsmod.parse_crs(crs, "crs") != crsmod.CRS84:
         raise BadInput("MF-JSON answers are in CRS84: leave crs out (or name CRS84)", parameter="crs")
     app = request.app.state
-    tr = await run_in_threadpool(lambda: replay.track(app.store, app.catalog, principal, _patrol_id(fid),
-                                                      geometry=True))
+    pid = _patrol_id(fid)
+    found = await run_in_threadpool(replay.patrol, app.store, app.catalog, principal, pid)
+    etag = _validator(request, found)
+    if _not_modified(request, etag):
+        return _unchanged(etag)  # type: ignore[arg-type]
+    tr = await run_in_threadpool(replay.fixes, app.store, found)
     body = replay.moving_feature(tr)
     url = f"{base_url(request)}/collections/patrols/items/{tr.patrol.id}"
     body["links"] = [{"rel": "self", "type": GEOJSON, "href": f"{url}?f=mfjson"},
                      {"rel": "alternate", "type": GEOJSON, "href": url, "title": "plain GeoJSON"},
                      {"rel": "items", "type": JSON, "href": f"{url}/tgsequence", "title": "temporal geometry"},
                      {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/patrols"}]
-    return _dumps(body, GEOJSON)
+    return _dumps(body, GEOJSON, etag)
 
 
 @router.get(BASE + "/tgsequence", response_class=Response)
@@ -141,16 +173,22 @@ async def temporal_geometry_sequence(featureId: str, request: Request,  # noqa: 
     limit = _limit(params)
     app = request.app.state
 
-    def build() -> dict[str, Any]:
-        tr = replay.track(app.store, app.catalog, principal, pid, selection.read_window())
+    def build() -> tuple[dict[str, Any] | None, str | None]:
+        found = replay.patrol(app.store, app.catalog, principal, pid, geometry=False)
+        etag = _validator(request, found)
+        if _not_modified(request, etag):
+            return None, etag
+        tr = replay.fixes(app.store, found, selection.read_window())
         primitives, matched = replay.sequence(tr, selection, limit)
         return {"type": "TemporalGeometrySequence", "geometrySequence": primitives, "numberMatched": matched,
-                "numberReturned": len(primitives), "timeStamp": _now()}
+                "numberReturned": len(primitives), "timeStamp": _now()}, etag
 
-    body = await run_in_threadpool(build)
+    body, etag = await run_in_threadpool(build)
+    if body is None:
+        return _unchanged(etag)  # type: ignore[arg-type]
     url = f"{base_url(request)}/collections/patrols/items/{pid}/tgsequence"
     body["links"] = [{"rel": "self", "type": JSON, "href": url + (f"?{params}" if params else "")}]
-    return _dumps(body)
+    return _dumps(body, JSON, etag)
 
 
 async def _curve(kind: str, feature_id: str, tg_id: str, request: Request, principal: Principal) -> Response:
@@ -164,10 +202,17 @@ async def _curve(kind: str, feature_id: str, tg_id: str, request: Request, princ
     selection = parse_selection(params, "subTemporalValue", with_bbox=False)
     app = request.app.state
 
-    def build() -> dict[str, Any]:
-        return replay.derived(replay.track(app.store, app.catalog, principal, pid), kind, selection)
+    def build() -> tuple[dict[str, Any] | None, str | None]:
+        found = replay.patrol(app.store, app.catalog, principal, pid, geometry=False)
+        etag = _validator(request, found)
+        if _not_modified(request, etag):
+            return None, etag
+        return replay.derived(replay.fixes(app.store, found), kind, selection), etag
 
-    return _dumps(await run_in_threadpool(build))
+    body, etag = await run_in_threadpool(build)
+    if body is None:
+        return _unchanged(etag)  # type: ignore[arg-type]
+    return _dumps(body, JSON, etag)
 
 
 @router.get(BASE + "/tgsequence/{tGeometryId}/distance", response_class=Response)

@@ -279,3 +279,35 @@ def test_a_patrol_without_fixes_replays_as_nothing_moving(client, people, day):
     assert "temporalGeometry" not in feature and feature["time"][1] is None
     curve = client.get(f"{ITEMS}/{pid}/tgsequence/1/distance", headers=worker).json()
     assert curve["valueSequence"] == []
+
+
+def test_a_stopped_patrol_is_revalidated_with_its_etag_and_a_change_gives_a_new_one(client, people, day):
+    worker = people["worker-B1"]
+    r = client.post("/patrols", json={"grid_code": "B1", "started_at": _iso(DAY)}, headers=worker)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    points = [{"id": f"b{i}", "time": _iso(DAY + timedelta(seconds=10 * i)), "lon": 100.6 + i * 1e-4, "lat": 33.2}
+              for i in range(20)]
+    assert client.post(f"/patrols/{pid}/points", json={"points": points}, headers=worker).status_code == 200
+    paths = (f"{ITEMS}/{pid}/tgsequence", f"{ITEMS}/{pid}/tgsequence/1/velocity", f"{ITEMS}/{pid}?f=mfjson")
+    for path in paths:  # running: it changes with every batch, no validator
+        assert "etag" not in client.get(path, headers=worker).headers
+    assert client.post(f"/patrols/{pid}/stop", headers=worker).status_code == 200
+    tags = []
+    for path in paths:
+        first = client.get(path, headers=worker)
+        tag = first.headers["etag"]
+        tags.append(tag)
+        again = client.get(path, headers={**worker, "If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        window = client.get(path, params={"datetime": f"{_iso(DAY)}/{_iso(DAY + timedelta(seconds=50))}"},
+                            headers={**worker, "If-None-Match": tag})
+        assert window.status_code == 200  # another question, another answer
+        # Whoever may not see the patrol learns nothing from a tag: still 404.
+        assert client.get(path, headers={**people["worker-A1"], "If-None-Match": tag}).status_code == 404
+    assert len(set(tags)) == 3
+    r = client.patch(f"{ITEMS}/{pid}", json={"properties": {"mode": "riding"}}, headers=people["admin"])
+    assert r.status_code == 200, r.text
+    changed = client.get(paths[2], headers={**worker, "If-None-Match": tags[2]})
+    assert changed.status_code == 200 and changed.json()["properties"]["mode"] == "riding"
+    assert changed.headers["etag"] != tags[2]
