@@ -178,13 +178,56 @@ class Fix:
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past a float's range
+        raise ValueError from None
+    if not math.isfinite(number):
+        raise ValueError
+    return number
 
 
 def parse_fix(index: int, raw: Any, at: datetime) -> Fix | str:
     """A fix, or the reason it is rejected."""
+    return _plain_fix(index, raw, at) or _any_fix(index, raw, at)
+
+
+def _plain_fix(index: int, raw: Any, at: datetime) -> Fix | None:
+    """The fix as most phones send it (text id, ISO time with its offset, float or int numbers, all valid),
+    parsed without the checks that name what is wrong; None for anything else (`_any_fix` decides)."""
+    if type(raw) is not dict:
+        return None
+    cid, text, lon, lat = raw.get("id"), raw.get("time"), raw.get("lon"), raw.get("lat")
+    if not ((cid is None or (type(cid) is str and 0 < len(cid) <= MAX_KEY)) and type(text) is str
+            and len(text) <= 40 and _finite(lon) and _finite(lat)):
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is None or not (-180 <= lon <= 180 and -90 <= lat <= 90) or (lon == 0 and lat == 0):
+        return None
+    t = t.astimezone(UTC)
+    t = t.replace(microsecond=t.microsecond // 1000 * 1000)
+    if t > at + FUTURE_SLACK:
+        return None
+    extra: dict[str, float | None] = {}
+    for name in _NUMBERS:
+        value = raw.get(name)
+        if value is not None and not _finite(value):
+            return None
+        extra[name] = None if value is None else float(value)
+    key = f"id:{cid}" if cid is not None else f"t:{t.isoformat()}"
+    return Fix(index, key, cid, t, float(lon), float(lat), extra)
+
+
+def _finite(value: Any) -> bool:
+    return (type(value) is float and math.isfinite(value)) or (type(value) is int and -2**53 <= value <= 2**53)
+
+
+def _any_fix(index: int, raw: Any, at: datetime) -> Fix | str:
     if not isinstance(raw, dict):
         return "not an object"
     cid = raw.get("id")

@@ -58,8 +58,9 @@ def scratch(server: str, workers: int) -> str:
         store.bulk_load("grids", [Feature(None, MultiPolygon([box(100, 33, 101, 34)]), {
             "grid_code": "T1", "township_code": "T", "name": "T1", "grid_kind": "basic"})])
         h = hash_password("onemap")
-        store.put_users([UserRecord(f"worker-{i}", "worker", h, townships=("T",), grids=("T1",))
-                         for i in range(workers)])
+        # One set of workers per way: a worker has one open patrol at a time.
+        store.put_users([UserRecord(f"{who}-{i}", "worker", h, townships=("T",), grids=("T1",))
+                         for i in range(workers) for who in ("worker", "direct")])
     return url
 
 
@@ -122,7 +123,7 @@ def direct(url: str, patrols: int, fixes: int, size: int) -> tuple[float, float]
     """(points/s, slowest batch in s) through `layers.patrol_work.upload` on the store, no HTTP."""
     catalog = build_catalog()
     with open_store(url, catalog) as store:
-        people = [Principal(f"worker-{w}", "worker", frozenset({"T"}), frozenset({"T1"})) for w in range(patrols)]
+        people = [Principal(f"direct-{w}", "worker", frozenset({"T"}), frozenset({"T1"})) for w in range(patrols)]
         pids = [patrol_work.start(store, catalog, p, {"grid_code": "T1", "started_at": DAY.isoformat()}).id
                 for p in people]
         work = [batches(day(w, fixes, 'd'), size) for w in range(patrols)]

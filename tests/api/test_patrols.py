@@ -142,6 +142,20 @@ def test_bad_points_are_rejected_one_by_one_with_their_reason(client, people):
     assert body["statistics"]["point_count"] == 3
 
 
+def test_numbers_past_a_floats_range_reject_their_fix_only(client, people):
+    worker = people["worker-A1"]
+    pid = _start(client, worker)["id"]
+    good, *_ = _day_of_fixes(1)
+    points = [{**good, "id": "huge-battery", "battery": 10**400}, {**good, "id": "huge-lon", "lon": -(10**400)},
+              {**good, "id": "int-lon", "lon": 100, "battery": 10**15}, good]
+    r = client.post(f"/patrols/{pid}/points", json={"points": points}, headers=worker)
+    assert r.status_code == 200, r.text
+    got = [(p["status"], p.get("reason", "")) for p in r.json()["points"]]
+    assert got[0][0] == "rejected" and "battery" in got[0][1]
+    assert got[1][0] == "rejected" and "coordinates" in got[1][1]
+    assert [s for s, _ in got[2:]] == ["accepted", "accepted"]
+
+
 def test_a_spike_stored_before_its_neighbours_arrived_does_not_count(client, people):
     worker = people["worker-A1"]
     fixes = _day_of_fixes(40)
