@@ -67,11 +67,14 @@ def tile_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str, lis
         geom = f"ST_Simplify({geom}, %s)"
         simplify_params = [request.tolerance * request.units_per_pixel]
     cols = "".join(", " + _column(layer, p) for p in request.properties)
+    # OFFSET 0 keeps `q.geom IS NOT NULL` out of the subquery: pushed down, PostgreSQL evaluated ST_AsMVTGeom
+    # (with its transform and simplification) twice a row, once for the filter and once for the output --
+    # a third of the tile's time on the polygon layers.
     sql = (
         f"WITH env AS (SELECT {env} AS e) "
         f"SELECT ST_AsMVT(q, %s, %s, 'geom', 'fid') FROM ("
         f"SELECT t.fid, ST_AsMVTGeom({geom}, env.e::box2d, %s, %s, true) AS geom{cols} "
-        f"FROM {_Params().quote(layer.id)} t, env WHERE {where} ORDER BY t.fid"
+        f"FROM {_Params().quote(layer.id)} t, env WHERE {where} ORDER BY t.fid OFFSET 0"
         f") q WHERE q.geom IS NOT NULL"
     )
     params = [*env_params, layer.id, request.extent, *simplify_params, request.extent, request.buffer,
