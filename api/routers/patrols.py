@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
-from api.bodies import json_body, json_response, path_id
+from api.bodies import iso, json_body, json_response, path_id
 from geoserver.access import Principal
 from geoserver.geojson import to_geojson
 from layers import patrol_work
@@ -55,4 +56,7 @@ async def upload_points(patrol_id: str, request: Request, principal: Principal =
     body = await json_body(request, required=True, limit=MAX_UPLOAD)
     result = await run_in_threadpool(patrol_work.upload, request.app.state.store, request.app.state.catalog,
                                      principal, pid, body)
-    return json_response(result)
+    try:  # a report line per fix: orjson writes it several times faster (times in UTC with Z, as iso does)
+        return Response(orjson.dumps(result, default=iso, option=orjson.OPT_UTC_Z), media_type="application/json")
+    except TypeError:  # a phone id past 64 bits
+        return json_response(result)

@@ -92,8 +92,9 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
         f" ON CONFLICT ({', '.join(quote(n) for n in unique)}) DO NOTHING"
         f" RETURNING {', '.join(quote(n) for n in unique)}, {quote(TOWNSHIP_KEY)}"
         + (f", {quote(GRID_KEY)}" if layer.has_grid else ""))
-    rows = conn.execute(statement).fetchall()
-    conn.execute(f"DELETE FROM {staging}")  # a second append in this transaction starts empty
+    # The staging rows deleted by the same statement: a second append in this transaction starts empty.
+    rows = conn.execute(f"WITH written AS ({statement}), emptied AS (DELETE FROM {staging})"
+                        " SELECT * FROM written").fetchall()
     k = len(unique)
     stored = {tuple(r[:k]): r[k:] for r in rows}
     new = []
@@ -118,10 +119,12 @@ def _key_columns(layer: Layer, column: str, within: tuple[str, int]) -> None:
 
 def pg_stored_keys(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, column: str, values: list[str],
                    within: tuple[str, int]) -> list[str]:
-    """The values stored in `column` among the rows with `within`, by one `= ANY(%s)` probe."""
+    """The values stored in `column` among the rows with `within`, by one `= ANY(…)` probe (the values sent
+    as one JSON text: psycopg adapts a list of thousands of strings element by element in Python)."""
     _key_columns(layer, column, within)
-    rows = conn.execute(f"SELECT {quote(column)} FROM {sql.table} WHERE {quote(within[0])} = %s"
-                        f" AND {quote(column)} = ANY(%s::text[])", (within[1], list(values))).fetchall()
+    rows = conn.execute(f"SELECT {quote(column)} FROM {sql.table} WHERE {quote(within[0])} = %s AND {quote(column)}"
+                        " = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))",
+                        (within[1], json.dumps(list(values)))).fetchall()
     return [r[0] for r in rows]
 
 
