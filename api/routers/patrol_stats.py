@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import get_principal
@@ -36,8 +38,8 @@ def parse_days(raw: str | None) -> tuple[date, date]:
     return day, day
 
 
-@router.get("/stats/patrols")
-async def patrol_statistics(request: Request, principal: Principal = Depends(get_principal)) -> dict:
+@router.get("/stats/patrols", response_class=JSONResponse)
+async def patrol_statistics(request: Request, principal: Principal = Depends(get_principal)) -> Response:
     """Patrol figures per worker-day, grouped by `group_by` (worker, grid_code, township_code, day;
     comma-separated, default `worker,day`) for `day` (a local date or a range a/b, at most 31 days; default
     today): online now and online rate, patrolled / not patrolled, mileage and duration against the daily
@@ -52,5 +54,9 @@ async def patrol_statistics(request: Request, principal: Principal = Depends(get
     settings = request.app.state.settings
     targets = patrol_stats.Targets(settings.patrol_target_km, settings.patrol_target_minutes, settings.online_minutes)
     app = request.app.state
-    return await run_in_threadpool(patrol_stats.patrol_stats, app.store, app.catalog, principal, first, last,
-                                   group_by, targets)
+
+    def build() -> bytes:  # a thousand workers' figures: written by orjson here, not walked by jsonable_encoder
+        return orjson.dumps(patrol_stats.patrol_stats(app.store, app.catalog, principal, first, last, group_by,
+                                                      targets))
+
+    return Response(await run_in_threadpool(build), media_type="application/json")
