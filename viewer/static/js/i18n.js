@@ -34,6 +34,7 @@ const LAYERS = {
   zh: { townships: '乡镇', villages: '村/社区', grids: '网格', buildings: '建筑白模', temples: '寺院',
     monitoring_sites: '监测站点', pois: '专题点', events: '事件', patrols: '巡查轨迹', track_points: '轨迹点',
     readings: '监测读数', alarms: '告警', heatmap: '热力图', positions: '实时位置' },
+  en: { heatmap: 'Heat map (H3)' },
 };
 const VALUES = {
   zh: {

@@ -62,6 +62,15 @@ export function buildTree(map, profile) {
         li.lastChild.textContent = valueName(value);
         item.querySelector('.legend').append(li);
       }
+      if (group === 'events') {  // what the clusters' colours say (map.js clusterPaint)
+        for (const [key, c] of [['overdue', '#c0392b'], ['openCount', '#e67e22']]) {
+          const li = document.createElement('li');
+          li.innerHTML = '<span class="swatch small circle"></span><span></span>';
+          li.firstChild.style.background = c;
+          li.lastChild.textContent = `${t('cluster')} · ${t(key)}`;
+          item.querySelector('.legend').append(li);
+        }
+      }
       item.querySelector('input').addEventListener('change', (ev) => {
         for (const l of members) map.setLayoutProperty(l.id, 'visibility', ev.target.checked ? 'visible' : 'none');
       });

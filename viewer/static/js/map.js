@@ -96,7 +96,7 @@ export function createMap(container, style, home) {
   map.on('mousemove', (e) => show(e.lngLat));
   map.on('moveend', () => show(map.getCenter()));
   map.once('load', () => show(map.getCenter()));
-  onLang(() => labelLanguage(map));
+  onLang(() => { labelLanguage(map); show(map.getCenter()); });
   map.on('load', () => labelLanguage(map));
   return map;
 }
