@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import morecantile
 from pyproj import CRS, Transformer
@@ -49,6 +49,28 @@ def tms_document(tms_id: str) -> dict:
     return get_tms(tms_id).model_dump(mode="json", exclude_none=True)
 
 
+_EARTH_RADIUS = 6378137.0  # EPSG:3857's sphere
+
+
+@lru_cache(maxsize=256)
+def _matrix_grid(tms_id: str, z: int) -> tuple[float, float, float, int, int] | None:
+    """Origin x/y, cell size and tile width/height of a regular top-left matrix; None for any other kind."""
+    tms = get_tms(tms_id)
+    m = tms.matrix(z)
+    if m.variableMatrixWidths is not None or m.cornerOfOrigin != "topLeft":
+        return None
+    origin_x, origin_y = tms._matrix_origin(m)
+    return origin_x, origin_y, m.cellSize, m.tileWidth, m.tileHeight
+
+
+def _mercator_lon(x: float) -> float:
+    return math.degrees(x / _EARTH_RADIUS)
+
+
+def _mercator_lat(y: float) -> float:
+    return math.degrees(math.atan(math.sinh(y / _EARTH_RADIUS)))
+
+
 @dataclass(frozen=True)
 class TileAddress:
     """One tile of one matrix set: the TMS id, zoom, column (x) and row (y)."""
@@ -89,11 +111,22 @@ class Tiling:
 
     def bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:
         """The tile's bounds in the TMS CRS, x (easting/longitude) first."""
-        b = self.tms.xy_bounds(morecantile.Tile(x, y, z))
-        return (b.left, b.bottom, b.right, b.top)
+        grid = _matrix_grid(self.tms_id, z)
+        if grid is None:
+            b = self.tms.xy_bounds(morecantile.Tile(x, y, z))
+            return (b.left, b.bottom, b.right, b.top)
+        # morecantile's own arithmetic, term for term (so the same floats), without its per-call model access
+        origin_x, origin_y, cell, width, height = grid
+        return (origin_x + x * cell * width, origin_y - (y + 1) * cell * height,
+                origin_x + (x + 1) * cell * width, origin_y - y * cell * height)
 
     def lonlat_bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:
         """The tile's bounds in lon/lat (EPSG:4326)."""
+        if self.epsg == 3857:
+            # Spherical Mercator inverted in closed form: equal to PROJ's answer to ~1e-12 degrees, and a
+            # tenth of its cost (morecantile + pyproj took a third of a tile's Python time in the thread pool).
+            w, s, e, n = self.bounds(z, x, y)
+            return (_mercator_lon(w), _mercator_lat(s), _mercator_lon(e), _mercator_lat(n))
         b = self.tms.bounds(morecantile.Tile(x, y, z))
         return (b.left, b.bottom, b.right, b.top)
 

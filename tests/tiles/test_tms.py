@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import morecantile
 import pytest
 
@@ -71,3 +73,18 @@ def test_tiles_covering_a_box_are_the_tiles_morecantile_lists(tms_id):
         ours = {(x, y) for x in cols for y in rows}
         ref = {(t.x, t.y) for t in tiling.tms.tiles(*bbox, zooms=[z])}
         assert ours == ref
+
+
+@pytest.mark.parametrize("tms_id", tms_ids())
+def test_tile_bounds_are_morecantiles_own(tms_id):
+    # Tiling.bounds / lonlat_bounds answer without morecantile on the hot path; they must not drift from it.
+    tiling, tms = get_tiling(tms_id), get_tms(tms_id)
+    rnd = random.Random(5)
+    for _ in range(2000):
+        z = rnd.randint(0, 20)
+        m = tms.matrix(z)
+        x, y = rnd.randrange(m.matrixWidth), rnd.randrange(m.matrixHeight)
+        xy = tms.xy_bounds(morecantile.Tile(x, y, z))
+        assert tiling.bounds(z, x, y) == (xy.left, xy.bottom, xy.right, xy.top)
+        ll = tms.bounds(morecantile.Tile(x, y, z))
+        assert tiling.lonlat_bounds(z, x, y) == pytest.approx((ll.left, ll.bottom, ll.right, ll.top), abs=1e-9)
