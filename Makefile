@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/onemap_test
 
-.PHONY: run test setup npm sample lint system-deps postgis serve clean
+.PHONY: run test setup npm sample lint system-deps postgis serve clean bench-peers
 
 run: setup npm sample  ## set up and serve the sample county with the embedded store
 	$(BIN)/onemap serve --database $(DATA)/county.gpkg --host $(HOST) --port $(PORT)
@@ -40,6 +40,13 @@ postgis: setup system-deps  ## a PostGIS database of our own, migrated and loade
 	bash scripts/provision-postgis.sh "$(PG_URL)" > $(DATA)/.postgis-url
 	$(BIN)/onemap db upgrade --database $$(cat $(DATA)/.postgis-url)
 	$(BIN)/onemap sample --out $(DATA) --load $$(cat $(DATA)/.postgis-url) --if-missing
+
+bench-peers: bench/.venv-peers/.installed  ## the benchmarks' peers (tipg, pygeoapi) in their own venv
+
+bench/.venv-peers/.installed: bench/peers.txt
+	test -x bench/.venv-peers/bin/python || $(PYTHON) -m venv bench/.venv-peers
+	bench/.venv-peers/bin/pip install -q -r bench/peers.txt
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .

@@ -218,7 +218,7 @@ def main() -> None:
     log = args.csv.with_suffix(".server.log").open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + (900 if args.trace else 180)  # tracemalloc slows the start a lot
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"the server exited with {proc.returncode}; see {log.name}")

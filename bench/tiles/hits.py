@@ -17,11 +17,9 @@ wrk walks the same list of distinct tiles (buildings and events, z12-16) round r
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.tiles.run import SECRET, free_port, start, tile_list  # noqa: E402
+from bench.tiles.run import SECRET, free_port, start, tile_list, wrk  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
@@ -47,25 +45,6 @@ def rss_mb(pid: int) -> float:
             continue
         total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
     return total / 1024
-
-
-def wrk(base: str, paths: list[str], token: str | None, seconds: int, connections: int) -> dict:
-    """Requests/s and latency percentiles from wrk walking `paths` round robin."""
-    lines = ["paths = {" + ",".join(f'"{p}"' for p in paths) + "}", "local i = 0"]
-    if token:
-        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
-    lines += ["request = function()", "  i = i % #paths + 1", '  return wrk.format("GET", paths[i])', "end",
-              "done = function(summary, latency, requests)",
-              "  io.write(string.format('P50 %f P99 %f NON2XX %d\\n', latency:percentile(50) / 1000,"
-              " latency:percentile(99) / 1000, summary.errors.status))", "end"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write("\n".join(lines))
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", f.name, base],
-                         capture_output=True, text=True, check=True).stdout
-    os.unlink(f.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50, p99, bad = re.search(r"P50 ([\d.]+) P99 ([\d.]+) NON2XX (\d+)", out).groups()
-    return {"req_s": rps, "p50_ms": float(p50), "p99_ms": float(p99), "non_2xx": int(bad)}
 
 
 def main() -> None:

@@ -1,18 +1,24 @@
-"""Vector tiles/s and p50/p95: onemap (uncached, cached) vs tipg vs the raw ST_AsMVT SQL, 1 and 10 clients.
+"""Vector tiles/s and latency: onemap (uncached, cached) vs tipg vs the raw ST_AsMVT SQL, 1 and 10 clients.
 
-Not a test. Reproduce (tipg lives in its own venv under bench/, never in the project venv):
+Not a test. Reproduce (tipg lives in its own venv, bench/.venv-peers, made by `make bench-peers` from
+bench/peers.txt, never in the project venv; wrk is Debian's `wrk`):
 
-    python3.11 -m venv bench/.venv-tipg && bench/.venv-tipg/bin/pip install tipg uvicorn
+    make bench-peers && apt-get install -y wrk
     .venv/bin/python bench/tiles/run.py --database postgresql://postgres@127.0.0.1:5432/onemap_tiles_large \
-        [--per-zoom 40] [--out bench/results/tiles.md]
+        [--per-zoom 40] [--seconds 20] [--out bench/results/tiles.md]
 
 The database must hold a sample county (`onemap sample --load URL`, with its accounts). Every server is
-one uvicorn process on this machine, and so are the client threads: on 2 cores they compete for the CPU.
+one uvicorn process on this machine without an access log (onemap `--no-access-log`, tipg `--log-level
+warning`). The HTTP client is wrk (2 threads, keep-alive, the tile list round robin on every connection;
+`--client httpx` for Python threads instead); the raw SQL's client is a thread per connection over a psycopg
+pool in this process. On 2 cores the clients, the servers and PostgreSQL compete for the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
 import random
 import re
@@ -21,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +49,8 @@ from tiles.plan import TilePlan  # noqa: E402
 from tiles.tms import get_tiling  # noqa: E402
 
 ONEMAP = ROOT / ".venv" / "bin" / "onemap"
-TIPG = ROOT / "bench" / ".venv-tipg" / "bin" / "uvicorn"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+TIPG = ROOT / "bench" / ".venv-peers" / "bin" / "uvicorn"
 LAYERS = ("buildings", "events")
 ZOOMS = range(12, 17)
 SECRET = "bench-secret-of-at-least-thirty-two-bytes!"
@@ -72,7 +80,8 @@ def free_port() -> int:
 
 
 def start(cmd: list[str], env: dict[str, str], base: str, probe: str) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -121,6 +130,26 @@ def run_clients(urls: list[str], clients: int, headers: dict[str, str]) -> dict:
     return summary(latencies, wall, sizes, errors)
 
 
+def wrk(base: str, paths: list[str], token: str | None, seconds: int, connections: int) -> dict:
+    """Requests/s and latency percentiles from wrk walking `paths` round robin (bench/tiles/hits.py too)."""
+    lines = ["paths = {" + ",".join(f'"{p}"' for p in paths) + "}", "local i = 0"]
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    lines += ["request = function()", "  i = i % #paths + 1", '  return wrk.format("GET", paths[i])', "end",
+              "done = function(summary, latency, requests)",
+              "  io.write(string.format('P50 %f P95 %f P99 %f NON2XX %d\\n', latency:percentile(50) / 1000,"
+              " latency:percentile(95) / 1000, latency:percentile(99) / 1000, summary.errors.status))", "end"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write("\n".join(lines))
+    threads = min(2, connections)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+                          "-s", f.name, base], capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50, p95, p99, bad = re.search(r"P50 ([\d.]+) P95 ([\d.]+) P99 ([\d.]+) NON2XX (\d+)", out).groups()
+    return {"req_s": rps, "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "non_2xx": int(bad)}
+
+
 def run_ab(url: str, clients: int, headers: dict[str, str], requests: int) -> dict | None:
     """One hot tile hammered by ApacheBench (keep-alive), when installed: the server's own ceiling."""
     if not shutil.which("ab"):
@@ -143,8 +172,10 @@ def summary(latencies: list[float], wall: float, sizes: list[int], errors: int) 
             "kb": statistics.mean(sizes) / 1024, "errors": errors}
 
 
-def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int) -> dict:
-    """The same tiles as onemap builds them, straight from PostGIS: the limit with no HTTP at all."""
+def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int, seconds: float | None = None) -> dict:
+    """The same tiles as onemap builds them, straight from PostGIS: the limit with no HTTP at all.
+
+    Once through the list, or round and round it for `seconds` (as wrk walks it)."""
     catalog = build_catalog()
     plan = TilePlan(catalog)
     tiling = get_tiling("WebMercatorQuad")
@@ -155,7 +186,8 @@ def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int) -> d
     latencies: list[float] = []
     sizes: list[int] = []
     lock = threading.Lock()
-    it = iter(statements)
+    it = iter(statements) if seconds is None else itertools.cycle(statements)
+    stop_at = math.inf
     # onemap's own session settings (no JIT, custom plans): without them PostgreSQL JIT-compiles the costly
     # large-sample tile queries and the "limit" came out slower than onemap sending the same SQL.
     with ConnectionPool(url, min_size=clients, max_size=clients, kwargs={"autocommit": True},
@@ -163,7 +195,7 @@ def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int) -> d
         pool.wait()
 
         def worker() -> None:
-            while True:
+            while time.perf_counter() < stop_at:
                 with lock:
                     st = next(it, None)
                 if st is None:
@@ -177,6 +209,8 @@ def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int) -> d
                     sizes.append(len(row[0] or b""))
 
         t0 = time.perf_counter()
+        if seconds is not None:
+            stop_at = t0 + seconds
         with ThreadPoolExecutor(clients) as ex:
             for _ in range(clients):
                 ex.submit(worker)
@@ -190,44 +224,65 @@ def main() -> None:
     p.add_argument("--per-zoom", type=int, default=40)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--clients", default="1,10")
+    p.add_argument("--seconds", type=int, default=20, help="per target and client count (wrk and the raw SQL)")
+    p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
+    p.add_argument("--targets", default="onemap,onemap cached,tipg,raw",
+                   help="comma-separated: onemap, onemap cached, tipg, raw")
+    p.add_argument("--no-hot", action="store_true", help="skip the one-hot-tile ApacheBench rows")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
+    targets = {t.strip() for t in args.targets.split(",")}
     tiles = tile_list(args.database, args.per_zoom, args.seed)
     rows = []
     procs = []
     try:
         servers = {}
         for name, cache_mb in (("onemap", "0"), ("onemap cached", "1024")):
+            if name not in targets:
+                continue
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            env = {"ONEMAP_SECRET": SECRET, "ONEMAP_TILE_CACHE_MB": cache_mb}
-            procs.append(start([str(ONEMAP), "serve", "--database", args.database, "--port", str(port)],
-                               env, base, "/healthz"))
+            env = {"ONEMAP_SECRET": SECRET, "ONEMAP_TILE_CACHE_MB": cache_mb, "ONEMAP_JOBS": "0",
+                   "PYTHONPATH": str(ROOT)}
+            procs.append(start([str(PYTHON), "-m", "api.cli", "serve", "--no-access-log", "--database",
+                                args.database, "--port", str(port)], env, base, "/healthz"))
             token = httpx.post(f"{base}/auth/token", data={"username": "admin", "password": "onemap"}).json()
-            servers[name] = (base, {"Authorization": f"Bearer {token['access_token']}"},
-                             [f"{base}/collections/{lyr}/tiles/WebMercatorQuad/{z}/{y}/{x}" for lyr, z, x, y in tiles])
-        if TIPG.exists():
+            servers[name] = (base, token["access_token"],
+                             [f"/collections/{lyr}/tiles/WebMercatorQuad/{z}/{y}/{x}" for lyr, z, x, y in tiles])
+        if "tipg" in targets and TIPG.exists():
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             env = {"DATABASE_URL": args.database, "TIPG_DB_SCHEMAS": '["public"]'}
             procs.append(start([str(TIPG), "tipg.main:app", "--port", str(port), "--log-level", "warning"],
                                env, base, "/collections"))
-            servers["tipg"] = (base, {}, [f"{base}/collections/public.{lyr}/tiles/WebMercatorQuad/{z}/{x}/{y}"
-                                          for lyr, z, x, y in tiles])
-        else:
-            print(f"tipg not installed at {TIPG}: skipped", file=sys.stderr)
-        for _, headers, urls in servers.values():  # warm every server (and fill onemap's cache)
-            run_clients(urls, 4, headers)
+            servers["tipg"] = (base, None, [f"/collections/public.{lyr}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                                            for lyr, z, x, y in tiles])
+        elif "tipg" in targets:
+            print(f"tipg not installed at {TIPG} (make bench-peers): skipped", file=sys.stderr)
+        sizes = {}
+        for name, (base, token, paths) in servers.items():  # warm every server (and fill onemap's cache)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            sizes[name] = run_clients([base + path for path in paths], 4, headers)["kb"]
         for clients in (int(c) for c in args.clients.split(",")):
-            for name, (_, headers, urls) in servers.items():
-                rows.append((name, clients, run_clients(urls, clients, headers)))
+            for name, (base, token, paths) in servers.items():
+                if args.client == "wrk":
+                    r = wrk(base, paths, token, args.seconds, clients)
+                    r = {"tiles_s": r["req_s"], "p50": r["p50_ms"], "p95": r["p95_ms"], "kb": sizes[name],
+                         "errors": r["non_2xx"]}
+                else:
+                    headers = {"Authorization": f"Bearer {token}"} if token else {}
+                    r = run_clients([base + path for path in paths], clients, headers)
+                rows.append((name, clients, r))
                 print(rows[-1], file=sys.stderr)
-            rows.append(("raw ST_AsMVT SQL", clients, run_sql(args.database, tiles, clients)))
-            print(rows[-1], file=sys.stderr)
+            if "raw" in targets:
+                rows.append(("raw ST_AsMVT SQL", clients, run_sql(args.database, tiles, clients,
+                                                                  args.seconds if args.client == "wrk" else None)))
+                print(rows[-1], file=sys.stderr)
         hot = next(i for i, t in enumerate(tiles) if t[0] == "events" and t[1] == 14)
-        for clients in (int(c) for c in args.clients.split(",")):
-            for name, (_, headers, urls) in servers.items():
-                r = run_ab(urls[hot], clients, headers, 3000 if "cached" in name else 1000)
+        for clients in (int(c) for c in args.clients.split(",")) if not args.no_hot else ():
+            for name, (base, token, paths) in servers.items():
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                r = run_ab(base + paths[hot], clients, headers, 3000 if "cached" in name else 1000)
                 if r:
                     rows.append((f"{name}, one hot tile (ab)", clients, r))
                     print(rows[-1], file=sys.stderr)
@@ -240,8 +295,16 @@ def main() -> None:
     for name, clients, r in rows:
         table.append(f"| {name} | {clients} | {r['tiles_s']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
                      f"{r['kb']:.1f} | {r['errors']} |")
-    text = f"{len(tiles)} tiles (buildings and events, z12-16, {args.per_zoom} per layer and zoom)\n\n" + \
-        "\n".join(table) + "\n"
+    ratios = []
+    for clients in (int(c) for c in args.clients.split(",")):
+        by = {name: r["tiles_s"] for name, c, r in rows if c == clients}
+        if "onemap" in by and "tipg" in by:
+            ratios.append(f"{clients} clients: onemap uncached / tipg = {by['onemap'] / by['tipg']:.2f}")
+        if "onemap" in by and "raw ST_AsMVT SQL" in by:
+            ratios.append(f"{clients} clients: onemap uncached / raw SQL = {by['onemap'] / by['raw ST_AsMVT SQL']:.2f}")
+    text = (f"{len(tiles)} tiles (buildings and events, z12-16, {args.per_zoom} per layer and zoom), client "
+            f"{args.client}" + (f", {args.seconds} s per row" if args.client == "wrk" else "") + "\n\n"
+            + "\n".join(table) + "\n\n" + "\n".join(ratios) + "\n")
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
