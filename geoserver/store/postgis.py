@@ -364,14 +364,29 @@ class PostGISStore(Store):
                 self._key(conn, layer, moved, scope)
             for n in news:
                 require_scope(layer, scope, n.properties)
-            with conn.cursor(binary=True) as cur:  # pipelined by psycopg: one round trip
-                cur.executemany(sql.update, [[*sql.values(n), n.id] for n in news], returning=True)
-                rows = []
-                while True:
-                    rows.append(cur.fetchone())
-                    if not cur.nextset():
-                        break
-            stored = decode_rows(rows, sql.names)
+            # A patch that does not move its feature sets only its own columns (the geometry and the cells
+            # derived from it stay): one statement per set of columns, each pipelined by psycopg.
+            groups: dict[tuple[str, ...] | None, list[list[Any]]] = {}
+            for n, (_, change) in zip(news, changes, strict=True):
+                if change.geometry is not None or not change.properties:
+                    groups.setdefault(None, []).append([*sql.values(n), n.id])
+                else:
+                    names = tuple(layer.prop(k).name for k in change.properties)
+                    groups.setdefault(names, []).append([*(n.properties.get(k) for k in names), n.id])
+            by_id: dict[int, Feature] = {}
+            for names, params in groups.items():
+                statement = sql.update if names is None else (
+                    f"UPDATE {sql.table} SET {', '.join(f'{quote(k)} = %s' for k in names)} WHERE fid = %s"
+                    f" RETURNING {sql.select_all}")
+                with conn.cursor(binary=True) as cur:
+                    cur.executemany(statement, params, returning=True)
+                    rows = []
+                    while True:
+                        rows.append(cur.fetchone())
+                        if not cur.nextset():
+                            break
+                by_id.update((f.id, f) for f in decode_rows(rows, sql.names))
+            stored = [by_id[fid] for fid, _ in changes]
             for (fid, _), after in zip(changes, stored, strict=True):
                 self.record(feature_change(layer, UPDATE, current[fid], after))
         return stored
