@@ -54,8 +54,9 @@ export async function loadStyle(cql) {
         'text-allow-overlap': true, 'text-ignore-placement': true },
       paint: { 'text-color': '#ffffff' } });
   }
-  // Every fix of every patrol drowns the map at street level: shown on request (layer tree, replay draws its own).
-  for (const layer of style.layers.filter((l) => l['source-layer'] === 'track_points')) {
+  // A week of every patrol's tracks and fixes drowns the map (and is most of a tile's drawing): shown on request
+  // in the layer tree; the replay draws the one asked for.
+  for (const layer of style.layers.filter((l) => ['track_points', 'patrols'].includes(l['source-layer']))) {
     layer.layout = { ...(layer.layout || {}), visibility: 'none' };
   }
   // Clusters of any point layer are drawn larger by count; their counts are written on them.
