@@ -9,7 +9,7 @@ mileage is geodesic after dropping isolated impossible jumps (as the upload does
 fix of each patrol within the day. Days are the county's (UTC+8, as layers/stats.py counts events).
 
 Per fix, only whole-array work: the read (numpy arrays, no row objects), worker names numbered by hashing
-(pandas.factorize), one vectorised geodesic pass (pyproj), one vectorised H3 pass (h3ronpy); per worker-day,
+(pandas.factorize), one name per patrol, one vectorised geodesic pass (pyproj), one vectorised H3 pass (h3ronpy); per worker-day,
 the set of its distinct cells meets the grid's cells and its stops are looked for.
 """
 
@@ -26,10 +26,10 @@ import pandas as pd
 import shapely
 from h3ronpy.vector import coordinates_to_cells
 
-from geoserver.access import Principal, scope_for, track_owner
+from geoserver.access import Principal, Scope, scope_for, track_owner
 from geoserver.catalog import Catalog
 from geoserver.errors import BadInput
-from geoserver.features import FeatureQuery
+from geoserver.features import MAX_LIMIT, FeatureQuery
 from geoserver.store import Store
 from layers.patrol_track import legs, spike_mask
 
@@ -200,12 +200,20 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
     scope = scope_for(principal, catalog.get("track_points"), "read")
     if scope.empty:
         return
-    cols = store.columns("track_points", _fixes_query(principal, start, end), scope, ("worker", "patrol_id", "recorded_at"))
+    query = _fixes_query(principal, start, end)
+    cols = store.columns("track_points", query, scope, ("patrol_id", "recorded_at"))
     if not len(cols):
         return
     t = np.asarray(cols.values["recorded_at"], dtype=float)
-    worker, names = pd.factorize(np.asarray(cols.values["worker"], dtype=object))  # names as numbers, hashed
     patrol = np.asarray(cols.values["patrol_id"], dtype=np.int64)
+    # A patrol's fixes are its worker's (the upload writes them so): one name per patrol, not one per fix.
+    patrols, which = np.unique(patrol, return_inverse=True)
+    owners = _patrol_workers(store, patrols.tolist())
+    if len(owners) < len(patrols):  # fixes of a patrol no longer stored: their own worker names tell
+        every = store.columns("track_points", query, scope, ("worker", "patrol_id"))
+        owners.update(zip(np.asarray(every.values["patrol_id"]).tolist(), every.values["worker"], strict=True))
+    per_patrol, names = pd.factorize(np.asarray([owners[p] for p in patrols.tolist()], dtype=object))
+    worker = per_patrol[which]
     day = np.floor((t + LOCAL_HOURS * 3600) / 86400).astype(np.int64)
     order = np.lexsort((t, patrol, day, worker))
     t, lon, lat, worker, patrol, day = t[order], cols.lon[order], cols.lat[order], worker[order], patrol[order], day[order]
@@ -238,6 +246,17 @@ def _add_fixes(store: Store, catalog: Catalog, principal: Principal, start: date
         if own:
             rec.cells |= own.intersection(np.unique(cells[a:b]).tolist())
         rec.stops.extend(stops(t[a:b], lon[a:b], lat[a:b]))
+
+
+def _patrol_workers(store: Store, ids: list[int]) -> dict[int, str]:
+    """The worker of each patrol (by id; the fixes were authorised by the caller's scope already)."""
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), MAX_LIMIT):
+        part = tuple(ids[i:i + MAX_LIMIT])
+        page = store.query("patrols", FeatureQuery(ids=part, properties=("worker",), with_geometry=False,
+                                                   limit=len(part)), Scope.everything())
+        out.update((int(f.id), str(f.properties["worker"])) for f in page.features)  # type: ignore[arg-type]
+    return out
 
 
 def h3_cells(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Geod
-from shapely.geometry import box
+from shapely.geometry import Point, box
 
 from api.app import create_app
 from api.settings import Settings
+from geoserver.features import Feature
 from geoserver.passwords import hash_password
 from geoserver.store import UserRecord
 from tests.api import county
@@ -166,3 +167,17 @@ def test_bad_input_is_a_problem_naming_the_parameter(client, day, params, parame
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["parameter"] == parameter
+
+
+def test_fixes_of_a_patrol_no_longer_stored_still_count_for_their_worker(client, day):
+    """Statistics name each patrol's worker once from the patrols; fixes left by a deleted patrol are named by
+    their own worker column."""
+    who, _ = day
+    start = DAY + timedelta(days=2)
+    client.app.state.store.bulk_load("track_points", [Feature(None, Point(100.3 + i * 1e-4, 33.3), {
+        "patrol_id": 987654, "worker": "worker-A2", "recorded_at": start + timedelta(seconds=30 * i),
+        "point_key": f"orphan{i}"}) for i in range(21)])
+    body = client.get("/stats/patrols", params={"day": "2024-05-08"}, headers=who["operator"]).json()
+    a2 = _group(body, worker="worker-A2")
+    assert (a2["patrolled"], a2["patrols"], a2["duration_s"]) == (1, 1, 600)
+    assert _group(body, worker="worker-A1")["patrolled"] == 0
