@@ -57,12 +57,13 @@ def summary_changes(layer: Layer, batch: Batch, new: Sequence[bool], summary: di
 
 
 def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: Sequence[Feature], scope: Scope,
-              unique: Sequence[str]) -> tuple[Batch, list[bool]]:
+              unique: Sequence[str], grid: str | None = None) -> tuple[Batch, list[bool]]:
     """Insert the features in one statement, skipping rows whose `unique` key is stored already (a unique
     index on those columns must exist); returns the checked batch and which rows were inserted.
 
     The rows go by binary COPY into a temporary table of the session (emptied at commit), then one
-    INSERT … SELECT locates them (GiST joins against townships and grids) and skips the stored keys.
+    INSERT … SELECT locates them (GiST joins against townships and grids; a point strictly inside `grid` by
+    one ST_ContainsProperly against it, its polygon prepared once for the batch) and skips the stored keys.
     """
     batch = _check(layer, features, unique)
     names = [n for n in sql.names if not (layer.locate_on_write and n in (TOWNSHIP_KEY, GRID_KEY))]
@@ -78,6 +79,7 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
         for row in zip(wkbs, range(len(wkbs)), *(batch.columns[n] for n in names), strict=True):
             copy.write_row(row)
     located = []
+    hinted = grid is not None and layer.locate_on_write and layer.has_grid
     if layer.locate_on_write:
         located.append(f"(SELECT {TOWNSHIP_KEY} FROM townships WHERE {TOWNSHIP_KEY} IS NOT NULL AND "
                        f"ST_Intersects(geom, s.geom) ORDER BY {TOWNSHIP_KEY} COLLATE \"C\" LIMIT 1)")
@@ -85,16 +87,23 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
             located.append(f"(SELECT {GRID_KEY} FROM grids WHERE {GRID_KEY} IS NOT NULL AND "
                            f"ST_Intersects(geom, s.geom) ORDER BY {GRID_KEY} COLLATE \"C\" LIMIT 1)")
     keys = [TOWNSHIP_KEY, GRID_KEY][:len(located)]
+    inside = ""
+    if hinted:  # the lookups run only for points not strictly inside the hinted grid (COALESCE is lazy)
+        located = [f"CASE WHEN h.onemap_in THEN h.{TOWNSHIP_KEY} ELSE {located[0]} END",
+                   f"CASE WHEN h.onemap_in THEN h.{GRID_KEY} ELSE {located[1]} END"]
+        inside = (f" LEFT JOIN LATERAL (SELECT g.{TOWNSHIP_KEY}, g.{GRID_KEY}, ST_ContainsProperly(g.geom, s.geom)"
+                  f" AS onemap_in FROM grids g WHERE g.{GRID_KEY} = %s AND g.{TOWNSHIP_KEY} IS NOT NULL LIMIT 1) h"
+                  " ON true")
     statement = (
         f"INSERT INTO {sql.table} (geom, {cols}{''.join(', ' + quote(k) for k in keys)})"
         f" SELECT s.geom, {', '.join('s.' + quote(n) for n in names)}{''.join(', ' + x for x in located)}"
-        f" FROM (SELECT ST_GeomFromWKB(onemap_wkb, 4326) AS geom, * FROM {staging}) s ORDER BY s.onemap_i"
+        f" FROM (SELECT ST_GeomFromWKB(onemap_wkb, 4326) AS geom, * FROM {staging}) s{inside} ORDER BY s.onemap_i"
         f" ON CONFLICT ({', '.join(quote(n) for n in unique)}) DO NOTHING"
         f" RETURNING {', '.join(quote(n) for n in unique)}, {quote(TOWNSHIP_KEY)}"
         + (f", {quote(GRID_KEY)}" if layer.has_grid else ""))
     # The staging rows deleted by the same statement: a second append in this transaction starts empty.
     rows = conn.execute(f"WITH written AS ({statement}), emptied AS (DELETE FROM {staging})"
-                        " SELECT * FROM written").fetchall()
+                        " SELECT * FROM written", [grid] if hinted else None).fetchall()
     k = len(unique)
     stored = {tuple(r[:k]): r[k:] for r in rows}
     new = []
@@ -132,15 +141,23 @@ def pg_stored_keys(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, column
 
 
 def sqlite_append(conn: sqlite3.Connection, layer: Layer, features: Sequence[Feature], scope: Scope,
-                  unique: Sequence[str], areas: dict[str, AreaIndex]) -> tuple[Batch, list[bool]]:
+                  unique: Sequence[str], areas: dict[str, AreaIndex], grid: str | None = None
+                  ) -> tuple[Batch, list[bool]]:
     """Insert the features inside the open write transaction, skipping rows whose `unique` key is stored
-    already; township and grid from `areas` (in memory). Returns the checked batch and which rows were new."""
+    already; township and grid from `areas` (in memory), or from `grid` for points strictly inside it.
+    Returns the checked batch and which rows were new."""
     batch = _check(layer, features, unique)
     if layer.locate_on_write:
         points = batch.geometries
         for key in (TOWNSHIP_KEY, GRID_KEY):
             if key in areas and (key == TOWNSHIP_KEY or layer.has_grid):
                 batch.columns[key] = areas[key].codes_at(points)
+        row = conn.execute(f"SELECT {gpkg.q(TOWNSHIP_KEY)}, {gpkg.q(gpkg.GEOM_COLUMN)} FROM grids WHERE"
+                           f" {gpkg.q(GRID_KEY)} = ? AND {gpkg.q(TOWNSHIP_KEY)} IS NOT NULL LIMIT 1",
+                           (grid,)).fetchone() if grid is not None and layer.has_grid else None
+        if row is not None and (area := gpkg.decode(row[1])) is not None:
+            for i in np.flatnonzero(shapely.contains_properly(area, points)):
+                batch.columns[TOWNSHIP_KEY][i], batch.columns[GRID_KEY][i] = row[0], grid
     props = list(layer.properties)
     t = gpkg.q(layer.id)
     statement = (f"INSERT INTO {t} ({gpkg.q(gpkg.GEOM_COLUMN)}, {', '.join(gpkg.q(p.name) for p in props)})"

@@ -265,7 +265,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None) -> list[bool]:
+               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[bool]:
         """Insert many features in one set-based write, skipping those whose `unique` key is stored already.
 
         Args:
@@ -276,6 +276,9 @@ class Store(abc.ABC):
                 batch) is not written.
             summary: properties for the change log, which gets one summary row per township of the new
                 features (no feature id, their bbox and count), not one row per feature.
+            grid: the code of the grid most features fall in (a patrol's): a point strictly inside it takes
+                that grid and its township with one containment test instead of two spatial lookups; a point
+                on its border or outside it is located as usual (so the codes are the same either way).
 
         Returns:
             For each feature, whether it was written.

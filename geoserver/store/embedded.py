@@ -349,14 +349,14 @@ class EmbeddedStore(Store):
         return stored
 
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None) -> list[bool]:
+               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[bool]:
         """One prepared INSERT … ON CONFLICT DO NOTHING per row in one transaction; summary change rows."""
         layer = self.catalog.get(layer_id)
         if not features:
             return []
         with self._write() as conn:
             areas = embedded_load.area_indexes(conn, self.catalog) if layer.locate_on_write else {}
-            batch, new = append_sql.sqlite_append(conn, layer, features, scope, unique, areas)
+            batch, new = append_sql.sqlite_append(conn, layer, features, scope, unique, areas, grid)
             for change in append_sql.summary_changes(layer, batch, new, summary or {}):
                 self.record(change)
         return new

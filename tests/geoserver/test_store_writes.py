@@ -349,3 +349,25 @@ def test_an_append_skips_stored_keys_and_stored_keys_names_them_within_their_pat
     assert store.append("track_points", [fix(7, "k1"), fix(7, "k'3", 100.72), fix(7, "k'3")], EVERYTHING,
                         unique=("patrol_id", "point_key")) == [False, True, False]
     assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 7)) == {"k0", "k1", "k'3"}
+
+
+@pytest.mark.parametrize("grid", [G2, G3, "no-such-grid", None])
+def test_an_append_hinted_with_a_grid_keys_every_point_as_without_the_hint(store, grid):
+    """Inside the hinted grid, on its borders (shared with a smaller code, or a township's) and outside it."""
+    spots = [(100.66, 32.85), (100.69, 32.81), (100.65, 32.85), (100.70, 32.85), (100.70, 32.90), (100.72, 32.83),
+             (100.79, 32.89), (101.5, 33.5)]
+
+    def fixes(patrol):
+        return [Feature(None, Point(lon, lat), {"patrol_id": patrol, "worker": "w", "point_key": f"k{i}",
+                                                "recorded_at": datetime(2024, 3, 1, 8, tzinfo=UTC)})
+                for i, (lon, lat) in enumerate(spots)]
+
+    assert all(store.append("track_points", fixes(1), EVERYTHING, unique=("patrol_id", "point_key")))
+    assert all(store.append("track_points", fixes(2), EVERYTHING, unique=("patrol_id", "point_key"), grid=grid))
+    keyed = {}
+    for f in store.query("track_points", FeatureQuery(limit=100), EVERYTHING).features:
+        keyed.setdefault(f.properties["patrol_id"], {})[f.properties["point_key"]] = (
+            f.properties["township_code"], f.properties["grid_code"])
+    assert keyed[2] == keyed[1]
+    assert keyed[1]["k0"] == (WEST, G2) and keyed[1]["k3"] == (WEST, G2) and keyed[1]["k2"] == (WEST, G1)
+    assert keyed[1]["k7"] == (None, None)
