@@ -57,8 +57,13 @@ def run(base: str, username: str | None, runs: int) -> list[dict]:
 def alarm_delay(base: str, runs: int) -> list[float]:
     """Seconds from POST /readings (a smoke reading past its limit) to the alarm's arrival on an open page."""
     op = {"Authorization": "Bearer " + httpx.post(f"{base}/auth/token", data={"username": "operator", "password": "onemap"}).json()["access_token"]}
-    sites = httpx.get(f"{base}/collections/monitoring_sites/items", params={"kind": "smoke", "limit": runs},
-                      headers=op).json()["features"]
+    # Sites with an open alarm raise no new one (the rule updates that alarm): take smoke sites without one.
+    busy = {f["properties"]["site_id"] for f in httpx.get(
+        f"{base}/collections/alarms/items", headers=op, params={
+            "filter": "status IN ('raised','acknowledged')", "properties": "site_id", "skipGeometry": "true",
+            "limit": 10000}).json()["features"]}
+    sites = [f for f in httpx.get(f"{base}/collections/monitoring_sites/items", params={"kind": "smoke", "limit": 1000},
+                                  headers=op).json()["features"] if f["id"] not in busy][:runs]
     delays = []
     with sync_playwright() as p:
         browser = launch(p)
