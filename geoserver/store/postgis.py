@@ -642,7 +642,10 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.execute("SET TimeZone TO 'UTC'")
     conn.execute("SET jit TO off")
     conn.execute("SET plan_cache_mode TO force_custom_plan")
-    conn.execute("SELECT postgis_lib_version()")
+    # Only where PostGIS is installed: a database without it must still open, so the store can say to run
+    # `onemap db upgrade` (the function is looked up when the block runs, not when it is parsed).
+    conn.execute("DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') THEN "
+                 "PERFORM postgis_lib_version(); END IF; END$$")
 
 
 def _locate_many(conn: psycopg.Connection, lons: list[float], lats: list[float]) -> list[tuple[Any, Any]]:
