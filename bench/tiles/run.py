@@ -172,50 +172,69 @@ def summary(latencies: list[float], wall: float, sizes: list[int], errors: int) 
             "kb": statistics.mean(sizes) / 1024, "errors": errors}
 
 
-def run_sql(url: str, tiles: list[tuple[str, int, int, int]], clients: int, seconds: float | None = None) -> dict:
-    """The same tiles as onemap builds them, straight from PostGIS: the limit with no HTTP at all.
-
-    Once through the list, or round and round it for `seconds` (as wrk walks it)."""
+def tile_statements(tiles: list[tuple[str, int, int, int]]) -> list[tuple[str, list]]:
+    """The SQL onemap sends for each tile of the list (its own tile_sql, the admin's whole-county scope)."""
     catalog = build_catalog()
     plan = TilePlan(catalog)
     tiling = get_tiling("WebMercatorQuad")
-    statements = []
+    out = []
     for layer_id, z, x, y in tiles:
         layer = catalog.get(layer_id)
-        statements.append(tile_sql(layer, plan.request(layer, tiling, z, x, y), Scope.everything()))
+        out.append(tile_sql(layer, plan.request(layer, tiling, z, x, y), Scope.everything()))
+    return out
+
+
+def sql_pool(url: str, clients: int) -> ConnectionPool:
+    """A psycopg pool with onemap's own session settings (no JIT, custom plans): without them PostgreSQL
+    JIT-compiles the costly large-sample tile queries and the "limit" came out slower than onemap."""
+    pool = ConnectionPool(url, min_size=clients, max_size=clients, kwargs={"autocommit": True},
+                          configure=onemap_session, open=True)
+    pool.wait()
+    return pool
+
+
+def run_sql(pool: ConnectionPool, statements: list[tuple[str, list]], clients: int,
+            seconds: float | None = None, start: int = 0) -> dict:
+    """The same tiles as onemap builds them, straight from PostGIS: the limit with no HTTP at all.
+
+    Once through the list, or round and round it (from `start`) for `seconds`, as wrk walks it."""
     latencies: list[float] = []
     sizes: list[int] = []
     lock = threading.Lock()
-    it = iter(statements) if seconds is None else itertools.cycle(statements)
+    ordered = statements[start:] + statements[:start]
+    it = iter(ordered) if seconds is None else itertools.cycle(ordered)
     stop_at = math.inf
-    # onemap's own session settings (no JIT, custom plans): without them PostgreSQL JIT-compiles the costly
-    # large-sample tile queries and the "limit" came out slower than onemap sending the same SQL.
-    with ConnectionPool(url, min_size=clients, max_size=clients, kwargs={"autocommit": True},
-                        configure=onemap_session) as pool:
-        pool.wait()
 
-        def worker() -> None:
-            while time.perf_counter() < stop_at:
-                with lock:
-                    st = next(it, None)
-                if st is None:
-                    return
-                t0 = time.perf_counter()
-                with pool.connection() as conn:
-                    row = conn.execute(*st).fetchone()
-                dt = time.perf_counter() - t0
-                with lock:
-                    latencies.append(dt)
-                    sizes.append(len(row[0] or b""))
+    def worker() -> None:
+        while time.perf_counter() < stop_at:
+            with lock:
+                st = next(it, None)
+            if st is None:
+                return
+            t0 = time.perf_counter()
+            with pool.connection() as conn:
+                row = conn.execute(*st).fetchone()
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                sizes.append(len(row[0] or b""))
 
-        t0 = time.perf_counter()
-        if seconds is not None:
-            stop_at = t0 + seconds
-        with ThreadPoolExecutor(clients) as ex:
-            for _ in range(clients):
-                ex.submit(worker)
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if seconds is not None:
+        stop_at = t0 + seconds
+    with ThreadPoolExecutor(clients) as ex:
+        for _ in range(clients):
+            ex.submit(worker)
+    wall = time.perf_counter() - t0
     return summary(latencies, wall, sizes, 0)
+
+
+def merge(slices: list[dict], seconds: list[float]) -> dict:
+    """Interleaved slices of one target as one row: tiles/s over their whole time, the median slice's p50/p95."""
+    total = sum(r["tiles_s"] * t for r, t in zip(slices, seconds, strict=True))
+    return {"tiles_s": total / sum(seconds), "p50": statistics.median(r["p50"] for r in slices),
+            "p95": statistics.median(r["p95"] for r in slices), "kb": slices[0]["kb"],
+            "errors": sum(r["errors"] for r in slices)}
 
 
 def main() -> None:
@@ -225,6 +244,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--clients", default="1,10")
     p.add_argument("--seconds", type=int, default=20, help="per target and client count (wrk and the raw SQL)")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="the seconds cut into this many slices, the targets taking turns slice by slice (on a "
+                        "shared machine the load changes minute by minute: no target gets all the quiet ones)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn workers of the uncached onemap")
     p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
     p.add_argument("--targets", default="onemap,onemap cached,tipg,raw",
                    help="comma-separated: onemap, onemap cached, tipg, raw")
@@ -244,8 +267,9 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             env = {"ONEMAP_SECRET": SECRET, "ONEMAP_TILE_CACHE_MB": cache_mb, "ONEMAP_JOBS": "0",
                    "PYTHONPATH": str(ROOT)}
+            workers = args.workers if name == "onemap" else 1
             procs.append(start([str(PYTHON), "-m", "api.cli", "serve", "--no-access-log", "--database",
-                                args.database, "--port", str(port)], env, base, "/healthz"))
+                                args.database, "--port", str(port), "--workers", str(workers)], env, base, "/healthz"))
             token = httpx.post(f"{base}/auth/token", data={"username": "admin", "password": "onemap"}).json()
             servers[name] = (base, token["access_token"],
                              [f"/collections/{lyr}/tiles/WebMercatorQuad/{z}/{y}/{x}" for lyr, z, x, y in tiles])
@@ -263,21 +287,35 @@ def main() -> None:
         for name, (base, token, paths) in servers.items():  # warm every server (and fill onemap's cache)
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             sizes[name] = run_clients([base + path for path in paths], 4, headers)["kb"]
+        statements = tile_statements(tiles) if "raw" in targets else []
         for clients in (int(c) for c in args.clients.split(",")):
-            for name, (base, token, paths) in servers.items():
-                if args.client == "wrk":
-                    r = wrk(base, paths, token, args.seconds, clients)
-                    r = {"tiles_s": r["req_s"], "p50": r["p50_ms"], "p95": r["p95_ms"], "kb": sizes[name],
-                         "errors": r["non_2xx"]}
-                else:
-                    headers = {"Authorization": f"Bearer {token}"} if token else {}
-                    r = run_clients([base + path for path in paths], clients, headers)
-                rows.append((name, clients, r))
-                print(rows[-1], file=sys.stderr)
-            if "raw" in targets:
-                rows.append(("raw ST_AsMVT SQL", clients, run_sql(args.database, tiles, clients,
-                                                                  args.seconds if args.client == "wrk" else None)))
-                print(rows[-1], file=sys.stderr)
+            names = [*servers, *(["raw ST_AsMVT SQL"] if "raw" in targets else [])]
+            rounds = args.rounds if args.client == "wrk" else 1
+            part = args.seconds / rounds
+            slices: dict[str, list[dict]] = {n: [] for n in names}
+            pool = sql_pool(args.database, clients) if "raw" in targets else None
+            try:
+                for k in range(rounds):
+                    for name in names if k % 2 == 0 else names[::-1]:
+                        if name == "raw ST_AsMVT SQL":
+                            r = run_sql(pool, statements, clients, part if args.client == "wrk" else None,
+                                        start=k * len(statements) // rounds)
+                        elif args.client == "wrk":
+                            base, token, paths = servers[name]
+                            w = wrk(base, paths, token, max(1, round(part)), clients)
+                            r = {"tiles_s": w["req_s"], "p50": w["p50_ms"], "p95": w["p95_ms"], "kb": sizes[name],
+                                 "errors": w["non_2xx"]}
+                        else:
+                            base, token, paths = servers[name]
+                            headers = {"Authorization": f"Bearer {token}"} if token else {}
+                            r = run_clients([base + path for path in paths], clients, headers)
+                        slices[name].append(r)
+                        print(name, clients, k, {key: round(v, 1) for key, v in r.items()}, file=sys.stderr)
+            finally:
+                if pool is not None:
+                    pool.close()
+            for name in names:
+                rows.append((name, clients, merge(slices[name], [part] * len(slices[name]))))
         hot = next(i for i, t in enumerate(tiles) if t[0] == "events" and t[1] == 14)
         for clients in (int(c) for c in args.clients.split(",")) if not args.no_hot else ():
             for name, (base, token, paths) in servers.items():
@@ -303,7 +341,9 @@ def main() -> None:
         if "onemap" in by and "raw ST_AsMVT SQL" in by:
             ratios.append(f"{clients} clients: onemap uncached / raw SQL = {by['onemap'] / by['raw ST_AsMVT SQL']:.2f}")
     text = (f"{len(tiles)} tiles (buildings and events, z12-16, {args.per_zoom} per layer and zoom), client "
-            f"{args.client}" + (f", {args.seconds} s per row" if args.client == "wrk" else "") + "\n\n"
+            f"{args.client}" + (f", {args.seconds} s per row in {args.rounds} interleaved slices"
+                                if args.client == "wrk" else "")
+            + (f", uncached onemap with {args.workers} workers" if args.workers > 1 else "") + "\n\n"
             + "\n".join(table) + "\n\n" + "\n".join(ratios) + "\n")
     print(text)
     if args.out:
