@@ -39,7 +39,7 @@ MAX_ABS_VALUE = 1e12
 MAX_KEPT_JSON = 2000
 # Values per IN list when looking up stored keys (a filter takes at most 1,000 conditions).
 KEY_CHUNK = 400
-# Two writers storing the same new key at once: the loser's transaction is retried and sees the winner's row.
+# A transaction that fails on a constraint is retried (two writers of one key: the insert skips the loser's).
 WRITE_ATTEMPTS = 3
 
 Key = tuple[int, str, datetime]
@@ -250,20 +250,14 @@ def ingest(store: Store, catalog: Catalog, principal: Principal, batch: Sequence
     for attempt in range(WRITE_ATTEMPTS):
         try:
             with store.transaction(actor=principal.username):
-                fresh = _without_stored(store, good, lines)
-                stored = store.insert(LAYER, [f for _, f in fresh], Scope.everything()) if fresh else []
+                stored = _store_new(store, good, lines, source)
                 for row in bad:
                     store.add_row(REJECTED, row)
                 alarm_eval.on_readings(store, stored, at)
             break
-        except Conflict:  # another writer stored one of these keys first: look again
+        except Conflict:  # a constraint other than the natural key: look again
             if attempt == WRITE_ATTEMPTS - 1:
                 raise
-    for (line, _), feature in zip(fresh, stored, strict=True):
-        lines[line]["id"] = feature.id
-    for line in lines:
-        if line["status"] == "duplicate" and "id" not in line:  # twice in this batch: the first one's id
-            line["id"] = lines[line.pop("first")]["id"]
     return Report(lines)
 
 
@@ -279,25 +273,29 @@ def _key(props: dict[str, Any]) -> Key:
     return props["site_id"], props["metric"], props["observed_at"]
 
 
-def _without_stored(store: Store, good: list[tuple[int, Feature]],
-                    lines: list[dict[str, Any]]) -> list[tuple[int, Feature]]:
-    """The good readings whose key is neither stored nor earlier in the batch; the others' lines become
-    duplicates (of the stored id, or of the first line with that key)."""
-    for line, _ in good:  # a retried transaction starts over
-        lines[line] = {"index": lines[line]["index"], "status": "accepted"}
-    stored = _stored_keys(store, {_key(f.properties) for _, f in good})
-    fresh: list[tuple[int, Feature]] = []
-    first: dict[Key, int] = {}
-    for line, feature in good:
-        key = _key(feature.properties)
-        if key in stored:
-            lines[line].update(status="duplicate", id=stored[key])
-        elif key in first:
-            lines[line].update(status="duplicate", first=first[key])
+def _store_new(store: Store, good: list[tuple[int, Feature]], lines: list[dict[str, Any]],
+               source: str) -> list[Feature]:
+    """Store the good readings in one `INSERT … ON CONFLICT DO NOTHING` on the natural key (one summary
+    change-log row per township, not one per reading); returns the stored ones. A reading whose key is stored
+    already, or earlier in the batch, becomes a duplicate line naming the stored id (looked up only then)."""
+    if not good:
+        return []
+    ids = store.append(LAYER, [f for _, f in good], Scope.everything(), unique=("site_id", "metric", "observed_at"),
+                       summary={"source": source})
+    stored: list[Feature] = []
+    again: list[tuple[int, Key]] = []
+    for (line, feature), fid in zip(good, ids, strict=True):
+        if fid is None:
+            again.append((line, _key(feature.properties)))
+            lines[line] = {"index": lines[line]["index"], "status": "duplicate"}
         else:
-            first[key] = line
-            fresh.append((line, feature))
-    return fresh
+            lines[line] = {"index": lines[line]["index"], "status": "accepted", "id": fid}
+            stored.append(Feature(fid, feature.geometry, feature.properties))
+    if again:
+        found = _stored_keys(store, {key for _, key in again})
+        for line, key in again:
+            lines[line]["id"] = found.get(key)
+    return stored
 
 
 def _stored_keys(store: Store, keys: set[Key]) -> dict[Key, int]:

@@ -35,7 +35,7 @@ def _check(layer: Layer, features: Sequence[Feature], unique: Sequence[str]) -> 
     return check_batch(layer, list(features))
 
 
-def summary_changes(layer: Layer, batch: Batch, new: Sequence[bool], summary: dict[str, Any]) -> list[PendingChange]:
+def summary_changes(layer: Layer, batch: Batch, new: Sequence[int | bool | None], summary: dict[str, Any]) -> list[PendingChange]:
     """One insert change per township of the new rows: no feature id, the bbox of those rows, their count and
     the caller's summary properties (what a live screen needs to fetch them)."""
     groups: dict[str | None, list[int]] = {}
@@ -57,9 +57,10 @@ def summary_changes(layer: Layer, batch: Batch, new: Sequence[bool], summary: di
 
 
 def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: Sequence[Feature], scope: Scope,
-              unique: Sequence[str], grid: str | None = None) -> tuple[Batch, list[bool]]:
+              unique: Sequence[str], grid: str | None = None) -> tuple[Batch, list[int | None]]:
     """Insert the features in one statement, skipping rows whose `unique` key is stored already (a unique
-    index on those columns must exist); returns the checked batch and which rows were inserted.
+    index on those columns must exist); returns the checked batch and the new id of each inserted row (None
+    for a row not inserted).
 
     The rows go by binary COPY into a temporary table of the session (emptied at commit), then one
     INSERT … SELECT locates them (GiST joins against townships and grids; a point strictly inside `grid` by
@@ -99,22 +100,22 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
         f" SELECT s.geom, {', '.join('s.' + quote(n) for n in names)}{''.join(', ' + x for x in located)}"
         f" FROM (SELECT ST_GeomFromWKB(onemap_wkb, 4326) AS geom, * FROM {staging}) s{inside} ORDER BY s.onemap_i"
         f" ON CONFLICT ({', '.join(quote(n) for n in unique)}) DO NOTHING"
-        f" RETURNING {', '.join(quote(n) for n in unique)}, {quote(TOWNSHIP_KEY)}"
+        f" RETURNING {', '.join(quote(n) for n in unique)}, fid, {quote(TOWNSHIP_KEY)}"
         + (f", {quote(GRID_KEY)}" if layer.has_grid else ""))
     # The staging rows deleted by the same statement: a second append in this transaction starts empty.
     rows = conn.execute(f"WITH written AS ({statement}), emptied AS (DELETE FROM {staging})"
                         " SELECT * FROM written", [grid] if hinted else None).fetchall()
     k = len(unique)
     stored = {tuple(r[:k]): r[k:] for r in rows}
-    new = []
+    new: list[int | None] = []
     for i in range(len(batch)):
         key = tuple(batch.columns[n][i] for n in unique)
         hit = stored.pop(key, None)  # a key twice in the batch: the first row is the inserted one
-        new.append(hit is not None)
+        new.append(hit[0] if hit is not None else None)
         if hit is not None and layer.locate_on_write:
-            batch.columns[TOWNSHIP_KEY][i] = hit[0]
+            batch.columns[TOWNSHIP_KEY][i] = hit[1]
             if layer.has_grid:
-                batch.columns[GRID_KEY][i] = hit[1]
+                batch.columns[GRID_KEY][i] = hit[2]
     for i, fresh in enumerate(new):
         if fresh:
             require_scope(layer, scope, {TOWNSHIP_KEY: batch.columns[TOWNSHIP_KEY][i]})
@@ -142,10 +143,10 @@ def pg_stored_keys(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, column
 
 def sqlite_append(conn: sqlite3.Connection, layer: Layer, features: Sequence[Feature], scope: Scope,
                   unique: Sequence[str], areas: dict[str, AreaIndex], grid: str | None = None
-                  ) -> tuple[Batch, list[bool]]:
+                  ) -> tuple[Batch, list[int | None]]:
     """Insert the features inside the open write transaction, skipping rows whose `unique` key is stored
     already; township and grid from `areas` (in memory), or from `grid` for points strictly inside it.
-    Returns the checked batch and which rows were new."""
+    Returns the checked batch and the new id of each inserted row (None for a row not inserted)."""
     batch = _check(layer, features, unique)
     if layer.locate_on_write:
         points = batch.geometries
@@ -165,17 +166,17 @@ def sqlite_append(conn: sqlite3.Connection, layer: Layer, features: Sequence[Fea
                  f" ON CONFLICT ({', '.join(gpkg.q(n) for n in unique)}) DO NOTHING")
     blobs = gpkg.encode_many(list(batch.geometries))
     columns = [[to_db(p, v) for v in batch.columns[p.name]] for p in props]
-    new = []
+    new: list[int | None] = []
     cur = conn.cursor()
     for i, blob in enumerate(blobs):
         cur.execute(statement, [blob, *(c[i] for c in columns)])
-        new.append(cur.rowcount == 1)
+        new.append(cur.lastrowid if cur.rowcount == 1 else None)
     for i, fresh in enumerate(new):
         if fresh:
             require_scope(layer, scope, {TOWNSHIP_KEY: batch.columns[TOWNSHIP_KEY][i]})
     if any(new):
         gpkg.touch_contents(conn, layer.id, tuple(float(v) for v in shapely.total_bounds(
-            batch.geometries[np.asarray(new)])), grow=True)
+            batch.geometries[np.asarray([n is not None for n in new])])), grow=True)
     return batch, new
 
 

@@ -265,7 +265,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[bool]:
+               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[int | None]:
         """Insert many features in one set-based write, skipping those whose `unique` key is stored already.
 
         Args:
@@ -281,7 +281,7 @@ class Store(abc.ABC):
                 on its border or outside it is located as usual (so the codes are the same either way).
 
         Returns:
-            For each feature, whether it was written.
+            For each feature, its new id if it was written, None if not.
         """
 
     @abc.abstractmethod

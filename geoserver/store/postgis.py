@@ -299,7 +299,7 @@ class PostGISStore(Store):
         return stored
 
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[bool]:
+               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[int | None]:
         """One INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING; summary rows in the change log."""
         layer, sql = self._layer(layer_id)
         if not features:

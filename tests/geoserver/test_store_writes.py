@@ -340,14 +340,17 @@ def test_an_append_skips_stored_keys_and_stored_keys_names_them_within_their_pat
                                                  "recorded_at": datetime(2024, 3, 1, 8, tzinfo=UTC)})
 
     assert store.stored_keys("track_points", "point_key", ["k0"], ("patrol_id", 7)) == set()
-    assert store.append("track_points", [fix(7, "k0"), fix(7, "k1"), fix(8, "k2")], EVERYTHING,
-                        unique=("patrol_id", "point_key")) == [True, True, True]
+    first = store.append("track_points", [fix(7, "k0"), fix(7, "k1"), fix(8, "k2")], EVERYTHING,
+                         unique=("patrol_id", "point_key"))
+    assert [store.get("track_points", fid, EVERYTHING).properties["point_key"] for fid in first] == ["k0", "k1", "k2"]
     keys = ["k0", "k1", "k2", "k'3", "k0"]
     assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 7)) == {"k0", "k1"}
     assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 8)) == {"k2"}
     assert store.stored_keys("track_points", "point_key", [], ("patrol_id", 7)) == set()
-    assert store.append("track_points", [fix(7, "k1"), fix(7, "k'3", 100.72), fix(7, "k'3")], EVERYTHING,
-                        unique=("patrol_id", "point_key")) == [False, True, False]
+    again = store.append("track_points", [fix(7, "k1"), fix(7, "k'3", 100.72), fix(7, "k'3")], EVERYTHING,
+                         unique=("patrol_id", "point_key"))
+    assert again[0] is None and again[2] is None
+    assert store.get("track_points", again[1], EVERYTHING).geometry.x == 100.72
     assert store.stored_keys("track_points", "point_key", keys, ("patrol_id", 7)) == {"k0", "k1", "k'3"}
 
 
