@@ -167,7 +167,7 @@ def receive(store: Store, catalog: Catalog, owner: Principal, device: dict[str, 
             positions.move(store, owner.username, fix.time, fix.lon, fix.lat,
                            {**fix.extra, "device": device["device_id"], "patrol_id": None})
             return {"patrol": None, "status": "position"}
-        patrol = patrol_work.own_patrol(store, catalog, owner, pid, lock=True)
+        patrol = patrol_work.own_patrol(store, catalog, owner, pid, lock=True, with_line=False)
         if patrol.properties.get("status") != "active":
             raise Conflict(f"patrol {pid} ended meanwhile; send the fix again", parameter="patrolId")
         statuses, _ = patrol_work.ingest(store, patrol, [fix], patrol_work.now(), device["device_id"])

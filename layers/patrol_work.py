@@ -128,15 +128,16 @@ def worker_lock(username: str) -> str:
     return f"patrol-start:{username}"
 
 
-def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, *, lock: bool = False) -> Feature:
-    """The caller's patrol (locked until the open transaction ends with `lock`): NotFound outside his read
-    scope, Forbidden if it is another worker's (admins and operators may act on any); Unauthorized when nobody
-    is logged in."""
+def own_patrol(store: Store, catalog: Catalog, principal: Principal, patrol_id: int, *, lock: bool = False,
+               with_line: bool = True) -> Feature:
+    """The caller's patrol (locked until the open transaction ends with `lock`; without its line unless
+    `with_line`): NotFound outside his read scope, Forbidden if it is another worker's (admins and operators
+    may act on any); Unauthorized when nobody is logged in."""
     if principal.is_anonymous:
         raise Unauthorized("log in to work on a patrol", parameter="Authorization")
     # The township scope only (not the worker's own-tracks owner): another worker's patrol is a 403 naming it.
     townships = Scope(scope_for(principal, catalog.get(PATROLS), "read").townships)
-    patrol = store.get(PATROLS, patrol_id, townships, for_update=lock)
+    patrol = store.get(PATROLS, patrol_id, townships, for_update=lock, with_geometry=with_line)
     if patrol.properties.get("worker") != principal.username and principal.role not in ("admin", "operator"):
         raise Forbidden(f"patrol {patrol_id} is another worker's: only he (or an admin) may change it",
                         parameter="patrolId")
@@ -287,7 +288,7 @@ def upload(store: Store, catalog: Catalog, principal: Principal, patrol_id: int,
         if isinstance(fix, str):
             report[i].update(status="rejected", reason=fix)
     with store.transaction(actor=principal.username):
-        patrol = own_patrol(store, catalog, principal, patrol_id, lock=True)
+        patrol = own_patrol(store, catalog, principal, patrol_id, lock=True, with_line=False)
         if (patrol.properties.get("close_reason") or "").startswith(STOPPED):
             raise Conflict(f"patrol {patrol_id} was stopped: start a new patrol for new fixes",
                            parameter="patrolId")
@@ -345,8 +346,24 @@ def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime,
         newest = max(accepted, key=lambda f: (f.time, f.lon, f.lat))
         positions.move(store, worker, newest.time, newest.lon, newest.lat,
                        {**newest.extra, "device": device, "patrol_id": pid})
-    patrol = store.update(PATROLS, pid, Feature(pid, line, props), Scope.everything(), partial=True)
-    return statuses, patrol
+    if line is None:  # nothing new: the line stays where it is
+        return statuses, store.patch_line(PATROLS, pid, props) or patrol
+    if isinstance(line, Extension):  # the line extended in the store, never read back
+        done = store.patch_line(PATROLS, pid, props, last=line.last, coords=line.coords)
+        if done is not None:
+            return statuses, done
+        line, figures = _recompute(store, pid, [], {})[1]()  # the stored line was not the stored fixes' track
+        props.update(figures)
+    return statuses, store.update(PATROLS, pid, Feature(pid, line, props), Scope.everything(), partial=True)
+
+
+@dataclass
+class Extension:
+    """A patrol line's new end: its last vertex (the newest stored fix, `last[1]`, after `last[0]`) replaced
+    by `coords`."""
+
+    last: tuple[tuple[float, float], tuple[float, float]]
+    coords: np.ndarray
 
 
 Plan = tuple[list["Fix"], Any]  # the fixes to write, and what gives the line and figures once they are
@@ -446,12 +463,9 @@ def _extend(store: Store, patrol: Feature, fixes: list[Fix], statuses: dict[int,
     m = len(tt)
     spikes = patrol_track.spike_mask(t, lon, lat)
     older = np.flatnonzero(~spikes[1:m - 1]) + 1  # kept stored fixes before the newest, the first left out
-    line = shapely.get_coordinates(patrol.geometry) if patrol.geometry is not None else np.zeros((0, 2))
-    if not len(older) or len(line) < 2:
+    if not len(older):
         return None
     a = int(older[-1])
-    if (line[-1] != (lon[m - 1], lat[m - 1])).any() or (line[-2] != (lon[a], lat[a])).any():
-        return None  # the stored line is not the track of the stored fixes
 
     def finish() -> tuple[Any, dict[str, Any]]:
         kept = ~spikes[a:]
@@ -459,11 +473,12 @@ def _extend(store: Store, patrol: Feature, fixes: list[Fix], statuses: dict[int,
         gone = patrol_track.millimetres(patrol_track.legs(t[[a, m - 1]], lon[[a, m - 1]], lat[[a, m - 1]])[0])
         mm = round(float(props.get("distance_m") or 0) * 1000) - int(gone.sum()) + \
             int(patrol_track.millimetres(patrol_track.legs(kt, kx, ky)[0]).sum())
-        coords = np.concatenate([line[:-1], np.column_stack([kx, ky])[1:]])
+        # The stored line ends at `a` then the newest stored fix (checked by the store when it writes).
+        last = ((float(lon[a]), float(lat[a])), (float(lon[m - 1]), float(lat[m - 1])))
         first = store.query(POINTS, FeatureQuery(filter=mine, sortby=(("recorded_at", True),), limit=1,
                                                  properties=("recorded_at",), with_geometry=False),
                             Scope.everything()).features[0].properties["recorded_at"].timestamp()
-        return shapely.linestrings(coords), {
+        return Extension(last, np.column_stack([kx, ky])[1:]), {
             "distance_m": mm / 1000, "duration_s": patrol_track.duration(first, float(kt[-1])),
             "point_count": count + len(accepted)}
     return accepted, finish

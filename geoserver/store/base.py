@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import shapely
 
 from geoserver.access import Scope
 from geoserver.catalog import Catalog
@@ -211,11 +212,13 @@ class Store(abc.ABC):
         `within[1]` (an index on both makes it one probe per value): what an append would find stored."""
 
     @abc.abstractmethod
-    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False,
+            with_geometry: bool = True) -> Feature:
         """One feature; NotFound if it does not exist *or* lies outside the scope.
 
         With `for_update` (inside a transaction) the row stays locked until the transaction ends, so
         writers of one feature take turns (the GeoPackage's write transaction already excludes the others).
+        Without `with_geometry` the feature comes back with geometry None (a long line is not read).
         """
 
     @abc.abstractmethod
@@ -293,6 +296,29 @@ class Store(abc.ABC):
 
         Raises NotFound outside the scope, PreconditionFailed if `if_match` is not the current ETag.
         """
+
+    def patch_line(self, layer_id: str, fid: int, properties: dict[str, Any], *,
+                   last: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                   coords: np.ndarray | None = None) -> Feature | None:
+        """Patch properties of one line feature and, with `coords`, replace the line's last vertex by them,
+        without the caller reading or sending the line (a patrol's track growing batch by batch).
+
+        The caller has checked who may write (no scope here) and holds the row (`get(for_update=True)`).
+        `last` is what the caller believes are the line's last two vertices: when they are not (nothing is
+        written), None is returned. The first vertex stays, so the feature is located the same. One update
+        change is recorded. Returns the feature as stored without its geometry.
+
+        This default reads and writes the whole line (the GeoPackage); PostGIS does it in one UPDATE.
+        """
+        current = self.get(layer_id, fid, Scope.everything(), for_update=True)
+        geometry = None
+        if coords is not None:
+            xy = np.asarray(current.geometry.coords) if current.geometry is not None else np.zeros((0, 2))
+            if len(xy) < 2 or last is None or (xy[-2:, :2] != np.asarray(last, dtype=float)).any():
+                return None
+            geometry = shapely.linestrings(np.concatenate([xy[:-1, :2], np.asarray(coords, dtype=float)]))
+        stored = self.update(layer_id, fid, Feature(fid, geometry, properties), Scope.everything(), partial=True)
+        return Feature(stored.id, None, stored.properties)
 
     @abc.abstractmethod
     def delete(self, layer_id: str, fid: int, scope: Scope, *, if_match: str | None = None) -> None:

@@ -239,12 +239,14 @@ class EmbeddedStore(Store):
                 matched = conn.execute(f"SELECT COUNT(*) FROM {t} {where.sql()}", where.params).fetchone()[0]
         return FeaturePage(rows_to_features(rows, props), matched)
 
-    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False,
+            with_geometry: bool = True) -> Feature:
         """One feature; NotFound if it does not exist or lies outside the scope (the same answer for both).
         `for_update` needs no lock here: a write transaction already excludes every other writer."""
         layer = self.catalog.get(layer_id)
         with self._read() as conn:
-            return self._fetch_one(conn, layer, fid, scope)
+            found = self._fetch_one(conn, layer, fid, scope)
+        return found if with_geometry else Feature(found.id, None, found.properties)
 
     def stored_keys(self, layer_id: str, column: str, values: list[str], within: tuple[str, int]) -> set[str]:
         """One read: the values as a JSON array joined to the index."""

@@ -20,7 +20,17 @@ from psycopg.conninfo import conninfo_to_dict
 
 from geoserver.access import Scope
 from geoserver.catalog import GRID_KEY, TOWNSHIP_KEY, Catalog, Layer
-from geoserver.changes import DELETE, INSERT, LOAD, UPDATE, WORLD, Change, PendingChange, feature_change
+from geoserver.changes import (
+    DELETE,
+    INSERT,
+    LOAD,
+    UPDATE,
+    WORLD,
+    Change,
+    PendingChange,
+    feature_change,
+    live_properties,
+)
 from geoserver.crs import CRS84
 from geoserver.errors import BadInput, Conflict, NotFound, StoreUnavailable
 from geoserver.features import Feature, FeaturePage, FeatureQuery, check_feature
@@ -200,12 +210,14 @@ class PostGISStore(Store):
             matched, returned, body = cur.execute(statement, params).fetchone()
         return GeoJSONPage(bytes(body), int(returned), int(matched))
 
-    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False) -> Feature:
+    def get(self, layer_id: str, fid: int, scope: Scope, *, for_update: bool = False,
+            with_geometry: bool = True) -> Feature:
         """One feature in scope, or NotFound (the same whether missing or out of scope); locked with
         `for_update` until the open transaction ends."""
         layer, sql = self._layer(layer_id)
         with self._connection() as conn:
-            return self._fetch(conn, layer, sql, fid, scope, lock=for_update and self._tx() is not None)
+            return self._fetch(conn, layer, sql, fid, scope, lock=for_update and self._tx() is not None,
+                               with_geometry=with_geometry)
 
     def stored_keys(self, layer_id: str, column: str, values: list[str], within: tuple[str, int]) -> set[str]:
         """One `= ANY(array)` probe of the index."""
@@ -222,7 +234,8 @@ class PostGISStore(Store):
             return Columns(*pg_columns(conn, layer, sql, query, scope, names))
 
     def _fetch(
-        self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool
+        self, conn: psycopg.Connection, layer: Layer, sql: LayerSQL, fid: Any, scope: Scope, *, lock: bool,
+        with_geometry: bool = True,
     ) -> Feature:
         fid = feature_id(fid)
         where = Where(DIALECT)
@@ -230,7 +243,8 @@ class PostGISStore(Store):
         sc = scope_clause(DIALECT, scope)
         if sc:
             where.add(*sc)
-        statement = f"SELECT {sql.select_all} FROM {sql.table} {where.sql()}" + (" FOR UPDATE" if lock else "")
+        select = sql.select_all if with_geometry else f"fid, NULL::bytea, {sql.columns}"
+        statement = f"SELECT {select} FROM {sql.table} {where.sql()}" + (" FOR UPDATE" if lock else "")
         with conn.cursor(binary=True) as cur:
             row = cur.execute(statement, where.params).fetchone()
         if row is None:
@@ -330,6 +344,52 @@ class PostGISStore(Store):
                 row = cur.execute(sql.update, [*sql.values(new), current.id]).fetchone()
             stored = decode_rows([row], sql.names)[0]
             self.record(feature_change(layer, UPDATE, current, stored))
+        return stored
+
+    def patch_line(self, layer_id: str, fid: int, properties: dict[str, Any], *,
+                   last: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                   coords: np.ndarray | None = None) -> Feature | None:
+        """One UPDATE: the properties set and, with `coords`, the line's last vertex replaced by them in SQL
+        (`ST_MakeLine` of the line less its last vertex and the new points: a line then points, so no vertex is
+        merged away), guarded by the expected last two vertices; the old and new bboxes come back for the
+        change log, the line never leaves the database."""
+        layer, sql = self._layer(layer_id)
+        change = check_feature(layer, Feature(fid, None, properties), partial=True)
+        names = [layer.prop(k).name for k in change.properties]
+        sets = [f"{quote(n)} = %s" for n in names]
+        params: list[Any] = [change.properties[n] for n in names]
+        guard = ""
+        guard_params: list[Any] = []
+        if coords is not None:
+            if last is None:
+                raise ValueError("patch_line: coords need the line's expected last two vertices")
+            xy = np.asarray(coords, dtype=float)
+            g = "p.geom"
+            head = (f"CASE WHEN ST_NPoints({g}) > 2 THEN ST_RemovePoint({g}, ST_NPoints({g}) - 1)"
+                    f" ELSE ST_StartPoint({g}) END")
+            sets.insert(0, f"geom = ST_MakeLine(ARRAY[{head}] || ARRAY(SELECT ST_SetSRID(ST_MakePoint(u.x, u.y), 4326)"
+                           " FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS u(x, y, i) ORDER BY u.i))")
+            params = [xy[:, 0].tolist(), xy[:, 1].tolist(), *params]
+            guard = (" AND ST_NPoints(o.geom) >= 2 AND ST_X(ST_PointN(o.geom, -2)) = %s AND ST_Y(ST_PointN(o.geom, -2)) = %s"
+                     " AND ST_X(ST_PointN(o.geom, -1)) = %s AND ST_Y(ST_PointN(o.geom, -1)) = %s")
+            guard_params = [float(last[0][0]), float(last[0][1]), float(last[1][0]), float(last[1][1])]
+        if not sets:
+            raise ValueError("patch_line: nothing to write")
+        box = "ST_XMin({0}), ST_YMin({0}), ST_XMax({0}), ST_YMax({0})"
+        statement = (f"UPDATE {sql.table} p SET {', '.join(sets)} FROM {sql.table} o"
+                     f" WHERE o.fid = p.fid AND p.fid = %s{guard}"
+                     f" RETURNING {box.format('o.geom')}, {box.format('p.geom')}, p.fid, NULL::bytea, "
+                     + ", ".join(f"p.{quote(n)}" for n in sql.names))
+        with self._write() as conn, conn.cursor(binary=True) as cur:
+            row = cur.execute(statement, [*params, feature_id(fid), *guard_params]).fetchone()
+            if row is None:
+                return None
+            stored = decode_rows([row], sql.names, start=8)[0]
+            township = stored.properties.get(TOWNSHIP_KEY)
+            self.record(PendingChange(layer.id, int(stored.id), UPDATE, township_before=township,
+                                      township_after=township, before=tuple(map(float, row[0:4])),
+                                      after=tuple(map(float, row[4:8])),
+                                      properties=live_properties(layer, stored.properties)))
         return stored
 
     def update_many(self, layer_id: str, patches: Sequence[Feature], scope: Scope) -> list[Feature]:

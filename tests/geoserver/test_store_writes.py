@@ -374,3 +374,34 @@ def test_an_append_hinted_with_a_grid_keys_every_point_as_without_the_hint(store
     assert keyed[2] == keyed[1]
     assert keyed[1]["k0"] == (WEST, G2) and keyed[1]["k3"] == (WEST, G2) and keyed[1]["k2"] == (WEST, G1)
     assert keyed[1]["k7"] == (None, None)
+
+
+def test_patch_line_extends_a_line_in_place_only_when_its_end_is_what_the_caller_read(store):
+    """A patrol's track grows without the caller reading it: the last vertex replaced by the new ones (repeated
+    vertices kept, also where old and new meet), its properties patched, one update change with both boxes;
+    a stale end (or a two-vertex line) behaves the same on both stores."""
+    start = store.change_bounds()[1]
+    line = LineString([(100.78, 32.85), (100.75, 32.85), (100.74, 32.86)])
+    pid = store.insert("patrols", [Feature(None, line, {"worker": "w", "started_at": "2026-05-01T08:00:00Z"})],
+                       EVERYTHING)[0].id
+    new = [(100.75, 32.85), (100.75, 32.85), (100.62, 32.89)]  # starts where the kept line ends, then twice
+    stale = ((100.75, 32.85), (100.70, 32.86))
+    assert store.patch_line("patrols", pid, {"point_count": 9}, last=stale, coords=new) is None
+    assert store.get("patrols", pid, EVERYTHING).geometry.equals_exact(line, 0)
+    got = store.patch_line("patrols", pid, {"point_count": 5}, last=((100.75, 32.85), (100.74, 32.86)), coords=new)
+    assert got.geometry is None and got.properties["point_count"] == 5
+    stored = store.get("patrols", pid, EVERYTHING)
+    assert list(stored.geometry.coords) == [(100.78, 32.85), (100.75, 32.85), *new]
+    assert (stored.properties["point_count"], stored.properties["township_code"]) == (5, EAST)  # first vertex
+    assert store.get("patrols", pid, EVERYTHING, with_geometry=False).geometry is None
+    change = store.changes_since(start, 100)[-1]
+    assert (change.op, change.fid, change.township_after) == ("update", pid, EAST)
+    assert change.before == pytest.approx((100.74, 32.85, 100.78, 32.86))
+    assert change.after == pytest.approx((100.62, 32.85, 100.78, 32.89))
+    # Properties alone: the line stays.
+    assert store.patch_line("patrols", pid, {"point_count": 6}).properties["point_count"] == 6
+    assert list(store.get("patrols", pid, EVERYTHING).geometry.coords)[-1] == (100.62, 32.89)
+    two = store.insert("patrols", [Feature(None, LineString([(100.78, 32.85), (100.77, 32.85)]),
+                                           {"worker": "w", "started_at": "2026-05-01T08:00:00Z"})], EVERYTHING)[0].id
+    store.patch_line("patrols", two, {}, last=((100.78, 32.85), (100.77, 32.85)), coords=[(100.76, 32.85)])
+    assert list(store.get("patrols", two, EVERYTHING).geometry.coords) == [(100.78, 32.85), (100.76, 32.85)]
