@@ -346,12 +346,16 @@ def test_the_white_model_opens_in_the_same_page_over_the_county(server, browser,
     w = watched_page(browser)
     log_in(w.page, server, "operator")
     w.page.click("#globe3d")
-    w.page.wait_for_function("window.__globe && window.__globe.tileset.tilesLoaded", timeout=120_000)
+    # The white model and the imagery under it (the globe's own tiles) both loaded.
+    w.page.wait_for_function("window.__globe && window.__globe.tileset.tilesLoaded"
+                             " && window.__globe.viewer.scene.globe.tilesLoaded", timeout=120_000, polling=500)
     w.page.wait_for_function("new Promise((ok) => window.__globe.viewer.scene.postRender.addEventListener(() => ok(true)))")
     shot = tmp_path / "globe.png"
     w.page.screenshot(path=str(shot))
     rgb = pixels(shot)
     assert (rgb.min(axis=0) > 150).sum() > 200, f"no buildings drawn at the county view; see {shot}"
+    greenish = (rgb[1] > rgb[2] + 15) & (rgb[1] > 60)  # the county's grassland in the imagery
+    assert greenish.sum() > 10_000, f"no imagery under the white model; see {shot}"
     assert w.page.inner_text("#globe3d") == "二维"
     assert w.clean(), (w.errors, w.failed, w.outside)
     w.page.context.close()

@@ -11,7 +11,7 @@ const TEXT = {
     coords: '经纬度', zoom: '级别', loading: '加载中…', more: '放大查看', actionsDone: '已执行', lang: 'EN',
     imagery: '影像', hillshade: '地形晕渲', dem: '高程', none: '无底图', view3d: '三维', view2d: '二维',
     off: '关闭', heatmap: '热力图', whiteModel: '白模', view2dBack: '二维', stops: '处停留', alarm_ack: '确认', 'alarm_to-event': '转事件', alarm_resolve: '解除',
-    reportedAt: '上报时间', replayTab: '回放', day: '日期', worker: '人员', replayDay: '回放全天', speedKmh: '速度 km/h', noFixes: '无轨迹点', play: '播放', pause: '暂停', speed: '倍速', team: '网格队伍', chooseAssignee: '请选择处置人', otherAssignee: '其他（填写账号）', noTeam: '该网格未配置队伍', role_leader: '网格长', role_full_time: '专职网格员', role_part_time: '兼职网格员', role_instructor: '网格指导员', role_department: '部门', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
+    reportedAt: '上报时间', replayTab: '回放', day: '日期', worker: '人员', replayDay: '回放全天', speedKmh: '速度 km/h', noFixes: '无轨迹点', play: '播放', pause: '暂停', speed: '倍速', team: '网格队伍', yes: '是', no: '否', chooseAssignee: '请选择处置人', otherAssignee: '其他（填写账号）', noTeam: '该网格未配置队伍', role_leader: '网格长', role_full_time: '专职网格员', role_part_time: '兼职网格员', role_instructor: '网格指导员', role_department: '部门', deadline: '期限', cluster: '聚合', points: '个要素', openCount: '未办结', overdue: '超期',
   },
   en: {
     title: 'onemap · county command screen', layers: 'Layers', basemaps: 'Base map', filters: 'Filters',
@@ -26,7 +26,7 @@ const TEXT = {
     loading: 'Loading…', more: 'Zoom in', actionsDone: 'Done', lang: '中文', imagery: 'Imagery',
     hillshade: 'Hillshade', dem: 'Elevation', none: 'No base map', view3d: '3D', view2d: '2D',
     off: 'Off', heatmap: 'Heat map', whiteModel: '3D model', view2dBack: '2D', stops: 'stops', alarm_ack: 'Acknowledge', 'alarm_to-event': 'To event',
-    alarm_resolve: 'Resolve', reportedAt: 'Reported', replayTab: 'Replay', day: 'Day', worker: 'Worker', replayDay: 'Replay the whole day', speedKmh: 'speed km/h', noFixes: 'No fixes', play: 'Play', pause: 'Pause', speed: 'Speed', team: 'Grid team', chooseAssignee: 'Choose whom to dispatch to', otherAssignee: 'Someone else (username)', noTeam: 'No team bound to this grid', role_leader: 'grid leader', role_full_time: 'full-time', role_part_time: 'part-time', role_instructor: 'instructor', role_department: 'department', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
+    alarm_resolve: 'Resolve', reportedAt: 'Reported', replayTab: 'Replay', day: 'Day', worker: 'Worker', replayDay: 'Replay the whole day', speedKmh: 'speed km/h', noFixes: 'No fixes', play: 'Play', pause: 'Pause', speed: 'Speed', team: 'Grid team', yes: 'yes', no: 'no', chooseAssignee: 'Choose whom to dispatch to', otherAssignee: 'Someone else (username)', noTeam: 'No team bound to this grid', role_leader: 'grid leader', role_full_time: 'full-time', role_part_time: 'part-time', role_instructor: 'instructor', role_department: 'department', deadline: 'Deadline', cluster: 'Cluster', points: 'features', openCount: 'open',
     overdue: 'overdue',
   },
 };
@@ -51,11 +51,24 @@ const VALUES = {
   },
 };
 
+// Property names in the identify panel (the collections' own names in English).
+const PROPS = {
+  zh: { name: '名称', name_zh: '中文名', title: '标题', description: '描述', status: '状态', type: '类型', source: '来源',
+    priority: '优先级', reported_at: '上报时间', reporter: '上报人', assignee: '处置人', department: '部门',
+    deadline: '期限', due_state: '时限状态', event_code: '事件编号', height: '高度(米)', floors: '层数', use: '用途',
+    year_built: '建成年份', is_key: '重点建筑', sect: '教派', monks: '僧侣人数', kind: '类别', site_code: '站点编号',
+    township_code: '乡镇代码', grid_code: '网格代码', village_code: '村代码', leader: '负责人', phone: '电话',
+    worker: '人员', started_at: '开始时间', ended_at: '结束时间', distance_m: '里程(米)', duration_s: '时长(秒)',
+    point_count: '轨迹点数', mode: '方式', level: '级别', metric: '指标', value: '数值', unit: '单位',
+    threshold: '阈值', message: '说明', raised_at: '告警时间', site_id: '站点', population: '人口', area_km2: '面积(km²)' },
+};
+
 let lang = localStorage.getItem('onemap.lang') || 'zh';
 
 export const currentLang = () => lang;
 export const t = (key) => (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
 export const layerName = (id, title) => (LAYERS[lang] && LAYERS[lang][id]) || title || id;
+export const propName = (k) => (PROPS[lang] && PROPS[lang][k]) || k;
 export const valueName = (v) => (v != null && VALUES[lang] && VALUES[lang][v]) || (v == null ? '' : String(v));
 
 export function applyText(root = document) {

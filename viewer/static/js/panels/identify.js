@@ -1,7 +1,7 @@
 // Identify: a click on a feature shows its properties, read from /collections/{id}/items/{fid} under the
 // caller's scope; a click on a cluster zooms into it. Links to the timeline, readings or replay where they apply.
 import { get, query } from '../api.js';
-import { layerName, t, valueName } from '../i18n.js';
+import { layerName, propName, t, valueName } from '../i18n.js';
 
 const SKIP = new Set(['township_code', 'grid_code']);
 
@@ -11,12 +11,13 @@ function table(props) {
     if (v === null || v === undefined || v === '' || SKIP.has(k)) continue;
     const tr = document.createElement('tr');
     tr.innerHTML = '<th></th><td></td>';
-    tr.firstChild.textContent = k;
-    tr.lastChild.textContent = typeof v === 'object' ? JSON.stringify(v) : valueName(v);
+    tr.firstChild.textContent = propName(k);
+    tr.firstChild.title = k;
+    tr.lastChild.textContent = typeof v === 'object' ? JSON.stringify(v) : typeof v === 'boolean' ? t(v ? 'yes' : 'no') : valueName(v);
     tbl.append(tr);
   }
   for (const k of ['township_code', 'grid_code']) {
-    if (props[k]) { const tr = document.createElement('tr'); tr.innerHTML = `<th>${k}</th><td></td>`; tr.lastChild.textContent = props[k]; tbl.append(tr); }
+    if (props[k]) { const tr = document.createElement('tr'); tr.innerHTML = '<th></th><td></td>'; tr.firstChild.textContent = propName(k); tr.firstChild.title = k; tr.lastChild.textContent = props[k]; tbl.append(tr); }
   }
   return tbl;
 }
