@@ -55,7 +55,7 @@ from geoserver.store.columns_sql import pg_columns
 from geoserver.store.guards import check_etag, checked_at, feature_id, require_scope
 from geoserver.store.postgis_load import bulk_load
 from geoserver.store.postgis_pool import RETRY_AFTER, PostgresPool
-from geoserver.store.postgis_sql import DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
+from geoserver.store.postgis_sql import COPY_TYPES, DIALECT, LOCATE_MANY, LayerSQL, decode_rows, quote
 from geoserver.store.where import Where, build_where, scope_clause
 from geoserver.vectortile import TileRequest
 
@@ -435,6 +435,14 @@ class PostGISStore(Store):
                     groups.setdefault(names, []).append([*(n.properties.get(k) for k in names), n.id])
             by_id: dict[int, Feature] = {}
             for names, params in groups.items():
+                if names is not None and len(params) > 1 and all(
+                        layer.prop(k).type in COPY_TYPES for k in names):
+                    # One UPDATE … FROM unnest(arrays) for the whole group: one statement, not one per row.
+                    with conn.cursor(binary=True) as cur:
+                        rows = cur.execute(_update_from_arrays(layer, sql, names),
+                                           _arrays(layer, names, params)).fetchall()
+                    by_id.update((f.id, f) for f in decode_rows(rows, sql.names))
+                    continue
                 statement = sql.update if names is None else (
                     f"UPDATE {sql.table} SET {', '.join(f'{quote(k)} = %s' for k in names)} WHERE fid = %s"
                     f" RETURNING {sql.select_all}")
@@ -721,3 +729,24 @@ def _first_line(exc: BaseException) -> str:
 def _detail(exc: psycopg.Error) -> str:
     diag = exc.diag
     return "; ".join(p for p in (diag.message_primary, diag.message_detail) if p) or _first_line(exc)
+
+
+def _update_from_arrays(layer: Layer, sql: LayerSQL, names: tuple[str, ...]) -> str:
+    """An UPDATE of `names` for many rows at once: one typed array per column and one of the ids, unnested."""
+    arrays = ", ".join(f"%s::{COPY_TYPES[layer.prop(k).type]}[]" for k in names)
+    alias = ", ".join(f"onemap_v{i}" for i in range(len(names)))
+    sets = ", ".join(f"{quote(k)} = v.onemap_v{i}" for i, k in enumerate(names))
+    return (f"UPDATE {sql.table} SET {sets} FROM unnest({arrays}, %s::int8[]) AS v({alias}, onemap_fid)"
+            f" WHERE fid = v.onemap_fid RETURNING {sql.select_all}")
+
+
+def _arrays(layer: Layer, names: tuple[str, ...], params: list[list[Any]]) -> list[list[Any]]:
+    """The rows' values column by column (numbers as float, so that a column mixing 1 and 1.5 is one type)."""
+    out: list[list[Any]] = []
+    for i, k in enumerate(names):
+        column = [row[i] for row in params]
+        if layer.prop(k).type == "number":
+            column = [None if v is None else float(v) for v in column]
+        out.append(column)
+    out.append([row[-1] for row in params])
+    return out

@@ -185,6 +185,23 @@ def test_update_many_patches_in_order_relocates_a_moved_one_and_logs_each_or_wri
     assert store.get("events", second.id, EVERYTHING).properties["title"] == "second"
 
 
+def test_update_many_of_the_same_columns_sets_each_feature_its_own_values(store):
+    a, b, c = store.insert("events", [event_feature(None, 100.62 + i / 100, 32.82) for i in range(3)], EVERYTHING)
+    start = _latest(store)
+    later = datetime(2024, 5, 1, 8, tzinfo=UTC)
+    out = store.update_many("events", [
+        Feature(c.id, None, {"escalation_level": 2, "deadline": later, "near_border": True}),
+        Feature(a.id, None, {"escalation_level": None, "deadline": None, "near_border": False}),
+        Feature(b.id, None, {"escalation_level": 7, "deadline": later, "near_border": None})], EVERYTHING)
+    assert [f.id for f in out] == [c.id, a.id, b.id]
+    got = {f.id: f.properties for f in out}
+    assert [(got[i]["escalation_level"], got[i]["deadline"], got[i]["near_border"]) for i in (a.id, b.id, c.id)] == [
+        (None, None, False), (7, later, None), (2, later, True)]
+    assert store.get("events", b.id, EVERYTHING).properties["escalation_level"] == 7
+    assert store.get("events", b.id, EVERYTHING).properties["title"] == "Reported by test"  # untouched column
+    assert [(ch.op, ch.fid) for ch in _since(store, start)] == [(UPDATE, c.id), (UPDATE, a.id), (UPDATE, b.id)]
+
+
 def test_rows_added_and_updated_in_batches(store):
     store.add_rows("alarm_state", [{"site_id": s, "rule_id": 1, "count": 0, "watched_at": datetime(2026, 1, 1, tzinfo=UTC)}
                                    for s in (1, 2, 3)])
