@@ -106,6 +106,7 @@ def test_a_leader_starts_on_his_township_and_never_sees_another(server, browser)
     xs = [c[0] for ring in own["geometry"]["coordinates"] for part in ring for c in part]
     ys = [c[1] for ring in own["geometry"]["coordinates"] for part in ring for c in part]
     assert min(xs) <= lon <= max(xs) and min(ys) <= lat <= max(ys), "the map did not start on his township"
+    w.page.wait_for_selector('#filters button[type="submit"]', state="attached")  # the form is built (after the paint)
     assert w.page.is_hidden('#filters [name="township"]') or not w.page.query_selector('#filters [name="township"]')
     w.page.click('#tabs button[data-tab="events"]')
     w.page.click('#events .tabs button[data-queue="open"]')
