@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -11,7 +14,7 @@ from api.links import base_url
 from api.session import VARY_CALLER
 from basemaps import outlines, wmts
 from basemaps.render import FORMATS, TileFormat, render_tile, tile_format
-from basemaps.sources import RasterRegistry
+from basemaps.sources import HANDLES_PER_FILE, RasterRegistry
 from geoserver.access import Principal
 from tiles.tms import WEB_MERCATOR, get_tms, tms_ids
 
@@ -19,6 +22,10 @@ from tiles.tms import WEB_MERCATOR, get_tms, tms_ids
 CACHE = {"Cache-Control": "public, max-age=3600"}
 # Outline tiles of a layer with township scope depend on who asks.
 PRIVATE = {"Cache-Control": "private, max-age=300", "Vary": VARY_CALLER}
+# Raster tiles are read and encoded by a few threads of their own, not by the app's pool of 40: GDAL and PROJ
+# keep state per thread that touched them (~2-3 MB each), and the server's RSS crept up for as long as new
+# threads of the big pool took their first imagery tile. As many as the open handles of a file (2 cores).
+RASTER_THREADS = ThreadPoolExecutor(max_workers=HANDLES_PER_FILE, thread_name_prefix="onemap-raster")
 
 
 def _registry(request: Request) -> RasterRegistry:
@@ -50,7 +57,8 @@ class BasemapFactory:
         registry = _registry(request)
         matrix_set = get_tms(tms)
         if source in registry.ids:
-            body = await run_in_threadpool(render_tile, registry.get(source), matrix_set, z, row, col, fmt)
+            body = await asyncio.get_running_loop().run_in_executor(
+                RASTER_THREADS, render_tile, registry.get(source), matrix_set, z, row, col, fmt)
             return Response(body, media_type=fmt.media_type, headers=CACHE)
         if source not in request.app.state.catalog:
             registry.get(source)  # NotFound naming the raster sources

@@ -141,3 +141,29 @@ def test_the_style_bounds_each_base_map_to_its_coverage(client):
     imagery = style["sources"]["imagery"]
     assert imagery["bounds"] == pytest.approx(coverage, abs=1e-5)
     assert all("bounds" in style["sources"][s] for s in ("dem", "hillshade"))
+
+
+def test_raster_tiles_are_drawn_by_a_few_threads_of_their_own(client, monkeypatch):
+    # GDAL and PROJ keep state in every thread that reads a raster: drawn on the app's 40-thread pool, the
+    # server's memory grew for as long as new threads took their first tile. 40 requests at once: still a few.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routers import basemaps as routes
+    from basemaps.sources import HANDLES_PER_FILE
+
+    threads: set[str] = set()
+    original = routes.render_tile
+
+    def spy(*args):
+        threads.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(routes, "render_tile", spy)
+    paths = [f"/basemaps/{source}/{z}/{x}/{y}.png" for source in ("imagery", "hillshade")
+             for z, x, y in ((14, 13160, 6620), (15, 26320, 13240), (15, 26321, 13241), (13, 6580, 3310))] * 5
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(lambda path: client.get(path).status_code, paths))
+    assert statuses == [200] * len(paths)
+    assert threads and all(name.startswith("onemap-raster") for name in threads)
+    assert len(threads) <= HANDLES_PER_FILE
