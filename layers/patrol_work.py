@@ -332,7 +332,8 @@ def ingest(store: Store, patrol: Feature, fixes: list[Fix], at: datetime,
     accepted, finish = plan
     written = store.append(POINTS, _points(pid, worker, accepted), Scope.everything(),
                            unique=("patrol_id", "point_key"), summary={"patrol_id": pid, "worker": worker},
-                           grid=patrol.properties.get("grid_code")) if accepted else []
+                           grid=patrol.properties.get("grid_code"),
+                           fresh=True) if accepted else []  # the plan found none of their keys stored
     for f, new in zip(accepted, written, strict=True):
         statuses[f.index] = "accepted" if new else "duplicate"
     props: dict[str, Any] = {"last_fix_at": at}

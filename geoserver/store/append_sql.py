@@ -57,7 +57,8 @@ def summary_changes(layer: Layer, batch: Batch, new: Sequence[int | bool | None]
 
 
 def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: Sequence[Feature], scope: Scope,
-              unique: Sequence[str], grid: str | None = None) -> tuple[Batch, list[int | None]]:
+              unique: Sequence[str], grid: str | None = None, fresh: bool = False
+              ) -> tuple[Batch, list[int | None]]:
     """Insert the features in one statement, skipping rows whose `unique` key is stored already (a unique
     index on those columns must exist); returns the checked batch and the new id of each inserted row (None
     for a row not inserted).
@@ -67,6 +68,12 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
     one ST_ContainsProperly against it, its polygon prepared once for the batch) and skips the stored keys.
     """
     batch = _check(layer, features, unique)
+    if fresh and grid is not None and layer.locate_on_write and layer.has_grid:
+        ids = _pg_copy_fresh(conn, layer, sql, batch, unique, grid)
+        if ids is not None:
+            for i in range(len(batch)):
+                require_scope(layer, scope, {TOWNSHIP_KEY: batch.columns[TOWNSHIP_KEY][i]})
+            return batch, ids
     names = [n for n in sql.names if not (layer.locate_on_write and n in (TOWNSHIP_KEY, GRID_KEY))]
     staging = quote(f"onemap_append_{layer.id}")
     cols = ", ".join(quote(n) for n in names)
@@ -120,6 +127,34 @@ def pg_append(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, features: S
         if fresh:
             require_scope(layer, scope, {TOWNSHIP_KEY: batch.columns[TOWNSHIP_KEY][i]})
     return batch, new
+
+
+def _pg_copy_fresh(conn: psycopg.Connection, layer: Layer, sql: LayerSQL, batch: Batch, unique: Sequence[str],
+                   grid: str) -> list[int | None] | None:
+    """The batch COPYed straight into the table, when every point lies strictly inside `grid` (its township
+    and grid then known without a lookup) and the caller found none of its keys stored (`fresh`); the ids
+    taken from the table's identity first. None, with nothing written, when a point is not inside or a key
+    turns out to be stored after all (the COPY runs under a savepoint): the caller takes the usual path."""
+    if len(set(zip(*(batch.columns[n] for n in unique), strict=True))) < len(batch):
+        return None  # a key twice in the batch
+    row = conn.execute(f"SELECT {TOWNSHIP_KEY}, ST_AsBinary(geom) FROM grids WHERE {GRID_KEY} = %s"
+                       f" AND {TOWNSHIP_KEY} IS NOT NULL LIMIT 1", [grid]).fetchone()
+    if row is None or not shapely.contains_properly(shapely.from_wkb(row[1]), batch.geometries).all():
+        return None
+    n = len(batch)
+    batch.columns[TOWNSHIP_KEY] = [row[0]] * n
+    batch.columns[GRID_KEY] = [grid] * n
+    ids = [r[0] for r in conn.execute("SELECT nextval(pg_get_serial_sequence(%s, 'fid'))"
+                                      " FROM generate_series(1, %s)", [layer.id, n]).fetchall()]
+    wkbs = shapely.to_wkb(batch.geometries, output_dimension=2, byte_order=1).tolist()
+    try:
+        with conn.transaction(), conn.cursor() as cur, cur.copy(sql.copy_statement(with_id=True)) as copy:
+            copy.set_types(sql.copy_types)
+            for r in zip(ids, wkbs, *(batch.columns[p.name] for p in layer.properties), strict=True):
+                copy.write_row(r)
+    except psycopg.errors.UniqueViolation:
+        return None
+    return ids
 
 
 def _key_columns(layer: Layer, column: str, within: tuple[str, int]) -> None:

@@ -268,7 +268,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[int | None]:
+               summary: dict[str, Any] | None = None, grid: str | None = None,
+               fresh: bool = False) -> list[int | None]:
         """Insert many features in one set-based write, skipping those whose `unique` key is stored already.
 
         Args:
@@ -282,6 +283,9 @@ class Store(abc.ABC):
             grid: the code of the grid most features fall in (a patrol's): a point strictly inside it takes
                 that grid and its township with one containment test instead of two spatial lookups; a point
                 on its border or outside it is located as usual (so the codes are the same either way).
+            fresh: the caller found none of the keys stored (and holds what serialises their writers): PostGIS
+                then COPYs a batch lying strictly inside `grid` straight into the table, under a savepoint
+                that falls back to the usual statement should a key be stored after all. Same result.
 
         Returns:
             For each feature, its new id if it was written, None if not.

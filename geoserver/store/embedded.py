@@ -351,7 +351,8 @@ class EmbeddedStore(Store):
         return stored
 
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[int | None]:
+               summary: dict[str, Any] | None = None, grid: str | None = None,
+               fresh: bool = False) -> list[int | None]:
         """One prepared INSERT … ON CONFLICT DO NOTHING per row in one transaction; summary change rows."""
         layer = self.catalog.get(layer_id)
         if not features:

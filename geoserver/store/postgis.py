@@ -313,13 +313,14 @@ class PostGISStore(Store):
         return stored
 
     def append(self, layer_id: str, features: list[Feature], scope: Scope, *, unique: tuple[str, ...],
-               summary: dict[str, Any] | None = None, grid: str | None = None) -> list[int | None]:
+               summary: dict[str, Any] | None = None, grid: str | None = None,
+               fresh: bool = False) -> list[int | None]:
         """One INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING; summary rows in the change log."""
         layer, sql = self._layer(layer_id)
         if not features:
             return []
         with self._write() as conn:
-            batch, new = append_sql.pg_append(conn, layer, sql, features, scope, unique, grid)
+            batch, new = append_sql.pg_append(conn, layer, sql, features, scope, unique, grid, fresh)
             for change in append_sql.summary_changes(layer, batch, new, summary or {}):
                 self.record(change)
         return new

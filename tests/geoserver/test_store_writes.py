@@ -405,3 +405,28 @@ def test_patch_line_extends_a_line_in_place_only_when_its_end_is_what_the_caller
                                            {"worker": "w", "started_at": "2026-05-01T08:00:00Z"})], EVERYTHING)[0].id
     store.patch_line("patrols", two, {}, last=((100.78, 32.85), (100.77, 32.85)), coords=[(100.76, 32.85)])
     assert list(store.get("patrols", two, EVERYTHING).geometry.coords) == [(100.78, 32.85), (100.76, 32.85)]
+
+
+def test_a_fresh_append_inside_its_grid_gives_what_the_usual_one_gives_and_still_skips_a_stored_key(store):
+    """`fresh` (the caller found no key stored: PostGIS COPYs straight into the table) keys the points as
+    without it, and a key stored after all is skipped, not an error."""
+    def fix(key, lon, lat=32.85):
+        return Feature(None, Point(lon, lat), {"patrol_id": 9, "worker": "w", "point_key": key,
+                                               "recorded_at": datetime(2024, 3, 1, 8, tzinfo=UTC)})
+
+    where = store.locate(100.66, 32.85)
+    inside = [fix(f"a{i}", 100.66 + i * 1e-4) for i in range(5)]
+    ids = store.append("track_points", inside, EVERYTHING, unique=("patrol_id", "point_key"), grid=where.grid_code,
+                       fresh=True)
+    assert all(ids) and len(set(ids)) == 5
+    got = {f.properties["point_key"]: f for f in store.query("track_points", FeatureQuery(
+        filter={"op": "=", "args": [{"property": "patrol_id"}, 9]}, limit=100), EVERYTHING).features}
+    assert sorted(got) == [f"a{i}" for i in range(5)]
+    assert {(f.properties["township_code"], f.properties["grid_code"]) for f in got.values()} == {
+        (where.township_code, where.grid_code)}
+    assert {got[f"a{i}"].id for i in range(5)} == set(ids)
+    # A key stored after all (the caller was wrong): skipped like any append, the others written.
+    again = store.append("track_points", [fix("a1", 100.661), fix("b1", 100.662)], EVERYTHING,
+                         unique=("patrol_id", "point_key"), grid=where.grid_code, fresh=True)
+    assert again[0] is None and again[1]
+    assert store.stored_keys("track_points", "point_key", ["a1", "b1"], ("patrol_id", 9)) == {"a1", "b1"}
