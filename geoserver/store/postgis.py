@@ -393,6 +393,31 @@ class PostGISStore(Store):
                                       properties=live_properties(layer, stored.properties)))
         return stored
 
+    def update_rows_by_id(self, table_id: str, values: dict[int, dict[str, Any]]) -> None:
+        """Set each row's own values: the rows that set the same columns in one UPDATE … FROM unnest(typed
+        arrays) (one statement, not one per row); a set of columns with a JSON one, or a single row, as before."""
+        if not values:
+            return
+        table = self.catalog.table(table_id)
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for rid, row in values.items():
+            if row:
+                groups.setdefault(tuple(row), []).append([*row.values(), int(rid)])
+        with self._write() as conn:
+            for names, params in groups.items():
+                types = [COPY_TYPES.get(table.column(n).type) for n in names]
+                if len(params) == 1 or None in types:
+                    super().update_rows_by_id(table_id, {p[-1]: dict(zip(names, p[:-1], strict=True))
+                                                         for p in params})
+                    continue
+                arrays = ", ".join(f"%s::{t}[]" for t in types)
+                alias = ", ".join(f"onemap_v{i}" for i in range(len(names)))
+                sets = ", ".join(f"{quote(table.column(n).name)} = v.onemap_v{i}" for i, n in enumerate(names))
+                columns = [[None if p[i] is None else float(p[i]) if t == "float8" else p[i] for p in params]
+                           for i, t in enumerate(types)]
+                conn.execute(f"UPDATE {quote(table.id)} SET {sets} FROM unnest({arrays}, %s::int8[])"
+                             f" AS v({alias}, onemap_id) WHERE id = v.onemap_id", [*columns, [p[-1] for p in params]])
+
     def update_many(self, layer_id: str, patches: Sequence[Feature], scope: Scope) -> list[Feature]:
         """Patch many features set-based: the rows read and locked in one statement (in id order, so two such
         batches wait for each other instead of deadlocking), the UPDATEs pipelined (one round trip); a feature

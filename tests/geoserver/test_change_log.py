@@ -212,3 +212,10 @@ def test_rows_added_and_updated_in_batches(store):
     store.update_rows_by_id("alarm_state", {rows[1]["id"]: {"count": 5}, rows[4]["id"]: {"count": 6, "last_value": 1.5}})
     assert {r["site_id"]: (r["count"], r["last_value"]) for r in store.rows("alarm_state")} == {
         1: (5, None), 2: (0, None), 3: (0, None), 4: (6, 1.5)}
+    later = datetime(2026, 1, 3, 8, tzinfo=UTC)
+    store.update_rows_by_id("alarm_state", {  # the same columns for three rows, each its own values
+        rows[3]["id"]: {"count": 7, "last_value": 2, "last_at": later},
+        rows[1]["id"]: {"count": 8, "last_value": None, "last_at": None},
+        rows[2]["id"]: {"count": 1, "last_value": 0.25, "last_at": later}})
+    assert {r["site_id"]: (r["count"], r["last_value"], r["last_at"]) for r in store.rows("alarm_state")} == {
+        1: (8, None, None), 2: (1, 0.25, later), 3: (7, 2.0, later), 4: (6, 1.5, None)}
