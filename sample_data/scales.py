@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 GENERATOR_VERSION = "1.3.0"  # 1.1: sample API keys and the external account's grants; 1.2: alarms' site kind;
-# 1.3: events carry routing, attachment and task properties, patrols their fixes' columns, and positions are filled
+# 1.3: events carry routing, attachment and task properties, patrols their fixes' columns, positions are filled,
+# and every grid has its team (its full-time worker) bound
 # The sample's "now": every date is relative to it, never to the wall clock (12:00 Beijing time, so the
 # morning patrols of the last day are still under way).
 SAMPLE_NOW = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)

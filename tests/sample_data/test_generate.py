@@ -190,6 +190,8 @@ def test_generate_writes_a_geopackage_the_store_reads_back(generated, catalog):
         assert admin is not None and verify_password("onemap", admin.password_hash)
         worker = store.get_user(f"worker-{next(iter(SampleCounty('small', 2026).workers)).code}")
         assert worker is not None and worker.role == "worker" and len(worker.grids) == 1
+        team = store.rows("grid_bindings", {"grid_code": worker.grids[0]})
+        assert [(r["username"], r["role"]) for r in team] == [(worker.username, "full_time")]
         leader = store.get_user(f"leader-{TOWN_CODE}")
         assert leader is not None and leader.townships == (TOWN_CODE,)
         assert store.get_user("dept-religion").department == "religion"
@@ -266,3 +268,6 @@ def test_loading_into_postgis_gives_the_same_features_and_ids_as_the_geopackage(
             assert [f.id for f in a.features] == [f.id for f in b.features], layer_id
             assert [f.properties for f in a.features] == [f.properties for f in b.features], layer_id
         assert verify_password("onemap", pg.get_user("operator").password_hash)
+        teams = [sorted((r["grid_code"], r["username"], r["role"]) for r in s.rows("grid_bindings")) for s in (gpkg, pg)]
+        workers = [u for u in SampleCounty("small", 2026).users() if u.role == "worker"]
+        assert teams[0] == teams[1] and len(teams[0]) == len(workers) > 0
