@@ -21,7 +21,7 @@ from geoserver.store import Store
 from layers import dispatch, rules
 from layers.alarm_rules import STATE, Rule, now, storable
 from layers.events import PRIORITIES
-from layers.sites import METRICS
+from layers.sites import METRIC_ZH, METRICS
 
 LAYER = "alarms"
 TIMELINE = "alarm_timeline"
@@ -57,16 +57,28 @@ def _fmt(x: float | None) -> str:
 
 
 def message(rule: Rule, site: dict[str, Any], x: float | None, silent_since: datetime | None = None) -> str:
-    """What the command screen shows of a newly raised alarm."""
-    who = f"{site.get('name') or 'site'} ({site.get('site_code') or site.get('id')})"
+    """What the command screen shows of a newly raised alarm, in the county's language (the sample's alarms
+    read the same way): the site, what was measured, the limit crossed, the rule."""
+    who = f"{site.get('name') or '站点'}（{site.get('site_code') or site.get('id')}）"
+    metric = METRIC_ZH.get(rule.metric or "", rule.metric or "数据")
     if rule.no_data:
         since = silent_since.isoformat().replace("+00:00", "Z") if silent_since else "?"
-        return f"{who}: no {rule.metric or 'reading'} for {rule.for_seconds:g} s (last {since}) [{rule.name}]"
+        return f"{who}{_span(rule.for_seconds)}无{metric}（上次 {since}）[{rule.name}]"
     unit = METRICS.get(site.get("kind"), {}).get(rule.metric or "", "")
-    unit = f" {unit}/min" if rule.on_rate else (f" {unit}" if unit else "")
-    what = f"{rule.metric} {'changing ' if rule.on_rate else ''}{_fmt(x)}{unit}"
-    side = "above" if rule.high is not None and x is not None and x > rule.high else "below"
-    return f"{who}: {what}, {side} {_fmt(rule.limit_crossed(x) if x is not None else None)}{unit} [{rule.name}]"
+    unit = f"{unit}/分钟" if rule.on_rate else unit
+    what = f"{metric}{'变化率' if rule.on_rate else ''}{_fmt(x)}{unit}"
+    side = "高于" if rule.high is not None and x is not None and x > rule.high else "低于"
+    return f"{who}{what}，{side}阈值{_fmt(rule.limit_crossed(x) if x is not None else None)}{unit} [{rule.name}]"
+
+
+def _span(seconds: float | None) -> str:
+    """A silence as people say it: 90 -> 1.5分钟, 7200 -> 2小时."""
+    if not seconds:
+        return ""
+    for size, word in ((86400, "天"), (3600, "小时"), (60, "分钟")):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{word}"
+    return f"{seconds:g}秒"
 
 
 def new_alarm(rule: Rule, site: dict[str, Any], *, x: float | None, count: int, at: datetime,

@@ -364,7 +364,7 @@ def _raise_overdue_alarm(store: Store, event: Feature, at: datetime) -> None:
     props = event.properties
     store.insert("alarms", [Feature(None, event.geometry, {
         "alarm_kind": "overdue_event", "level": "warning", "status": "raised", "raised_at": at,
-        "event_id": event.id, "message": f"event {event.id} ({props.get('title')}) is past its deadline"})],
+        "event_id": event.id, "message": f"事件{props.get('event_code') or event.id}（{props.get('title')}）已超过办理时限"})],
         Scope.everything())
 
 

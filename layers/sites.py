@@ -16,6 +16,11 @@ METRICS: dict[str, dict[str, str]] = {
     "waste_bin": {"fill_level": "%"},
     "camera": {"online": "bool"},
 }
+# What the command screen calls each metric (alarm messages are written in the county's language).
+METRIC_ZH = {"smoke_density": "烟雾浓度", "temperature": "温度", "residual_current": "剩余电流",
+             "cable_temperature": "线缆温度", "water_temperature": "水温", "ph": "pH", "turbidity": "浊度",
+             "conductivity": "电导率", "dissolved_oxygen": "溶解氧", "cod": "化学需氧量", "pm25": "PM2.5",
+             "pm10": "PM10", "aqi": "AQI", "fill_level": "满溢度", "online": "在线状态"}
 SITE_DEPARTMENTS = {"smoke": "emergency", "temperature": "emergency", "electric_fire": "emergency",
                     "water_quality": "ecology", "air": "ecology", "waste_bin": "urban", "camera": "security"}
 

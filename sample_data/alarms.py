@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import shapely
 
 from geoserver.features import Feature
-from layers.sites import METRICS
+from layers.sites import METRIC_ZH, METRICS
 from sample_data.county import Grid
 from sample_data.events import EventPlan, EventSpace, day_events
 from sample_data.scales import DAY_S, NOW_S, Scale, rng_for
-from sample_data.sensors import METRIC_ZH, SiteAlarm
+from sample_data.sensors import SiteAlarm
 
 OPEN_STATUSES = ("reported", "accepted", "dispatched", "in_progress")
 # What the rule evaluation keeps on an alarm it raises (layers/alarm_lifecycle.py); the sample's alarms predate

@@ -16,9 +16,10 @@ import shapely
 from geoserver.features import Feature
 from layers.event_types import DEFAULTS as TYPE_DEFAULTS
 from layers.events import EVENT_STATUSES, EVENT_TYPES, PRIORITIES
+from layers.sites import METRIC_ZH
 from sample_data.county import County
 from sample_data.scales import DAY_S, LOCAL_OFFSET_S, NOW_S, Scale, rng_for
-from sample_data.sensors import METRIC_ZH, SiteAlarm
+from sample_data.sensors import SiteAlarm
 from sample_data.settlements import extent
 from sample_data.spatial import county_outline, to_lonlat
 

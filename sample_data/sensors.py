@@ -38,10 +38,6 @@ MODEL: dict[str, tuple[float, float, float, float, float, int]] = {
     "online": (1.0, 0.0, 0.0, 0.0, 1.0, 0),
 }
 # The alarm rules of the sample: metric -> (operator, threshold, level). pH has a floor and a ceiling.
-METRIC_ZH = {"smoke_density": "烟雾浓度", "temperature": "温度", "residual_current": "剩余电流",
-             "cable_temperature": "线缆温度", "water_temperature": "水温", "ph": "pH", "turbidity": "浊度",
-             "conductivity": "电导率", "dissolved_oxygen": "溶解氧", "cod": "化学需氧量", "pm25": "PM2.5",
-             "pm10": "PM10", "aqi": "AQI", "fill_level": "满溢度", "online": "在线状态"}
 EPISODES_PER_WEEK = 0.15  # sensor anomalies per series and week
 
 
