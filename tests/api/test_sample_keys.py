@@ -1,4 +1,4 @@
-"""The API keys README documents work on the generated sample county, in both stores, and reach no further."""
+"""The API keys docs/guide.md documents work on the generated sample county, in both stores, and reach no further."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from geoserver.errors import Unauthorized
 from geoserver.features import FeatureQuery
 from tests.conftest import STORE_KINDS, postgis_url, sample_dir
 
-EXTERNAL_KEY = "om_sample_external"  # exactly as README prints it
+EXTERNAL_KEY = "om_sample_external"  # exactly as docs/guide.md prints it
 GRANTED = {"grids", "buildings"}
 
 
