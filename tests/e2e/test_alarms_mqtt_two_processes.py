@@ -6,13 +6,9 @@ is ordered, so whatever of township A could reach him would have come before the
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,12 +19,11 @@ from geoserver.features import Feature
 from layers import alarm_rules
 from tests.api import county
 from tests.conftest import STORE_KINDS, filled_database
-from tests.e2e.live_server import free_port
+from tests.e2e.live_server import server_process
 from tests.e2e.sse import SSEClient
 from tests.mqtt_broker import PrivateBroker, Publisher, wait_for
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "alarms-mqtt-two-processes-secret-32-bytes"
 
 
@@ -41,46 +36,19 @@ def _fill(store) -> None:
         Scope.everything())
 
 
-def _serve(database: str, folder: Path, name: str, **env: str) -> tuple[subprocess.Popen, str]:
-    """`onemap serve` of this checkout as its own process; its output in folder/name.log."""
-    port = free_port()
-    log = (folder / f"{name}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--database", database, "--port", str(port)],
-                            cwd=ROOT, env={**os.environ, "ONEMAP_SECRET": SECRET, "PYTHONUNBUFFERED": "1",
-                                           "ONEMAP_STREAM_HEARTBEAT": "0.3", **env},
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server {name} exited: {(folder / f'{name}.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"server {name} did not start in 60 s")
-
-
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def county_pair(request, catalog, tmp_path_factory, fresh_postgis_url):
     """Mosquitto, and two server processes on one database: A consumes MQTT (jobs on), B only serves."""
     folder = tmp_path_factory.mktemp(f"mqtt-pair-{request.param}")
     db = filled_database(request.param, catalog, folder, fresh_postgis_url, _fill)
     broker = PrivateBroker(folder).start()
-    procs: list[subprocess.Popen] = []
+    env = {"ONEMAP_SECRET": SECRET, "ONEMAP_STREAM_HEARTBEAT": "0.3"}
     try:
-        a, base_a = _serve(db, folder, "a", ONEMAP_JOBS="1", ONEMAP_MQTT_URL=broker.url)
-        procs.append(a)
-        b, base_b = _serve(db, folder, "b", ONEMAP_JOBS="0")
-        procs.append(b)
-        yield broker, base_a, base_b
+        with (server_process(db, log=folder / "a.log", env={**env, "ONEMAP_JOBS": "1",
+                                                              "ONEMAP_MQTT_URL": broker.url}) as base_a,
+              server_process(db, log=folder / "b.log", env={**env, "ONEMAP_JOBS": "0"}) as base_b):
+            yield broker, base_a, base_b
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(timeout=15)
         broker.stop()
 
 

@@ -3,12 +3,8 @@ and a stream that moves from one to the other with Last-Event-ID misses nothing.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import mapbox_vector_tile
@@ -17,47 +13,24 @@ import pytest
 
 from tests.api import county
 from tests.conftest import STORE_KINDS, filled_database
-from tests.e2e.live_server import free_port
+from tests.e2e.live_server import server_process
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "two-processes-secret-of-at-least-32-bytes"
+ENV = {"ONEMAP_SECRET": SECRET, "ONEMAP_JOBS": "1"}
 GJ = {"Content-Type": "application/geo+json"}
 SPOT = (100.31, 33.41)  # an empty corner of township A
 Z = 15
 
 
-def _serve(database: str, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "ONEMAP_SECRET": SECRET, "ONEMAP_JOBS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--database", database, "--port", str(port),
-                             *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start in 60 s")
-
-
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def pair(request, catalog, tmp_path_factory, fresh_postgis_url):
-    db = filled_database(request.param, catalog, tmp_path_factory.mktemp(f"pair-{request.param}"),
-                         fresh_postgis_url, county.fill)
-    a, base_a = _serve(db)
-    b, base_b = _serve(db)
-    yield base_a, base_b
-    for proc in (a, b):
-        proc.terminate()
-        proc.wait(timeout=15)
+    folder = tmp_path_factory.mktemp(f"pair-{request.param}")
+    db = filled_database(request.param, catalog, folder, fresh_postgis_url, county.fill)
+    with (server_process(db, log=folder / "a.log", env=ENV) as base_a,
+          server_process(db, log=folder / "b.log", env=ENV) as base_b):
+        yield base_a, base_b
 
 
 def _token(base: str) -> dict[str, str]:
@@ -135,12 +108,8 @@ def test_a_client_that_reconnects_to_the_other_process_misses_nothing_and_gets_n
 
 def test_serve_with_two_workers_shares_one_database_and_one_token_secret(catalog, tmp_path, fresh_postgis_url):
     db = filled_database("postgis", catalog, tmp_path, fresh_postgis_url, county.fill)
-    proc, base = _serve(db, "--workers", "2")
-    try:
+    with server_process(db, "--workers", "2", log=tmp_path / "serve.log", env=ENV) as base:
         headers = _token(base)
         answers = {httpx.get(f"{base}/collections/events/items", params={"limit": 1}, headers=headers).status_code
                    for _ in range(20)}
         assert answers == {200}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
