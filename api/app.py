@@ -45,6 +45,7 @@ from api.routers.viewer import router as viewer_router
 from api.settings import Settings
 from api.stream import StreamHub
 from api.tile_hits import TileHits
+from basemaps.rendered import RenderedTiles
 from basemaps.sources import RasterRegistry
 from geoserver import jobs
 from geoserver.account_states import AccountStates
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ogc = OGCService(settings, catalog, store, extents)
         app.state.tiles = TileService(store, catalog, TileCache(settings.tile_cache_mb, settings.tile_cache_dir),
                                       extents=extents)
+        app.state.rendered_rasters = RenderedTiles(settings.raster_cache_mb)
         app.state.account_states = AccountStates(store)
         stop_following_accounts = store.changes.subscribe(app.state.account_states.on_change)
         app.state.white_model = WhiteModelService(store, catalog)

@@ -35,6 +35,8 @@ class Settings:
     oidc_audience: str | None = None
     tile_cache_mb: int = 256
     tile_cache_dir: Path | None = None
+    # Rendered imagery, terrain and hillshade tiles kept in memory (rasters do not change while serving).
+    raster_cache_mb: int = 64
     rasters: tuple[Path, ...] = ()
     migrate_on_start: bool = False
     # How long the change log keeps rows: a stream reconnecting from before that gets a `reset`.
@@ -107,6 +109,8 @@ class Settings:
                 values[name] = env[key]
         if "ONEMAP_TILE_CACHE_MB" in env:
             values["tile_cache_mb"] = int(env["ONEMAP_TILE_CACHE_MB"])
+        if "ONEMAP_RASTER_CACHE_MB" in env:
+            values["raster_cache_mb"] = int(env["ONEMAP_RASTER_CACHE_MB"])
         if "ONEMAP_TILE_CACHE_DIR" in env:
             values["tile_cache_dir"] = Path(env["ONEMAP_TILE_CACHE_DIR"])
         if "ONEMAP_RASTERS" in env:

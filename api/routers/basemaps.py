@@ -57,8 +57,13 @@ class BasemapFactory:
         registry = _registry(request)
         matrix_set = get_tms(tms)
         if source in registry.ids:
-            body = await asyncio.get_running_loop().run_in_executor(
-                RASTER_THREADS, render_tile, registry.get(source), matrix_set, z, row, col, fmt)
+            rendered = request.app.state.rendered_rasters
+            key = (source, tms, z, row, col, fmt.name)
+            body = rendered.get(key)
+            if body is None:
+                body = await asyncio.get_running_loop().run_in_executor(
+                    RASTER_THREADS, render_tile, registry.get(source), matrix_set, z, row, col, fmt)
+                rendered.put(key, body)
             return Response(body, media_type=fmt.media_type, headers=CACHE)
         if source not in request.app.state.catalog:
             registry.get(source)  # NotFound naming the raster sources

@@ -167,3 +167,37 @@ def test_raster_tiles_are_drawn_by_a_few_threads_of_their_own(client, monkeypatc
     assert statuses == [200] * len(paths)
     assert threads and all(name.startswith("onemap-raster") for name in threads)
     assert len(threads) <= HANDLES_PER_FILE
+
+
+def test_a_raster_tile_drawn_once_is_answered_again_from_memory(client, monkeypatch):
+    """Every screen of a command centre asks for the same county view: the second asker of a tile gets the same
+    bytes without GDAL reading and encoding it again; another format is another tile."""
+    import api.routers.basemaps as routes
+
+    drawn = []
+    real = routes.render_tile
+    monkeypatch.setattr(routes, "render_tile", lambda *a: drawn.append(a[2:]) or real(*a))
+    path = "/basemaps/imagery/14/13161/6621.png"
+    first = client.get(path)
+    before = len(drawn)  # 1, or 0 if an earlier test drew this tile
+    again = client.get(path)
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again.headers["content-type"] == "image/png"
+    assert len(drawn) == before
+    webp = client.get(path.replace(".png", ".webp"))
+    assert webp.status_code == 200 and webp.headers["content-type"] == "image/webp"
+    assert len(drawn) == before + 1
+
+
+def test_the_kept_raster_tiles_stay_within_their_bound():
+    from basemaps.rendered import RenderedTiles
+
+    kept = RenderedTiles(max_mb=1)
+    for i in range(40):
+        kept.put(i, bytes(100_000))
+    assert kept.size_bytes <= 1024 * 1024
+    assert kept.get(39) is not None and kept.get(0) is None  # the oldest went first
+    assert RenderedTiles(max_mb=0).get(1) is None
+    empty = RenderedTiles(max_mb=0)
+    empty.put(1, b"x")
+    assert empty.get(1) is None
