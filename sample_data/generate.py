@@ -99,7 +99,8 @@ def load_into(store: Store, sample: SampleCounty) -> dict[str, int]:
     # Each grid's team (网格入格): its full-time grid worker, so a report is routed to him and the command
     # screen's dispatch chooser offers him.
     store.add_rows("grid_bindings", [{"grid_code": u.grids[0], "username": u.username, "role": "full_time"}
-                                     for u in users if u.role == "worker" and u.grids])
+                                     for u in users if u.role == "worker" and u.grids],
+                   unless=("grid_code", "username", "role"))  # loading again into the same database adds none
     for key in sample_api_keys([u.username for u in users]):
         store.put_api_key(key)  # the documented keys of README, stored only as hashes
     return {layer_id: counts[layer_id] for layer_id in LAYER_IDS}
