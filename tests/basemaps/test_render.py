@@ -174,3 +174,15 @@ def test_many_threads_share_a_few_open_handles_and_get_the_same_tiles(tmp_path):
     assert 1 <= registry.get("imagery").handles.opened <= HANDLES_PER_FILE
     assert registry.get("dem").handles is registry.get("hillshade").handles  # one file, one set of handles
     assert registry.get("dem").handles.opened <= HANDLES_PER_FILE
+
+
+def test_the_malloc_thresholds_are_fixed_unless_the_environment_sets_them(monkeypatch):
+    """On this glibc machine the server fixes both thresholds itself (an imagery server's heap otherwise grows
+    for hours); an operator's MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ is left to glibc."""
+    from basemaps.sources import fix_malloc_thresholds
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert fix_malloc_thresholds() is True
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "262144")
+    assert fix_malloc_thresholds() is False
