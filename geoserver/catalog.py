@@ -96,6 +96,10 @@ class Layer:
     # Heat-mapped: the store keeps each feature's H3 cells (resolutions 0-15) in a column of its own
     # (geoserver/store/h3cells.py), so counts by hexagon are one GROUP BY.
     h3_cells: bool = False
+    # Tiled often and written rarely: PostGIS keeps a generated Web Mercator copy of the geometry (column
+    # geom_3857) that WebMercatorQuad tiles read instead of transforming every row of every tile (for points
+    # the transform was half of a tile's SQL time). Not for layers taking a stream of writes (GPS fixes).
+    mercator_copy: bool = False
 
     @property
     def editable(self) -> bool:

@@ -61,4 +61,5 @@ EVENTS = Layer(
     geometry_set_by="the relocate action (POST /events/{id}/actions/relocate), which routes it again",
     keywords=("events", "dispatch"),
     h3_cells=True,
+    mercator_copy=True,
 )

@@ -28,4 +28,5 @@ POIS = Layer(
     public=True,
     departments=("organisation", "economy", "tourism", "services"),
     keywords=("thematic",),
+    mercator_copy=True,
 )

@@ -44,6 +44,7 @@ MONITORING_SITES = Layer(
                 match=("status", (("offline", "#7f8c8d"), ("fault", "#e74c3c")))),
     departments=("ecology", "emergency", "urban", "security"),
     keywords=("monitoring", "iot"),
+    mercator_copy=True,
 )
 
 READINGS = Layer(

@@ -24,4 +24,5 @@ TEMPLES = Layer(
     style=Style("circle", "#8e44ad", radius=6, label="name", label_min_zoom=12),
     departments=("religion",),
     keywords=("temples", "religion"),
+    mercator_copy=True,
 )

@@ -19,6 +19,8 @@ from geoserver.store import h3cells
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any fixed number works; it only has to be the same in every process (it spells "onemap").
 ADVISORY_LOCK_KEY = 0x6F6E656D6170
+# The generated Web Mercator copy of a Layer.mercator_copy geometry (migration 0019), read by tiles.
+MERCATOR_COLUMN = "geom_3857"
 UPGRADE_HINT = "run `onemap db upgrade --database <url>` to create or upgrade it"
 
 SQL_TYPES = {
@@ -99,6 +101,8 @@ def expected_columns(layer: Layer) -> dict[str, tuple[str, bool]]:
         cols[p.name] = (SQL_TYPES[p.type], p.required)
     if layer.h3_cells:
         cols[h3cells.COLUMN] = ("bytea", False)
+    if layer.mercator_copy:
+        cols[MERCATOR_COLUMN] = (f"geometry({layer.geometry_type},3857)", False)
     return cols
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from geoserver.access import Scope
 from geoserver.catalog import Layer
 from geoserver.features import FeatureQuery
+from geoserver.store.migrate import MERCATOR_COLUMN
 from geoserver.store.postgis_sql import DIALECT
 from geoserver.store.where import Dialect, build_where, scope_clause
 from geoserver.vectortile import CLUSTER_COUNT, TileRequest
@@ -30,6 +31,13 @@ def _column(layer: Layer, name: str) -> str:
     if kind == "date":
         return f"to_char(t.{q}, 'YYYY-MM-DD') AS {q}"
     return f"t.{q}"
+
+
+def _projected(layer: Layer, request: TileRequest) -> str:
+    """The geometry in the tile's CRS: the stored Web Mercator copy where the layer keeps one."""
+    if layer.mercator_copy and int(request.epsg) == 3857:
+        return f"t.{MERCATOR_COLUMN}"
+    return f"ST_Transform(t.{GEOM}, {int(request.epsg)})"
 
 
 def _envelope(request: TileRequest) -> tuple[str, list[Any]]:
@@ -61,7 +69,7 @@ def tile_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str, lis
         return _cluster_sql(layer, request, scope)
     env, env_params = _envelope(request)
     where, where_params = _filters(layer, request, scope, request.lonlat_bbox)
-    geom = f"ST_Transform(t.{GEOM}, {int(request.epsg)})"
+    geom = _projected(layer, request)
     simplify_params: list[Any] = []
     if request.tolerance > 0 and not layer.geometry_type.endswith("Point"):
         geom = f"ST_Simplify({geom}, %s)"
@@ -97,7 +105,7 @@ def _cluster_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str,
     outs = "".join(f", k{i}::int AS {_Params().quote(name)}" for i, (name, _, _) in enumerate(request.cluster_counts))
     sql = (
         f"WITH p AS (SELECT (ST_X(g) - %s) * %s / (%s - %s) AS px, (%s - ST_Y(g)) * %s / (%s - %s) AS py{ks} "
-        f"FROM (SELECT ST_Transform(t.{GEOM}, {int(request.epsg)}) AS g{flags} "
+        f"FROM (SELECT {_projected(layer, request)} AS g{flags} "
         f"FROM {_Params().quote(layer.id)} t WHERE {where}) s), "
         f"inside AS (SELECT px, py{ks} FROM p WHERE px >= 0 AND px < %s AND py >= 0 AND py < %s), "
         f"c AS (SELECT floor(px / %s) AS cx, floor(py / %s) AS cy, count(*) AS n, avg(px) AS ax, avg(py) AS ay{sums} "

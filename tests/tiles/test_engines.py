@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
+from shapely.geometry import Point
 
 from geoserver.access import Scope
+from geoserver.features import Feature
 from geoserver.store import Store
+from geoserver.store.postgis_mvt import tile_sql
 from tests.conftest import STORE_KINDS, make_empty_store
 from tests.tiles import county
 from tests.tiles.mvt import decode, geometry, lonlat
@@ -147,3 +151,39 @@ def test_buildings_only_from_their_min_zoom(catalog):
     assert "buildings" not in [lyr.id for lyr in plan.layers_at(12)]
     assert "buildings" in [lyr.id for lyr in plan.layers_at(13)]
     assert plan.plan(catalog.get("buildings"), 15).tolerance < plan.plan(catalog.get("townships"), 8).tolerance
+
+
+def test_the_stored_mercator_copy_gives_the_transformed_tiles_and_follows_a_move(stores, catalog):
+    """PostGIS tiles of a layer keeping a Web Mercator copy read that column: the bytes are those of
+    transforming every row, clusters included, and a moved point's copy moves with it."""
+    store = stores["postgis"]
+    plan, tiling = TilePlan(catalog), get_tiling(WEB_MERCATOR)
+    compared = 0
+    for layer_id in ("events", "temples"):
+        layer = catalog.get(layer_id)
+        assert layer.mercator_copy
+        transforming = dataclasses.replace(layer, mercator_copy=False)
+        for tms_id, z, x, y in ADDRESSES:
+            if tms_id != WEB_MERCATOR:
+                continue
+            request = plan.request(layer, tiling, z, x, y)
+            sql, params = tile_sql(layer, request, Scope.everything())
+            assert "geom_3857" in sql and "ST_Transform(t.geom" not in sql
+            with store._connection() as conn:
+                copied = conn.execute(sql, params).fetchone()[0]
+                transformed = conn.execute(*tile_sql(transforming, request, Scope.everything())).fetchone()[0]
+            assert copied == transformed, f"{layer_id} {z}/{x}/{y}"
+            compared += bool(copied)
+    assert compared > 5
+    event = next(iter(store.iter_features("events", Scope.everything())))
+    moved = (event.geometry.x + 0.02, event.geometry.y - 0.015)
+    store.update("events", event.id, Feature(event.id, Point(*moved), event.properties), Scope.everything())
+    try:
+        t = tiling.tms.tile(*moved, 16)
+        feats = _tile(store, catalog, "events", WEB_MERCATOR, 16, t.x, t.y, Scope.everything())
+        mine = [f for f in feats if f["id"] == event.id]
+        assert mine, "the moved event is drawn where it now is"
+        lon, lat = lonlat(WEB_MERCATOR, 16, t.x, t.y, *mine[0]["geometry"]["coordinates"])
+        assert lon == pytest.approx(moved[0], abs=1e-4) and lat == pytest.approx(moved[1], abs=1e-4)
+    finally:
+        store.update("events", event.id, event, Scope.everything())
