@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="server processes (they share the store; live changes cross through its change log)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false",
                    help="no line per request on stdout (behind a proxy that logs them; ~7%% of a tile's cost)")
+    p.add_argument("--http", choices=("fast", "h11"), default="fast",
+                   help="fast: uvloop's event loop and the httptools parser (the default); h11: asyncio and h11, "
+                        "the pure-Python pair")
 
     p = sub.add_parser("sample", help="generate the deterministic sample county")
     p.add_argument("--out", type=Path, default=Path("data/sample"))
@@ -86,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info",
-                    access_log=args.access_log)
+                    access_log=args.access_log, **_protocol(args.http))
         return 0
     # Each worker process builds its app from the environment: give them all the same database and the
     # same token secret (a token issued by one worker must be good on every other).
@@ -94,7 +97,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["ONEMAP_LISTEN"] = settings.listen
     os.environ.setdefault("ONEMAP_SECRET", secrets.token_urlsafe(32))
     config = uvicorn.Config("api.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                            workers=args.workers, log_level="info", access_log=args.access_log)
+                            workers=args.workers, log_level="info", access_log=args.access_log,
+                            **_protocol(args.http))
     sock = config.bind_socket()
     # uvicorn opens the shared socket with protocol 0, so asyncio does not take it for TCP and leaves Nagle's
     # algorithm on for every connection the workers accept: a response written as headers, then body, waited
@@ -103,6 +107,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[sock]).run()
     return 0
+
+
+def _protocol(choice: str) -> dict[str, str]:
+    """uvicorn's event loop and HTTP parser for `--http`."""
+    return {"loop": "uvloop", "http": "httptools"} if choice == "fast" else {"loop": "asyncio", "http": "h11"}
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

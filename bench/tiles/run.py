@@ -254,7 +254,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers of the uncached onemap")
     p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
     p.add_argument("--targets", default="onemap,onemap cached,tipg,raw",
-                   help="comma-separated: onemap, onemap cached, tipg, raw")
+                   help="comma-separated: onemap, onemap h11 (asyncio + h11, uncached), onemap cached, tipg, raw")
     p.add_argument("--no-hot", action="store_true", help="skip the one-hot-tile ApacheBench rows")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
@@ -264,7 +264,7 @@ def main() -> None:
     procs = []
     try:
         servers = {}
-        for name, cache_mb in (("onemap", "0"), ("onemap cached", "1024")):
+        for name, cache_mb in (("onemap", "0"), ("onemap h11", "0"), ("onemap cached", "1024")):
             if name not in targets:
                 continue
             port = free_port()
@@ -273,7 +273,8 @@ def main() -> None:
                    "PYTHONPATH": str(ROOT)}
             workers = args.workers if name == "onemap" else 1
             procs.append(start([str(PYTHON), "-m", "api.cli", "serve", "--no-access-log", "--database",
-                                args.database, "--port", str(port), "--workers", str(workers)], env, base, "/healthz"))
+                                args.database, "--port", str(port), "--workers", str(workers),
+                                "--http", "h11" if name == "onemap h11" else "fast"], env, base, "/healthz"))
             token = httpx.post(f"{base}/auth/token", data={"username": "admin", "password": "onemap"}).json()
             servers[name] = (base, token["access_token"],
                              [f"/collections/{lyr}/tiles/WebMercatorQuad/{z}/{y}/{x}" for lyr, z, x, y in tiles])
