@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.rasters = RasterRegistry.build(settings.sample_dir, settings.rasters)
         store = open_store(settings.database, catalog)
         store.open()  # a broken store is reported at start, clearly, not on every request
+        await store.open_async()
         if settings.migrate_on_start:
             store.initialize()
         app.state.store = store
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.tiles.close()
             app.state.white_model.close()
             extents.close()
+            await store.close_async()
             store.close()
 
     # Our own OpenAPI document and Swagger UI (api/routers/docs.py), not FastAPI's CDN-backed pages.

@@ -4,8 +4,10 @@ A map sends dozens of tile requests a second, nearly all for tiles already in me
 would pay route matching over every route, dependency solving and a JWT check before the lookup. This ASGI
 middleware recognises the two tile paths itself, takes the caller from a bearer token this process has already
 verified (or the session cookie's, or nobody), and answers a memory hit at once with exactly the headers the tile
-route sends. A miss is built here too, in the thread pool, by the same TileService call the route makes (routing
-and dependencies were ~40 % of the event loop's time per uncached tile). Anything else -- a query string, Basic or
+route sends. A miss is built here too, by the same TileService the route calls: on the event loop where the store
+can (PostGIS, over connections of the loop's own; the hand-over to a worker thread and back was the largest
+piece of onemap's own time per tile after parsing), else in the thread pool (routing and dependencies were ~40 %
+of the event loop's time per uncached tile). Anything else -- a query string, Basic or
 API-key credentials, a token or account this process has not verified yet, a bad address, a tile whose build
 failed -- goes on to the app unchanged, which answers it (and errors) as before.
 """
@@ -41,9 +43,10 @@ class TileHits:
         answer = match and self._answer(scope, match)
         if not answer:
             return await self.app(scope, receive, send)
-        if isinstance(answer, TileJob):  # a miss: built as the route builds it, off the event loop
+        if isinstance(answer, TileJob):  # a miss: built as the route builds it, on the loop or in a thread
+            tiles = scope["app"].state.tiles
             try:
-                result = await run_in_threadpool(scope["app"].state.tiles.render, answer)
+                result = await tiles.render_async(answer) or await run_in_threadpool(tiles.render, answer)
             except Exception:  # noqa: BLE001 -- the app builds it again and answers (and logs) what went wrong
                 return await self.app(scope, receive, send)
             inm = dict(scope["headers"]).get(b"if-none-match")

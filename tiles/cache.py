@@ -31,6 +31,11 @@ class TileKey:
     # A filtered tile (TileFilter.cache_key()); "" for the plain tile.
     variant: str = ""
 
+    @property
+    def zxy(self) -> tuple[int, int, int]:
+        """The tile's zoom, column and row."""
+        return self.z, self.x, self.y
+
     def path(self, root: Path) -> Path:
         """Where the disk tier keeps this tile."""
         scope = hashlib.sha1((self.scope + "\n" + self.variant if self.variant else self.scope).encode()
@@ -81,19 +86,26 @@ class TileCache:
 
     def get_or_render(self, key: TileKey, render: Callable[[], bytes]) -> CachedTile:
         """The cached tile, or render it, keep it (unless a write raced the render) and return it."""
-        with self._lock:
-            hit = self._hit(key)
-            if hit is not None:
-                return hit
-            generation = self._generation
+        hit, generation = self.lookup(key)
+        if hit is not None:
+            return hit
         disk = self._read_disk(key)
         if disk is not None:
             self._remember(key, disk)
             return disk
-        self.misses += 1
-        tile = CachedTile(content := render(), etag_of(content))
+        return self.keep(key, render(), generation)
+
+    def lookup(self, key: TileKey) -> tuple[CachedTile | None, int]:
+        """The tile in memory, or None with the generation to hand to `keep` after rendering it."""
         with self._lock:
-            if generation == self._generation:  # a write during the render may have made it stale
+            return self._hit(key), self._generation
+
+    def keep(self, key: TileKey, content: bytes, generation: int) -> CachedTile:
+        """A rendered tile, kept unless a write since `generation` (from lookup) may have made it stale."""
+        self.misses += 1
+        tile = CachedTile(content, etag_of(content))
+        with self._lock:
+            if generation == self._generation:
                 self._remember(key, tile)
                 self._write_disk(key, tile)
         return tile

@@ -9,7 +9,7 @@ from geoserver.catalog import Catalog, Layer
 from geoserver.errors import NotFound
 from geoserver.extents import ExtentCache
 from geoserver.store import Store
-from geoserver.vectortile import TileFilter
+from geoserver.vectortile import TileFilter, TileRequest
 from tiles.cache import TileCache, TileKey
 from tiles.heatmap import HEATMAP, TILE_LAYER, HeatmapTiles
 from tiles.plan import TilePlan
@@ -134,19 +134,34 @@ class TileService:
         """The tile from the cache tiers or built by the store (blocking)."""
         if not job.drawn and not job.heat:
             return TileResult(b"", "", job.max_age, job.public)
-        tiling = get_tiling(job.key.tms)
-        z, x, y = job.key.z, job.key.x, job.key.y
 
         def build() -> bytes:
             # A tile is a sequence of layer messages, so single-layer tiles concatenate into a combined one.
-            tile = b"".join(self.store.tile(lyr.id, self.plan.request(lyr, tiling, z, x, y, where=job.where), sc)
-                            for lyr, sc in job.drawn)
+            tile = b"".join(self.store.tile(lyr.id, request, sc) for lyr, request, sc in self._requests(job))
             if job.heat:
-                tile += self.heat.render(job.heat, self.plan.request(TILE_LAYER, tiling, z, x, y))
+                tiling = get_tiling(job.key.tms)
+                tile += self.heat.render(job.heat, self.plan.request(TILE_LAYER, tiling, *job.key.zxy))
             return tile
 
         tile = self.cache.get_or_render(job.key, build)
         return TileResult(tile.content, tile.etag, job.max_age, job.public)
+
+    async def render_async(self, job: TileJob) -> TileResult | None:
+        """`render` on the event loop where the store builds tiles there (PostGIS); None where it cannot
+        (another store, the heat map, the disk tier: blocking work; a filtered tile), for the caller to use
+        `render`."""
+        if job.heat or job.where is not None or self.cache.directory or not self.store.async_tiles():
+            return None
+        tile, generation = self.cache.lookup(job.key)
+        if tile is None:
+            parts = [await self.store.tile_async(lyr.id, request, sc) for lyr, request, sc in self._requests(job)]
+            tile = self.cache.keep(job.key, b"".join(parts), generation)
+        return TileResult(tile.content, tile.etag, job.max_age, job.public)
+
+    def _requests(self, job: TileJob) -> list[tuple[Layer, TileRequest, Scope]]:
+        """Each drawn layer of the job with its tile request and the caller's scope."""
+        tiling = get_tiling(job.key.tms)
+        return [(lyr, self.plan.request(lyr, tiling, *job.key.zxy, where=job.where), sc) for lyr, sc in job.drawn]
 
     def collection_tile(self, principal: Principal, layer_id: str, tms_id: str, z: int, x: int, y: int) -> TileResult:
         """One layer's tile for the principal (empty outside the layer's zoom range)."""

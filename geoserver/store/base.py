@@ -253,6 +253,24 @@ class Store(abc.ABC):
             The encoded tile with that one layer, or b'' when no feature falls in it.
         """
 
+    # Tiles on the event loop (PostGIS): an uncached tile built without a worker thread. Stores without it keep
+    # the defaults and their tiles are built by `tile` in the thread pool.
+    async def open_async(self) -> None:
+        """Open what tile_async needs on the running event loop (nothing by default)."""
+        return None
+
+    async def close_async(self) -> None:
+        """Close what open_async opened."""
+        return None
+
+    def async_tiles(self) -> bool:
+        """True when tile_async may be awaited on this event loop now."""
+        return False
+
+    async def tile_async(self, layer_id: str, request: TileRequest, scope: Scope) -> bytes:
+        """`tile`, awaited on the event loop (only when async_tiles() is True)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def locate(self, lon: float, lat: float) -> Location:
         """The township and grid containing a lon/lat point."""

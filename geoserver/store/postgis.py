@@ -278,6 +278,28 @@ class PostGISStore(Store):
         with self._connection() as conn:
             return postgis_mvt.render(conn, layer, request, scope)
 
+    async def open_async(self) -> None:
+        """A pool of connections on the running event loop, for tile_async."""
+        if self._pool is not None:
+            await self._pool.open_async(SESSION_SETTINGS)
+
+    async def close_async(self) -> None:
+        """Close the event loop's pool."""
+        if self._pool is not None:
+            await self._pool.close_async()
+
+    def async_tiles(self) -> bool:
+        """True when tile_async can run on this event loop now."""
+        return self._pool is not None and self._pool.async_ready()
+
+    async def tile_async(self, layer_id: str, request: TileRequest, scope: Scope) -> bytes:
+        """`tile` on the event loop's own connections: the same statement, no worker thread."""
+        layer, _ = self._layer(layer_id)
+        sql, params = postgis_mvt.tile_sql(layer, request, scope)
+        assert self._pool is not None
+        value = await self._pool.fetch_value(postgis_mvt.numbered(sql), params)
+        return bytes(value) if value else b""
+
     def iter_features(self, layer_id: str, scope: Scope, batch_size: int = 5000) -> Iterator[Feature]:
         """Every feature in scope in id order, through a server-side cursor."""
         layer, sql = self._layer(layer_id)
@@ -724,22 +746,26 @@ class PostGISStore(Store):
 NAMED_LOCKS = 0x6F6D  # the first half of Store.lock keys
 
 
-def _configure(conn: psycopg.Connection) -> None:
-    """Session settings of every pooled connection.
+# Session settings of every pooled connection. UTC, so timestamps come back as aware UTC datetimes. No JIT:
+# PostGIS prices its functions high (ST_Intersects costs 10000), so ordinary page queries pass jit_above_cost
+# and then spend ~0.3 s compiling for a query that runs in milliseconds. Custom plans always: psycopg prepares a
+# statement run five times, and a generic plan cannot know how small the bbox is (measured 20-40% slower). The
+# PostGIS library loaded into the backend now, not by the first request that calls a PostGIS function (12-33
+# ms) -- only where PostGIS is installed: a database without it must still open, so the store can say to run
+# `onemap db upgrade` (the function is looked up when the block runs, not when it is parsed).
+SESSION_SETTINGS = (
+    "SET TimeZone TO 'UTC'",
+    "SET jit TO off",
+    "SET plan_cache_mode TO force_custom_plan",
+    "DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') THEN "
+    "PERFORM postgis_lib_version(); END IF; END$$",
+)
 
-    UTC, so timestamps come back as aware UTC datetimes. No JIT: PostGIS prices its functions high
-    (ST_Intersects costs 10000), so ordinary page queries pass jit_above_cost and then spend ~0.3 s
-    compiling for a query that runs in milliseconds. Custom plans always: psycopg prepares a statement
-    run five times, and a generic plan cannot know how small the bbox is (measured 20-40% slower). The PostGIS
-    library loaded into the backend now, not by the first request that calls a PostGIS function (12-33 ms).
-    """
-    conn.execute("SET TimeZone TO 'UTC'")
-    conn.execute("SET jit TO off")
-    conn.execute("SET plan_cache_mode TO force_custom_plan")
-    # Only where PostGIS is installed: a database without it must still open, so the store can say to run
-    # `onemap db upgrade` (the function is looked up when the block runs, not when it is parsed).
-    conn.execute("DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') THEN "
-                 "PERFORM postgis_lib_version(); END IF; END$$")
+
+def _configure(conn: psycopg.Connection) -> None:
+    """The session settings on a new connection of the pool."""
+    for statement in SESSION_SETTINGS:
+        conn.execute(statement)
 
 
 def _locate_many(conn: psycopg.Connection, lons: list[float], lats: list[float]) -> list[tuple[Any, Any]]:

@@ -104,7 +104,8 @@ def _cluster_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str,
     sums = "".join(f", sum(k{i}) AS k{i}" for i in range(len(request.cluster_counts)))
     outs = "".join(f", k{i}::int AS {_Params().quote(name)}" for i, (name, _, _) in enumerate(request.cluster_counts))
     sql = (
-        f"WITH p AS (SELECT (ST_X(g) - %s) * %s / (%s - %s) AS px, (%s - ST_Y(g)) * %s / (%s - %s) AS py{ks} "
+        f"WITH p AS (SELECT (ST_X(g) - %s::float8) * %s::float8 / (%s::float8 - %s::float8) AS px, "
+        f"(%s::float8 - ST_Y(g)) * %s::float8 / (%s::float8 - %s::float8) AS py{ks} "
         f"FROM (SELECT {_projected(layer, request)} AS g{flags} "
         f"FROM {_Params().quote(layer.id)} t WHERE {where}) s), "
         f"inside AS (SELECT px, py{ks} FROM p WHERE px >= 0 AND px < %s AND py >= 0 AND py < %s), "
@@ -117,6 +118,14 @@ def _cluster_sql(layer: Layer, request: TileRequest, scope: Scope) -> tuple[str,
     params = [minx, ext, maxx, minx, maxy, ext, maxy, miny, *flag_params, *where_params, ext, ext, cell, cell,
               layer.id, ext]
     return sql, params
+
+
+def numbered(sql: str) -> str:
+    """The statement with $1, $2, ... for psycopg's %s placeholders (asyncpg's style), in order."""
+    if "%%" in sql:
+        raise ValueError("a literal % in a tile statement")  # never written by tile_sql; refuse rather than guess
+    parts = sql.split("%s")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, 1))
 
 
 def render(conn, layer: Layer, request: TileRequest, scope: Scope) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 
@@ -187,3 +188,34 @@ def test_the_stored_mercator_copy_gives_the_transformed_tiles_and_follows_a_move
         assert lon == pytest.approx(moved[0], abs=1e-4) and lat == pytest.approx(moved[1], abs=1e-4)
     finally:
         store.update("events", event.id, event, Scope.everything())
+
+
+def test_tiles_built_on_the_event_loop_are_the_thread_pools_bytes(stores, catalog):
+    """PostGIS builds an uncached tile on the event loop's own connections: same bytes as `tile`, scopes
+    applied; another event loop (or a closed pool) is not offered the path."""
+    store = stores["postgis"]
+    plan = TilePlan(catalog)
+
+    async def compare() -> int:
+        assert not store.async_tiles()
+        await store.open_async()
+        try:
+            assert store.async_tiles()
+            drawn = 0
+            for tms_id, z, x, y in ADDRESSES:
+                for layer_id in ("events", "buildings"):
+                    request = plan.request(catalog.get(layer_id), get_tiling(tms_id), z, x, y)
+                    for scope in SCOPES.values():
+                        on_loop = await store.tile_async(layer_id, request, scope)
+                        assert on_loop == store.tile(layer_id, request, scope), (layer_id, tms_id, z, x, y)
+                        drawn += bool(on_loop)
+            # The pool keeps the store's session settings across uses (asyncpg's reset would undo them).
+            assert await store._pool.fetch_value("SHOW jit", []) == "off"
+            assert await store._pool.fetch_value("SHOW TimeZone", []) == "UTC"
+            return drawn
+        finally:
+            await store.close_async()
+            assert not store.async_tiles()
+
+    assert asyncio.run(compare()) > 10
+    assert not stores["embedded"].async_tiles()
