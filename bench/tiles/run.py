@@ -56,12 +56,12 @@ ZOOMS = range(12, 17)
 SECRET = "bench-secret-of-at-least-thirty-two-bytes!"
 
 
-def tile_list(url: str, per_zoom: int, seed: int) -> list[tuple[str, int, int, int]]:
+def tile_list(url: str, per_zoom: int, seed: int, layers: tuple[str, ...] = LAYERS) -> list[tuple[str, int, int, int]]:
     """A fixed random list: per layer and zoom, the tiles of `per_zoom` features picked by a seeded hash."""
     tms = morecantile.tms.get("WebMercatorQuad")
     out = []
     with psycopg.connect(url) as conn:
-        for layer in LAYERS:
+        for layer in layers:
             rows = conn.execute(
                 f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM {layer} "
                 f"ORDER BY md5(fid::text || %s) LIMIT %s) s", [str(seed), per_zoom * len(ZOOMS)]).fetchall()
@@ -172,6 +172,20 @@ def summary(latencies: list[float], wall: float, sizes: list[int], errors: int) 
             "kb": statistics.mean(sizes) / 1024, "errors": errors}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its direct children (uvicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def tile_statements(tiles: list[tuple[str, int, int, int]]) -> list[tuple[str, list] | None]:
     """The SQL onemap sends for each tile of the list (its own tile_sql, the admin's whole-county scope);
     None where it sends none (a layer outside its zooms, e.g. buildings at z12: onemap answers 204 at once)."""
@@ -255,13 +269,16 @@ def main() -> None:
     p.add_argument("--client", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx")
     p.add_argument("--targets", default="onemap,onemap cached,tipg,raw",
                    help="comma-separated: onemap, onemap h11 (asyncio + h11, uncached), onemap cached, tipg, raw")
+    p.add_argument("--layers", default=",".join(LAYERS), help="comma-separated layers of the tile list")
     p.add_argument("--no-hot", action="store_true", help="skip the one-hot-tile ApacheBench rows")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     targets = {t.strip() for t in args.targets.split(",")}
-    tiles = tile_list(args.database, args.per_zoom, args.seed)
+    layers = tuple(lyr.strip() for lyr in args.layers.split(","))
+    tiles = tile_list(args.database, args.per_zoom, args.seed, layers)
     rows = []
     procs = []
+    pids: dict[str, int] = {}
     try:
         servers = {}
         for name, cache_mb in (("onemap", "0"), ("onemap h11", "0"), ("onemap cached", "1024")):
@@ -275,6 +292,7 @@ def main() -> None:
             procs.append(start([str(PYTHON), "-m", "api.cli", "serve", "--no-access-log", "--database",
                                 args.database, "--port", str(port), "--workers", str(workers),
                                 "--http", "h11" if name == "onemap h11" else "fast"], env, base, "/healthz"))
+            pids[name] = procs[-1].pid
             token = httpx.post(f"{base}/auth/token", data={"username": "admin", "password": "onemap"}).json()
             servers[name] = (base, token["access_token"],
                              [f"/collections/{lyr}/tiles/WebMercatorQuad/{z}/{y}/{x}" for lyr, z, x, y in tiles])
@@ -284,6 +302,7 @@ def main() -> None:
             env = {"DATABASE_URL": args.database, "TIPG_DB_SCHEMAS": '["public"]'}
             procs.append(start([str(TIPG), "tipg.main:app", "--port", str(port), "--log-level", "warning"],
                                env, base, "/collections"))
+            pids["tipg"] = procs[-1].pid
             servers["tipg"] = (base, None, [f"/collections/public.{lyr}/tiles/WebMercatorQuad/{z}/{x}/{y}"
                                             for lyr, z, x, y in tiles])
         elif "tipg" in targets:
@@ -298,10 +317,12 @@ def main() -> None:
             rounds = args.rounds if args.client == "wrk" else 1
             part = args.seconds / rounds
             slices: dict[str, list[dict]] = {n: [] for n in names}
+            cpu: dict[str, float] = dict.fromkeys(names, 0.0)  # CPU seconds of each target's server (or SQL client)
             pool = sql_pool(args.database, clients) if "raw" in targets else None
             try:
                 for k in range(rounds):
                     for name in names if k % 2 == 0 else names[::-1]:
+                        c0 = time.process_time() if name == "raw ST_AsMVT SQL" else cpu_seconds(pids[name])
                         if name == "raw ST_AsMVT SQL":
                             r = run_sql(pool, statements, clients, part if args.client == "wrk" else None,
                                         start=k * len(statements) // rounds)
@@ -314,14 +335,17 @@ def main() -> None:
                             base, token, paths = servers[name]
                             headers = {"Authorization": f"Bearer {token}"} if token else {}
                             r = run_clients([base + path for path in paths], clients, headers)
+                        cpu[name] += (time.process_time() if name == "raw ST_AsMVT SQL" else cpu_seconds(pids[name])) - c0
                         slices[name].append(r)
                         print(name, clients, k, {key: round(v, 1) for key, v in r.items()}, file=sys.stderr)
             finally:
                 if pool is not None:
                     pool.close()
             for name in names:
-                rows.append((name, clients, merge(slices[name], [part] * len(slices[name]))))
-        hot = next(i for i, t in enumerate(tiles) if t[0] == "events" and t[1] == 14)
+                merged = merge(slices[name], [part] * len(slices[name]))
+                merged["cpu_ms"] = 1000 * cpu[name] / max(1.0, merged["tiles_s"] * part * len(slices[name]))
+                rows.append((name, clients, merged))
+        hot = next((i for i, t in enumerate(tiles) if t[1] == 14 and t[0] == layers[-1]), 0)
         for clients in (int(c) for c in args.clients.split(",")) if not args.no_hot else ():
             for name, (base, token, paths) in servers.items():
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -333,11 +357,12 @@ def main() -> None:
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=20)
-    table = ["| target | clients | tiles/s | p50 ms | p95 ms | KB/tile | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    table = ["| target | clients | tiles/s | p50 ms | p95 ms | KB/tile | errors | CPU ms/tile |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, clients, r in rows:
+        used = f"{r['cpu_ms']:.2f}" if "cpu_ms" in r else ""
         table.append(f"| {name} | {clients} | {r['tiles_s']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-                     f"{r['kb']:.1f} | {r['errors']} |")
+                     f"{r['kb']:.1f} | {r['errors']} | {used} |")
     ratios = []
     for clients in (int(c) for c in args.clients.split(",")):
         by = {name: r["tiles_s"] for name, c, r in rows if c == clients}
@@ -345,7 +370,10 @@ def main() -> None:
             ratios.append(f"{clients} clients: onemap uncached / tipg = {by['onemap'] / by['tipg']:.2f}")
         if "onemap" in by and "raw ST_AsMVT SQL" in by:
             ratios.append(f"{clients} clients: onemap uncached / raw SQL = {by['onemap'] / by['raw ST_AsMVT SQL']:.2f}")
-    text = (f"{len(tiles)} tiles (buildings and events, z12-16, {args.per_zoom} per layer and zoom), client "
+    text = (f"layers: {', '.join(layers)}\n\n"
+            "CPU ms/tile: the server process's (with its workers) CPU per tile answered; for the raw SQL, its "
+            "client's (this process, psycopg)\n\n"
+            f"{len(tiles)} tiles (z12-16, {args.per_zoom} per layer and zoom), client "
             f"{args.client}" + (f", {args.seconds} s per row in {args.rounds} interleaved slices"
                                 if args.client == "wrk" else "")
             + (f", uncached onemap with {args.workers} workers" if args.workers > 1 else "") + "\n\n"
