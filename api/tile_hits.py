@@ -40,7 +40,10 @@ class TileHits:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["query_string"]:
             return await self.app(scope, receive, send)
         match = _TILE.match(scope["path"])
-        answer = match and self._answer(scope, match)
+        try:
+            answer = match and self._answer(scope, match)
+        except Exception:  # noqa: BLE001 -- e.g. no lifespan yet: the app answers, as for any other request
+            answer = None
         if not answer:
             return await self.app(scope, receive, send)
         if isinstance(answer, TileJob):  # a miss: built as the route builds it, on the loop or in a thread

@@ -63,6 +63,13 @@ def _matrix_grid(tms_id: str, z: int) -> tuple[float, float, float, int, int] | 
     return origin_x, origin_y, m.cellSize, m.tileWidth, m.tileHeight
 
 
+@lru_cache(maxsize=256)
+def _matrix_size(tms_id: str, z: int) -> tuple[int, int]:
+    """Columns and rows of a zoom's matrix (read once: morecantile's model access cost ~6 % of a cached tile)."""
+    m = get_tms(tms_id).matrix(z)
+    return m.matrixWidth, m.matrixHeight
+
+
 def _mercator_lon(x: float) -> float:
     return math.degrees(x / _EARTH_RADIUS)
 
@@ -100,13 +107,11 @@ class Tiling:
         """The address if z/row/col lie inside the matrix, else BadInput naming the parameter."""
         if not 0 <= z <= MAX_ZOOM:
             raise BadInput(f"tileMatrix must be between 0 and {MAX_ZOOM}, got {z}", parameter="tileMatrix")
-        m = self.tms.matrix(z)
-        if not 0 <= y < m.matrixHeight:
-            raise BadInput(f"tileRow must be between 0 and {m.matrixHeight - 1} at zoom {z}, got {y}",
-                           parameter="tileRow")
-        if not 0 <= x < m.matrixWidth:
-            raise BadInput(f"tileCol must be between 0 and {m.matrixWidth - 1} at zoom {z}, got {x}",
-                           parameter="tileCol")
+        width, height = _matrix_size(self.tms_id, z)
+        if not 0 <= y < height:
+            raise BadInput(f"tileRow must be between 0 and {height - 1} at zoom {z}, got {y}", parameter="tileRow")
+        if not 0 <= x < width:
+            raise BadInput(f"tileCol must be between 0 and {width - 1} at zoom {z}, got {x}", parameter="tileCol")
         return TileAddress(self.tms_id, z, x, y)
 
     def bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:

@@ -72,7 +72,7 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {"ONEMAP_SECRET": SECRET, "ONEMAP_TILE_CACHE_MB": "1024", "ONEMAP_JOBS": "0"}
-        proc = start([str(PYTHON), "-m", "api.cli", "serve", "--database", args.serve or args.database, "--port",
+        proc = start([str(PYTHON), "-m", "api.cli", "serve", "--no-access-log", "--database", args.serve or args.database, "--port",
                       str(port),
                       "--workers", str(workers)], env, base, "/healthz")
         try:
