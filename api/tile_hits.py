@@ -2,7 +2,8 @@
 
 A map sends dozens of tile requests a second, nearly all for tiles already in memory. Through FastAPI each one
 would pay route matching over every route, dependency solving and a JWT check before the lookup. This ASGI
-middleware recognises the two tile paths itself, takes the caller from a bearer token this process has already
+layer, which the app runs before FastAPI and its middleware (api/app.py, OneMapAPI), recognises the two tile
+paths itself, takes the caller from a bearer token this process has already
 verified (or the session cookie's, or nobody), and answers a memory hit at once with exactly the headers the tile
 route sends. A miss is built here too, by the same TileService the route calls: on the event loop where the store
 can (PostGIS, over connections of the loop's own; the hand-over to a worker thread and back was the largest
