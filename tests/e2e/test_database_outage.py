@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
-import morecantile
 import psycopg
 import pytest
 
@@ -144,14 +143,6 @@ def test_restarts_under_writes_lose_nothing_duplicate_nothing_and_fail_fast(clus
                     rec.call(client, "read", "GET", f"{ITEMS}/1")
                     time.sleep(0.02)
 
-        def tiles() -> None:  # uncached tiles, built on the event loop's own connections while PostGIS is up
-            addresses = _tile_addresses()
-            with httpx.Client(base_url=base, timeout=15, headers=tokens["admin"]) as client:
-                while not stop.is_set():
-                    z, x, y = next(addresses)
-                    rec.call(client, "tile", "GET", f"/collections/events/tiles/WebMercatorQuad/{z}/{y}/{x}")
-                    time.sleep(0.02)
-
         def monitor() -> None:
             with httpx.Client(base_url=base, timeout=15) as client:
                 while not stop.is_set():
@@ -159,7 +150,7 @@ def test_restarts_under_writes_lose_nothing_duplicate_nothing_and_fail_fast(clus
                     time.sleep(0.1)
 
         threads = [rec.thread(lambda n=n: writer(n)) for n in WRITERS]
-        threads += [rec.thread(reader) for _ in range(2)] + [rec.thread(tiles), rec.thread(monitor)]
+        threads += [rec.thread(reader) for _ in range(2)] + [rec.thread(monitor)]
         for t in threads:
             t.start()
 
@@ -184,8 +175,6 @@ def test_restarts_under_writes_lose_nothing_duplicate_nothing_and_fail_fast(clus
 
     assert not rec.crashes, rec.crashes
     calls = sorted(rec.calls, key=lambda c: c.start)
-    drawn = [c for c in calls if c.kind == "tile" and c.status == 200]
-    assert drawn and drawn[-1].start > windows[-1][2], "tiles are drawn again after the stop"
     _every_write_stored_once(url, acked, retried)
     figures = _failures_fast_and_recovery_prompt(calls, windows)
     down_health = _health_says_what_is_wrong(calls, stopped, starting, windows[-1][2])
@@ -194,16 +183,6 @@ def test_restarts_under_writes_lose_nothing_duplicate_nothing_and_fail_fast(clus
           f" {sum(c.kind == 'read' for c in calls)} reads, {len(failed)} 503s"
           f" (slowest {max(c.seconds for c in failed) * 1000:.0f} ms); " + "; ".join(figures)
           + f"; /healthz while stopped: {down_health[0].detail!r}")
-
-
-def _tile_addresses() -> Iterator[tuple[int, int, int]]:
-    """A new tile address each time (never a cache hit), around the county's events (tests/api/county.py)."""
-    tms = morecantile.tms.get("WebMercatorQuad")
-    for z in range(12, 23):
-        centre = tms.tile(100.1, 33.2, z)
-        for dx in range(-10, 11):
-            for dy in range(-10, 11):
-                yield z, centre.x + dx, centre.y + dy
 
 
 def _every_write_stored_once(url: str, acked: dict[str, int], retried: set[str]) -> None:
@@ -227,7 +206,7 @@ def _failures_fast_and_recovery_prompt(calls: list[Call], windows: list[tuple[st
                                        ) -> list[str]:
     """Failures are 503 problem+json with Retry-After and come fast; nothing else went wrong, nothing hung;
     once PostgreSQL accepts connections again, requests succeed within RECOVERY_BOUND. The figures."""
-    unexpected = [c for c in calls if c.status not in (200, 201, 503) and not (c.kind == "tile" and c.status == 204)]
+    unexpected = [c for c in calls if c.status not in (200, 201, 503)]
     assert not unexpected, unexpected[:5]
     failed = [c for c in calls if c.status == 503]
     assert failed, "no request failed: PostgreSQL was never down"
