@@ -170,7 +170,7 @@ class PostgresPool:
                 return await conn.fetchval(sql, *params)
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError) as exc:
-            self._suspect(self._pool, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            self._suspect(self._pool, _reason(exc))
             raise
 
     # -- requests ---------------------------------------------------------------------------------------
